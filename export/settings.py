@@ -1,0 +1,13 @@
+"""Settings section owned by the export package: where versioned artifacts live."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class RegistrySettings(BaseModel):
+    """Model registry location. ``url`` empty = ``<data_dir>/registry`` on local disk."""
+
+    url: str = Field("", description="registry location: a directory path or file:// URL; see export/README")
+    keep: int = Field(5, ge=1, description="versions kept when pruning")
+    fp16: bool = Field(False, description="export an fp16 variant for GPU serving")

@@ -1,0 +1,35 @@
+"""``streamrec feed USER``: print a user's current feed from Redis."""
+
+from __future__ import annotations
+
+import argparse
+
+from streamrec.config import Settings
+from streamrec.errors import UserError
+from streamrec.feed import feed_age_s, get_feed, redis_client
+
+HELP = "print a user's feed from Redis"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("user", help="user id")
+    parser.add_argument("--json", action="store_true", help="print the raw feed as JSON")
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    if not settings.redis:
+        raise UserError("no Redis to read from: pass --redis redis://HOST:PORT or set STREAMREC_REDIS")
+    feed = get_feed(redis_client(settings.redis), args.user, settings.feed_prefix)
+    if feed is None:
+        print(f"no feed for user {args.user!r}")
+        return 1
+    if args.json:
+        print(feed.pack())
+        return 0
+    print(
+        f"user {feed.user_id}  model {feed.model_version}  age {feed_age_s(feed):.1f}s  "
+        f"after event {feed.event_id} (partition {feed.partition}, offset {feed.offset})"
+    )
+    for rank, (item, score) in enumerate(zip(feed.items, feed.scores, strict=True), 1):
+        print(f"{rank:3d}. {item:<24} {score: .4f}")
+    return 0

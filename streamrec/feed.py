@@ -1,0 +1,83 @@
+"""The feed contract in Redis (README, "Feed"): key layout, packed value, atomic monotonic write.
+
+One key per user holds a hash ``{pos, part, feed}``; ``feed`` is one packed JSON value
+(items, scores, model version, time generated, causing event) because a 50-member ZADD per
+feed manages only 3-4k feeds/s from redis-py, while one packed value pipelined does 64k+/s.
+The write is a Lua script so a reader never sees half a list and an older computation
+(lower source offset on the same partition) never replaces a newer one.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from urllib.parse import quote
+
+import redis
+
+# KEYS[1]=feed key; ARGV: pos, partition, feed json, ttl seconds. Returns 1 if written.
+WRITE_FEED_LUA = """
+local cur = redis.call('HMGET', KEYS[1], 'pos', 'part')
+if cur[1] and cur[2] == ARGV[2] and tonumber(cur[1]) >= tonumber(ARGV[1]) then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'pos', ARGV[1], 'part', ARGV[2], 'feed', ARGV[3])
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
+return 1
+"""
+
+
+def feed_key(prefix: str, user_id: str) -> str:
+    """Key of a user's feed. The user id is percent-encoded so that no id (``*``, ``:``,
+    spaces, newlines) can reach a key outside the feed namespace or match another's pattern."""
+    return prefix + quote(user_id, safe="")
+
+
+@dataclass(frozen=True, slots=True)
+class Feed:
+    """A user's top-K as apps read it."""
+
+    user_id: str
+    items: list[str]
+    scores: list[float]
+    model_version: str
+    generated_at: float
+    event_id: str
+    partition: int
+    offset: int
+
+    def pack(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def unpack(cls, raw: bytes | str) -> Feed:
+        return cls(**json.loads(raw))
+
+
+def write_feeds(client: redis.Redis, prefix: str, feeds: Sequence[Feed], ttl_s: int) -> list[bool]:
+    """Write many feeds in one pipelined round trip; returns which were applied (False = a
+    newer feed was already there). Raises redis errors to the caller, which must not commit
+    offsets until this returns."""
+    script = client.register_script(WRITE_FEED_LUA)
+    pipe = client.pipeline(transaction=False)
+    for f in feeds:
+        script(keys=[feed_key(prefix, f.user_id)], args=[f.offset, f.partition, f.pack(), ttl_s], client=pipe)
+    return [bool(r) for r in pipe.execute()]
+
+
+def get_feed(client: redis.Redis, user_id: str, prefix: str = "streamrec:feed:") -> Feed | None:
+    """Read a user's feed, or None if there is none (yet, or expired)."""
+    raw = client.hget(feed_key(prefix, user_id), "feed")
+    return None if raw is None else Feed.unpack(raw)
+
+
+def feed_age_s(feed: Feed, now: float | None = None) -> float:
+    """Seconds since the feed was computed (for freshness checks)."""
+    return (time.time() if now is None else now) - feed.generated_at
+
+
+def redis_client(url: str) -> redis.Redis:
+    """A client with timeouts, so a dead Redis fails a call instead of hanging the worker."""
+    return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5, health_check_interval=30)

