@@ -1,0 +1,26 @@
+"""Shared fixtures: a real Kafka-protocol broker (Tansu) and a real redis-server per test
+session, on free loopback ports, torn down at the end; unique names per test."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from streamrec.services import EmbeddedServices, embedded_services
+
+
+@pytest.fixture(scope="session")
+def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServices]:
+    """The real broker and Redis, started once per test session."""
+    with embedded_services(workdir=Path(tmp_path_factory.mktemp("services"))) as svc:
+        yield svc
+
+
+@pytest.fixture
+def unique_prefix(request: pytest.FixtureRequest) -> str:
+    """A prefix unique to this test, for topic names, consumer groups and Redis keys."""
+    name = request.node.name.replace("[", "-").replace("]", "").replace("/", "-")[:40]
+    return f"t-{name}-{uuid.uuid4().hex[:8]}"
