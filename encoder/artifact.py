@@ -1,0 +1,115 @@
+"""The model directory written by ``streamrec train`` and read by eval and export.
+
+Layout (docs/contracts.md, "Model directory")::
+
+    config.json     {"model": ModelConfig, "text_model": str|null, "train": {...}, "format": 1}
+    weights.pt      state_dict of the Recommender (both towers, text embeddings, warm mask)
+    item_ids.json   catalogue ids in row order
+    items.npy       float32 [N, d] item matrix (the same rows ``item_matrix()`` returns)
+    metrics.json    validation and training figures
+
+Written into a temporary sibling and renamed into place, so a reader never sees half a model
+(DESIGN.md invariant 3); an existing directory is replaced only after the new one is complete.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from streamrec.encoder.model import ModelConfig, Recommender, SessionTower
+from torch import nn
+
+from streamrec.errors import UserError
+
+FORMAT = 1
+FILES = ("config.json", "weights.pt", "item_ids.json", "items.npy", "metrics.json")
+
+
+@dataclass
+class TrainedModel:
+    """A trained recommender as the rest of streamrec sees it."""
+
+    model: Recommender
+    item_ids: list[str]
+    config: dict[str, Any]
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def session_tower(self) -> SessionTower:
+        return self.model.session
+
+    @property
+    def text_projection(self) -> nn.Module | None:
+        """Maps text-model embeddings [N, T] to the pre-normalisation item vector [N, d] (None without text)."""
+        return self.model.items.text_proj
+
+    @property
+    def model_config(self) -> ModelConfig:
+        return self.model.cfg
+
+    def item_matrix(self) -> np.ndarray:
+        """float32 [N, d], rows in ``item_ids`` order."""
+        self.model.eval()
+        with torch.no_grad():
+            return self.model.items().detach().cpu().numpy().astype(np.float32)
+
+    def item_index(self) -> dict[str, int]:
+        return {item: i for i, item in enumerate(self.item_ids)}
+
+
+def save_model_dir(out: str | Path, trained: TrainedModel) -> Path:
+    """Write ``trained`` to ``out`` atomically (temp dir + rename)."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        config = dict(trained.config)
+        config["model"] = asdict(trained.model.cfg)
+        config["format"] = FORMAT
+        (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True))
+        state = {k: v.detach().cpu() for k, v in trained.model.state_dict().items()}
+        torch.save(state, tmp / "weights.pt")
+        (tmp / "item_ids.json").write_text(json.dumps(trained.item_ids))
+        np.save(tmp / "items.npy", trained.item_matrix())
+        (tmp / "metrics.json").write_text(json.dumps(trained.metrics, indent=2, sort_keys=True))
+        if out.exists():
+            old = out.with_name(f".{out.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            out.rename(old)
+            tmp.rename(out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def load_model_dir(path: str | Path, device: str | torch.device = "cpu") -> TrainedModel:
+    """Read a model directory; a missing or inconsistent one is a :class:`UserError`."""
+    path = Path(path)
+    missing = [f for f in FILES if not (path / f).is_file()]
+    if missing:
+        raise UserError(f"{path}: not a model directory (missing {', '.join(missing)})")
+    try:
+        config = json.loads((path / "config.json").read_text())
+        cfg = ModelConfig(**config["model"])
+        item_ids = json.loads((path / "item_ids.json").read_text())
+        metrics = json.loads((path / "metrics.json").read_text())
+        state = torch.load(path / "weights.pt", map_location="cpu", weights_only=True)
+        model = Recommender(cfg)
+        model.load_state_dict(state)
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+        raise UserError(f"{path}: unreadable model directory ({type(exc).__name__}: {str(exc)[:200]})") from exc
+    if len(item_ids) != cfg.n_items:
+        raise UserError(f"{path}: item_ids.json has {len(item_ids)} ids, the model {cfg.n_items} rows")
+    model.to(device).eval()
+    return TrainedModel(model=model, item_ids=item_ids, config=config, metrics=metrics)

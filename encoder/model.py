@@ -1,0 +1,212 @@
+"""The two towers: items (text + id) and sessions (a small causal transformer).
+
+Both emit L2-normalised vectors in one d-dimensional space, so a score is a plain dot product
+``session_vec @ item_matrix.T`` (a cosine) and the serving side needs nothing but a matmul
+and a top-K. Layout follows nanoGPT: one config dataclass, shapes in comments on every op.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from streamrec.events import EVENT_TYPES
+
+N_TYPES = len(EVENT_TYPES) + 1  # index 0 = padding, then EVENT_TYPES in order (+1)
+N_GAP_BUCKETS = 32  # log2 buckets of seconds since the previous event: 2^31 s covers 68 years
+
+
+@dataclass
+class ModelConfig:
+    d: int = 128  # embedding width shared by item and session vectors
+    n_layers: int = 2  # session transformer blocks
+    n_heads: int = 2  # attention heads (d % n_heads == 0)
+    max_len: int = 50  # L: newest items a session keeps; also the number of position embeddings
+    dropout: float = 0.1  # dropout inside the session tower while training
+    n_items: int = 0  # rows of the item table (catalogue size at training time)
+    text_dim: int = 0  # T: width of the text model's pooled output; 0 = no text (id embeddings only)
+    time_gaps: bool = False  # add a log-bucketed "seconds since previous event" embedding
+    id_dropout: float = 0.25  # share of items whose id embedding is hidden per step: teaches text-only vectors
+
+    def __post_init__(self) -> None:
+        if self.d % self.n_heads:
+            raise ValueError(f"d={self.d} is not divisible by n_heads={self.n_heads}")
+
+
+def gap_buckets(gaps: torch.Tensor) -> torch.Tensor:
+    """Seconds since the previous event [B, L] float -> bucket ids [B, L] int64 (0 = no gap)."""
+    return torch.clamp(torch.floor(torch.log2(1.0 + gaps.clamp(min=0.0))), 0, N_GAP_BUCKETS - 1).long()
+
+
+class TextProjection(nn.Module):
+    """Text-model embedding [N, T] -> item vector part [N, d]. Kept separate so it can be exported
+    alone (``item_proj.onnx``) and new items get a vector from their text within seconds."""
+
+    def __init__(self, text_dim: int, d: int) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(text_dim, 2 * d)
+        self.fc2 = nn.Linear(2 * d, d)
+
+    def forward(self, text: torch.Tensor) -> torch.Tensor:
+        h = F.gelu(self.fc1(text))  # [N, 2d]
+        return self.fc2(h)  # [N, d]
+
+
+class ItemTower(nn.Module):
+    """item vector = normalize(text_proj(text_emb) + warm * id_emb).
+
+    The id embedding only adds what the text cannot say about an item seen in training; an item
+    never seen (cold, ``warm`` False or appended after training) keeps its text vector alone.
+    Hiding a random share of id embeddings while training (``id_dropout``) keeps those text-only
+    vectors in the same space as the warm ones, which is what makes cold start work.
+    """
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.id_emb = nn.Embedding(cfg.n_items, cfg.d)
+        nn.init.normal_(self.id_emb.weight, std=0.1 if cfg.text_dim else 1.0 / math.sqrt(cfg.d))
+        self.text_proj = TextProjection(cfg.text_dim, cfg.d) if cfg.text_dim else None
+        # Frozen text-model embeddings of the catalogue (computed once per catalogue version).
+        self.register_buffer("text_emb", torch.zeros(cfg.n_items, cfg.text_dim))  # [N, T]
+        self.register_buffer("warm", torch.ones(cfg.n_items, dtype=torch.bool))  # [N]
+
+    def forward(self, idx: torch.Tensor | None = None) -> torch.Tensor:
+        """Vectors of items ``idx`` (any shape [...]) or of the whole table when None -> [..., d]."""
+        if idx is None:
+            idx = torch.arange(self.cfg.n_items, device=self.id_emb.weight.device)  # [N]
+        keep = self.warm[idx].unsqueeze(-1).to(self.id_emb.weight.dtype)  # [..., 1]
+        if self.training and self.text_proj is not None and self.cfg.id_dropout > 0:
+            # One draw per catalogue row so an item has the same vector everywhere in a batch.
+            drop = torch.rand(self.cfg.n_items, device=idx.device) < self.cfg.id_dropout  # [N]
+            keep = keep * (~drop[idx]).unsqueeze(-1).to(keep.dtype)  # [..., 1]
+        v = self.id_emb(idx) * keep  # [..., d]
+        if self.text_proj is not None:
+            v = v + self.text_proj(self.text_emb[idx])  # [..., d]
+        return F.normalize(v, dim=-1)  # [..., d]
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.n_heads = cfg.n_heads
+        self.scale = 1.0 / math.sqrt(cfg.d // cfg.n_heads)  # a Python constant: exports without tracer warnings
+        self.qkv = nn.Linear(cfg.d, 3 * cfg.d)
+        self.proj = nn.Linear(cfg.d, cfg.d)
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+        B, L, d = x.shape
+        q, k, v = self.qkv(x).split(d, dim=2)  # 3 x [B, L, d]
+        q = q.view(B, L, self.n_heads, d // self.n_heads).transpose(1, 2)  # [B, H, L, d/H]
+        k = k.view(B, L, self.n_heads, d // self.n_heads).transpose(1, 2)  # [B, H, L, d/H]
+        v = v.view(B, L, self.n_heads, d // self.n_heads).transpose(1, 2)  # [B, H, L, d/H]
+        att = (q @ k.transpose(-2, -1)) * self.scale  # [B, H, L, L]
+        att = att.masked_fill(~allowed, float("-inf"))  # [B, H, L, L]; diagonal always allowed -> no NaN
+        att = self.drop(F.softmax(att, dim=-1))  # [B, H, L, L]
+        y = (att @ v).transpose(1, 2).reshape(B, L, d)  # [B, L, d]
+        return self.drop(self.proj(y))  # [B, L, d]
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.ln1 = nn.LayerNorm(cfg.d)
+        self.attn = CausalSelfAttention(cfg)
+        self.ln2 = nn.LayerNorm(cfg.d)
+        self.mlp = nn.Sequential(
+            nn.Linear(cfg.d, 4 * cfg.d), nn.GELU(), nn.Linear(4 * cfg.d, cfg.d), nn.Dropout(cfg.dropout)
+        )
+
+    def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.ln1(x), allowed)  # [B, L, d]
+        return x + self.mlp(self.ln2(x))  # [B, L, d]
+
+
+class SessionTower(nn.Module):
+    """Causal transformer over a user's newest L items; the newest position's output is the
+    session vector. Inputs are left-padded (newest item at position L-1), so positions are
+    embedded by recency (0 = newest): a session means the same whatever L it is padded to."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.pos_emb = nn.Embedding(cfg.max_len, cfg.d)  # by recency, 0 = newest
+        self.type_emb = nn.Embedding(N_TYPES, cfg.d)
+        self.gap_emb = nn.Embedding(N_GAP_BUCKETS, cfg.d) if cfg.time_gaps else None
+        for emb in (self.pos_emb, self.type_emb, self.gap_emb):
+            if emb is not None:
+                nn.init.normal_(emb.weight, std=0.1)
+        self.in_scale = math.sqrt(cfg.d)  # unit-norm item vectors -> ~unit-size components
+        self.in_ln = nn.LayerNorm(cfg.d)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.blocks = nn.ModuleList([Block(cfg) for _ in range(cfg.n_layers)])
+        self.ln_f = nn.LayerNorm(cfg.d)
+        self.out = nn.Linear(cfg.d, cfg.d)
+
+    def forward_all(
+        self,
+        item_vecs: torch.Tensor,
+        types: torch.Tensor,
+        mask: torch.Tensor,
+        gaps: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Session vector after every prefix: [B, L, d] (position i sees positions <= i only)."""
+        L = item_vecs.shape[1]  # item_vecs [B, L, d]
+        recency = torch.arange(L - 1, -1, -1, device=item_vecs.device)  # [L]: L-1 ... 0
+        recency = recency.clamp(max=self.cfg.max_len - 1)  # [L]: longer inputs share the oldest slot
+        x = item_vecs * self.in_scale + self.pos_emb(recency).unsqueeze(0) + self.type_emb(types)  # [B, L, d]
+        if self.gap_emb is not None and gaps is not None:
+            x = x + self.gap_emb(gap_buckets(gaps))  # [B, L, d]
+        x = x * mask.unsqueeze(-1).to(x.dtype)  # [B, L, d]; padded slots carry nothing
+        x = self.drop(self.in_ln(x))  # [B, L, d]
+        pos = torch.arange(L, device=item_vecs.device)  # [L]
+        causal = pos.unsqueeze(1) >= pos.unsqueeze(0)  # [L, L]: query i may see key j <= i
+        eye = pos.unsqueeze(1) == pos.unsqueeze(0)  # [L, L]
+        # A padded query (all its keys padded) attends to itself, so no row is all -inf.
+        allowed = causal.unsqueeze(0) & (mask.unsqueeze(1) | eye.unsqueeze(0))  # [B, L, L]
+        allowed = allowed.unsqueeze(1)  # [B, 1, L, L], broadcast over heads
+        for block in self.blocks:
+            x = block(x, allowed)  # [B, L, d]
+        return F.normalize(self.out(self.ln_f(x)), dim=-1)  # [B, L, d]
+
+    def forward(
+        self,
+        item_vecs: torch.Tensor,
+        types: torch.Tensor,
+        mask: torch.Tensor,
+        gaps: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """item_vecs [B, L, d] float32, types [B, L] int64, mask [B, L] bool -> session vec [B, d]."""
+        return self.forward_all(item_vecs, types, mask, gaps)[:, -1, :]  # [B, d]
+
+
+class Recommender(nn.Module):
+    """Both towers, trained together."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.items = ItemTower(cfg)
+        self.session = SessionTower(cfg)
+
+    def encode_sessions(
+        self,
+        item_idx: torch.Tensor,
+        types: torch.Tensor,
+        mask: torch.Tensor,
+        item_matrix: torch.Tensor | None = None,
+        gaps: torch.Tensor | None = None,
+        all_positions: bool = False,
+    ) -> torch.Tensor:
+        """Catalogue rows [B, L] int64 -> session vectors [B, d] (or [B, L, d] for all prefixes)."""
+        vecs = self.items(item_idx) if item_matrix is None else item_matrix[item_idx]  # [B, L, d]
+        if all_positions:
+            return self.session.forward_all(vecs, types, mask, gaps)  # [B, L, d]
+        return self.session(vecs, types, mask, gaps)  # [B, d]
