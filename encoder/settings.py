@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from streamrec.settings_base import Section
 
 
-class EncoderSettings(BaseModel):
+class EncoderSettings(Section):
     """Model shape and offline training. Small by default so a session encodes in
     milliseconds on 2 CPU cores (2 layers, d=128, L=50 is ~42 MFLOP per full recompute)."""
 
@@ -27,7 +29,7 @@ class EncoderSettings(BaseModel):
     seed: int = Field(0, description="random seed (training is deterministic given it)")
 
 
-class TrainerSettings(BaseModel):
+class TrainerSettings(Section):
     """The online contrastive-update worker (``streamrec trainer``)."""
 
     group_id: str = Field("streamrec-trainer", description="consumer group of the trainer")

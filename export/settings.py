@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from streamrec.settings_base import Section
 
 
-class RegistrySettings(BaseModel):
+class RegistrySettings(Section):
     """Model registry location. ``url`` empty = ``<data_dir>/registry`` on local disk."""
 
     url: str = Field("", description="registry location: a directory path or file:// URL; see export/README")

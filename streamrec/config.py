@@ -12,14 +12,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from streamrec.encoder.settings import EncoderSettings, TrainerSettings
 from streamrec.export.settings import RegistrySettings
 from streamrec.streams.settings import WorkerSettings
 
+from streamrec.settings_base import Section
 
-class TopicSettings(BaseModel):
+
+class TopicSettings(Section):
     """Kafka topic names (DESIGN.md, data flow)."""
 
     events: str = "streamrec.events"
@@ -29,7 +31,7 @@ class TopicSettings(BaseModel):
     models: str = "streamrec.models"
 
 
-class KafkaSecurity(BaseModel):
+class KafkaSecurity(Section):
     """Broker auth. SASL without TLS is refused at connect time: faust falls back to PLAIN
     over plaintext when given no ssl_context, which would send the password in the clear."""
 
