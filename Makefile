@@ -1,0 +1,53 @@
+# The targets README and CI run. Each sets itself up on a fresh machine.
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+# The CPU build of torch. An unpinned torch pulls a multi-GB CUDA build; elsewhere,
+# TORCH_SPEC='torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu' does the same.
+TORCH_SPEC ?= torch==2.13.0
+STAMP   := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+PIP_QUIET := -q --disable-pip-version-check
+
+.PHONY: setup demo up test unit integration reliability lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@command -v redis-server >/dev/null || { echo "installing redis-server"; \
+	  if [ "$$(id -u)" = 0 ]; then (apt-get update -qq && apt-get install -y -qq redis-server) >/dev/null; \
+	  else sudo apt-get install -y redis-server; fi; }
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@echo "installing torch (CPU build) and streamrec into $(VENV) (a few minutes the first time)"
+	@$(PY) -m pip install $(PIP_QUIET) $(TORCH_SPEC) 2>&1 | grep -v "is ignored" || true
+	@# One pip call for the rest: faust-streaming pins click<8.4, and transformers must be
+	@# resolved in the same call to land on versions that accept it.
+	@$(PY) -m pip install $(PIP_QUIET) -e '.[embedded,test]' 2>&1 | grep -v "is ignored" || true
+	@$(PY) -c "import streamrec.cli, torch, faust, onnxruntime, transformers" 
+	@rm -f $(VENV)/.installed-* && touch $@
+
+demo: setup
+	$(VENV)/bin/streamrec demo $(ARGS)
+
+up: setup
+	$(VENV)/bin/streamrec up $(ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: lint
+	$(VENV)/bin/pytest -q -m "not reliability" $(ARGS)
+
+unit: setup
+	$(VENV)/bin/pytest -q tests/unit $(ARGS)
+
+integration: setup
+	$(VENV)/bin/pytest -q -m integration $(ARGS)
+
+reliability: setup
+	$(VENV)/bin/pytest -q -m reliability $(ARGS)
+
+bench: setup
+	$(VENV)/bin/streamrec bench --json bench/results.json $(ARGS)
+
+clean:
+	rm -rf $(VENV) .streamrec .pytest_cache .ruff_cache
