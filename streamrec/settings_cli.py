@@ -10,6 +10,7 @@ import argparse
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic.fields import FieldInfo
 
 from streamrec.config import Settings
 
@@ -18,24 +19,25 @@ class SettingsError(Exception):
     """A bad setting, already phrased as the one line the user sees."""
 
 
-def _fields(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], str]]:
-    out: list[tuple[tuple[str, ...], str]] = []
+def settings_fields(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], FieldInfo]]:
+    """Every leaf field of the settings model with its path (sections flattened)."""
+    out: list[tuple[tuple[str, ...], FieldInfo]] = []
     for name, info in model.model_fields.items():
         ann = info.annotation
         if isinstance(ann, type) and issubclass(ann, BaseModel):
-            out.extend(_fields(ann, (*prefix, name)))
+            out.extend(settings_fields(ann, (*prefix, name)))
         else:
-            out.append(((*prefix, name), info.description or ""))
+            out.append(((*prefix, name), info))
     return out
 
 
 def add_settings_flags(parser: argparse.ArgumentParser) -> None:
     """Add ``--section-field VALUE`` for every settings field (values validated later)."""
     group = parser.add_argument_group("settings (also STREAMREC_* env vars)")
-    for path, help_text in _fields(Settings):
+    for path, info in settings_fields(Settings):
         flag = "--" + "-".join(path).replace("_", "-")
         group.add_argument(
-            flag, dest="set__" + "__".join(path), default=None, metavar="V", help=help_text or argparse.SUPPRESS
+            flag, dest="set__" + "__".join(path), default=None, metavar="V", help=info.description or argparse.SUPPRESS
         )
 
 

@@ -62,3 +62,12 @@ def test_unknown_env_section_field_is_refused(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("STREAMREC_WORKER__BATCH_SIZE_TYPO", "3")
     with pytest.raises(SettingsError, match="worker"):
         _settings(["feed", "u"])
+
+
+def test_configuration_reference_is_up_to_date() -> None:
+    from pathlib import Path
+
+    from streamrec.settings_doc import settings_table
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
+    assert doc.read_text() == settings_table(), "regenerate: python -m streamrec.settings_doc > docs/configuration.md"
