@@ -1,0 +1,242 @@
+"""The serving runtime the worker and the trainer call: :class:`Runner` and :class:`ModelHolder`.
+
+A ``Runner`` is one verified artifact loaded into an onnxruntime session on the configured
+device, warmed up, with its catalogue bound on that device once per catalogue version (IO
+binding: on a GPU the 25.6 MB item matrix is not copied per call; only the B x L session rows
+go in and B x K results come out). CPU and CUDA share this code path; only the device string of
+the bound tensors differs (DESIGN.md invariant 5).
+
+``ModelHolder`` swaps runners atomically between batches: a batch reads the holder's reference
+once and finishes on that runner, and a new runner is published only after it has verified and
+warmed up, so the old one keeps serving meanwhile and a bad artifact never replaces it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from streamrec.export.artifact import SESSION_FP16_ONNX, SESSION_ONNX, ArtifactError, ArtifactMeta, load_items, verify
+from streamrec.export.item_index import Catalogue, EncodedBatch, ItemIndex, encode_sessions
+from streamrec.export.providers import CUDA, Device, ProviderChoice, choose_providers
+from streamrec.export.signature import check_signature, session_options
+
+log = logging.getLogger(__name__)
+
+Recommendation = tuple[list[str], list[float]]
+# 256 sessions x 50k items is a 51 MB score matrix inside the graph: larger batches stop
+# gaining throughput here and only add latency for the first session of the batch.
+DEFAULT_MAX_BATCH = 256
+_EXCLUDE_SEEN = {flag: ort.OrtValue.ortvalue_from_numpy(np.array(flag)) for flag in (True, False)}
+
+
+class Runner:
+    """One loaded artifact. Thread-safe: ``recommend`` may be called concurrently; catalogue
+    updates publish a new snapshot that later batches see."""
+
+    def __init__(
+        self,
+        directory: Path,
+        meta: ArtifactMeta,
+        session: ort.InferenceSession,
+        index: ItemIndex,
+        choice: ProviderChoice,
+    ) -> None:
+        self.directory, self.meta, self.session, self.choice = directory, meta, session, choice
+        self._index = index
+        self.max_batch = DEFAULT_MAX_BATCH
+
+    @classmethod
+    def load(
+        cls,
+        artifact_dir: Path | str,
+        device: Device = "auto",
+        *,
+        expected_sha256: str | None = None,
+        fp16: bool = False,
+        tensorrt: bool = False,
+        threads: int = 0,
+        warmup: bool = True,
+    ) -> Runner:
+        """Verify checksums, open the session on ``device``, bind the catalogue, warm up.
+        Raises :class:`ArtifactError` for anything wrong with the artifact."""
+        directory = Path(artifact_dir)
+        meta = verify(directory, expected_sha256)
+        choice = choose_providers(device, tensorrt=tensorrt)
+        name = SESSION_ONNX
+        if fp16 and choice.device == "cuda" and SESSION_FP16_ONNX in meta.files:
+            name = SESSION_FP16_ONNX
+        elif fp16:
+            log.info("fp16 variant %s: using %s", "is for CUDA only" if choice.device != "cuda" else "absent", name)
+        try:
+            session = ort.InferenceSession(str(directory / name), session_options(threads), providers=choice.providers)
+        except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
+            raise ArtifactError(f"artifact {directory}: onnxruntime cannot load {name}: {exc}") from None
+        if choice.device == "cuda" and CUDA not in session.get_providers():
+            reason = f"CUDA provider failed to initialise (session has {session.get_providers()}); falling back to CPU"
+            log.warning(reason)
+            choice = ProviderChoice(session.get_providers(), "cpu", reason)
+        problem = check_signature(session)
+        if problem:
+            raise ArtifactError(f"artifact {directory}: {name}: {problem}")
+        item_ids, matrix = load_items(directory, meta)
+        runner = cls(directory, meta, session, ItemIndex(item_ids, matrix, choice.device), choice)
+        if warmup:
+            runner.warm_up()
+        log.info("loaded %s from %s on %s (%s)", meta.version, name, choice.device, choice.reason)
+        return runner
+
+    @property
+    def version(self) -> str:
+        return self.meta.version
+
+    @property
+    def device(self) -> str:
+        return self.choice.device
+
+    @property
+    def item_ids(self) -> list[str]:
+        return self._index.current.ids
+
+    @property
+    def unavailable(self) -> frozenset[str]:
+        return self._index.unavailable
+
+    def warm_up(self, batch_sizes: Sequence[int] = (1, 64)) -> float:
+        """Run dummy batches (allocates arenas, picks kernels: the first CUDA call can take
+        seconds) and check the outputs; returns the seconds spent. Raises ArtifactError if the
+        model produces NaN or the wrong shapes, so a broken model never goes live."""
+        t0 = time.perf_counter()
+        cat = self._index.current
+        n, length = len(cat.ids), self.meta.session_length
+        rng = np.random.default_rng(0)
+        for b in batch_sizes:
+            items = rng.integers(0, n, size=(b, length), dtype=np.int64)
+            mask = np.ones((b, length), np.bool_)
+            mask[0, : length // 2] = False  # a left-padded session as well as full ones
+            batch = EncodedBatch(items, rng.integers(1, 5, size=(b, length), dtype=np.int64), mask, list(range(b)))
+            scores, indices = self._run(batch, cat, exclude_seen=True)
+            if scores.shape != (b, self.meta.k) or indices.shape != (b, self.meta.k):
+                raise ArtifactError(
+                    f"artifact {self.directory}: warm-up output shape {scores.shape}, expected {(b, self.meta.k)}"
+                )
+            if np.isnan(scores).any():
+                raise ArtifactError(f"artifact {self.directory}: warm-up produced NaN scores")
+        return time.perf_counter() - t0
+
+    def _run(self, batch: EncodedBatch, cat: Catalogue, exclude_seen: bool) -> tuple[np.ndarray, np.ndarray]:
+        binding = self.session.io_binding()
+        binding.bind_cpu_input("session_items", batch.items)
+        binding.bind_cpu_input("session_types", batch.types)
+        binding.bind_cpu_input("session_mask", batch.mask)
+        binding.bind_ortvalue_input("item_matrix", cat.matrix_value)
+        binding.bind_ortvalue_input("item_bias", cat.bias_value)
+        # An input with a default initializer binds only as an OrtValue (bind_cpu_input refuses it).
+        binding.bind_ortvalue_input("exclude_seen", _EXCLUDE_SEEN[exclude_seen])
+        binding.bind_output("top_scores", self.choice.device)
+        binding.bind_output("top_indices", self.choice.device)
+        self.session.run_with_iobinding(binding)
+        scores, indices = binding.copy_outputs_to_cpu()
+        return scores, indices
+
+    def recommend(
+        self,
+        sessions: Sequence[Sequence[str]],
+        types: Sequence[Sequence[str]],
+        k: int | None = None,
+        exclude_seen: bool = True,
+    ) -> list[Recommendation]:
+        """Top-``k`` (item ids, scores) per session, best first, in input order. ``k`` defaults to
+        and may not exceed the artifact's K. Unavailable items never appear; seen items neither
+        when ``exclude_seen``. A session with no known item gets ``([], [])``."""
+        k = self.meta.k if k is None else k
+        if not 1 <= k <= self.meta.k:
+            raise ValueError(f"k={k}: this artifact was exported with K={self.meta.k} (re-export with --k)")
+        cat = self._index.current  # one catalogue for the whole call
+        out: list[Recommendation] = [([], []) for _ in sessions]
+        for start in range(0, len(sessions), self.max_batch):
+            stop = start + self.max_batch
+            batch = encode_sessions(cat, sessions[start:stop], types[start:stop], self.meta.session_length, trim=True)
+            if not batch.keep:
+                continue
+            scores, indices = self._run(batch, cat, exclude_seen)
+            for row, n in enumerate(batch.keep):
+                finite = np.isfinite(scores[row, :k])  # -inf = masked: fewer than k candidates left
+                out[start + n] = (
+                    [cat.ids[i] for i in indices[row, :k][finite]],
+                    scores[row, :k][finite].tolist(),
+                )
+        return out
+
+    def upsert_items(self, ids: Sequence[str], vectors: np.ndarray) -> int:
+        """Add cold-start items (or replace vectors) without re-export; returns how many were new."""
+        return self._index.upsert(ids, vectors)
+
+    def set_available(self, ids: Sequence[str], flag: bool) -> None:
+        self._index.set_available(ids, flag)
+
+
+class ModelHolder:
+    """The worker's one reference to the live runner; see the module docstring."""
+
+    def __init__(self, runner: Runner | None = None) -> None:
+        self._runner = runner
+        self._swap_lock = threading.Lock()
+
+    @property
+    def runner(self) -> Runner:
+        runner = self._runner
+        if runner is None:
+            raise RuntimeError("no model loaded yet")
+        return runner
+
+    @property
+    def version(self) -> str | None:
+        runner = self._runner
+        return None if runner is None else runner.version
+
+    def recommend(
+        self,
+        sessions: Sequence[Sequence[str]],
+        types: Sequence[Sequence[str]],
+        k: int | None = None,
+        exclude_seen: bool = True,
+    ) -> tuple[str, list[Recommendation]]:
+        """(version, recommendations) of one batch, all computed by that one version."""
+        runner = self.runner  # read once: a concurrent swap affects the next batch, never this one
+        return runner.version, runner.recommend(sessions, types, k, exclude_seen)
+
+    def swap(self, new: Runner, carry_catalogue: bool = True) -> Runner | None:
+        """Make ``new`` live; returns the previous runner. With ``carry_catalogue`` the new runner
+        first takes over the old one's unavailable items and the cold-start items its artifact
+        lacks (their vectors stay valid while the item projection is unchanged, the default of
+        ``trainer.train_item_projection``)."""
+        with self._swap_lock:
+            old = self._runner
+            if old is not None and carry_catalogue:
+                _carry_catalogue(old, new)
+            self._runner = new
+        if old is not None:
+            log.info("swapped model %s -> %s", old.version, new.version)
+        return old
+
+    def load_and_swap(self, artifact_dir: Path | str, device: Device = "auto", **load_kwargs: object) -> Runner:
+        """Load, verify and warm a new artifact, then swap. On any error the previous runner keeps
+        serving and the error is raised to the caller (which logs it and waits for the next one)."""
+        new = Runner.load(artifact_dir, device, **load_kwargs)  # type: ignore[arg-type]
+        self.swap(new)
+        return new
+
+
+def _carry_catalogue(old: Runner, new: Runner) -> None:
+    old_cat, new_rows = old._index.current, new._index.current.rows
+    extra = [i for i in old_cat.ids if i not in new_rows]
+    if extra and old_cat.matrix.shape[1] == new.meta.d:
+        new.upsert_items(extra, old_cat.matrix[[old_cat.rows[i] for i in extra]])
+    if old.unavailable:
+        new.set_available(sorted(old.unavailable), False)

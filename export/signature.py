@@ -1,0 +1,47 @@
+"""Names and axes of the serving graph (docs/contracts.md, "Artifact"), checked on the loaded file.
+
+Kept free of torch so the worker's runner can import it without loading PyTorch (~1 s, ~300 MB).
+"""
+
+from __future__ import annotations
+
+import onnxruntime as ort
+
+INPUT_NAMES = ("session_items", "session_types", "session_mask", "item_matrix", "item_bias", "exclude_seen")
+OUTPUT_NAMES = ("top_scores", "top_indices", "session_vec")
+# exclude_seen is optional for callers: the exporter gives it a default (True) initializer, so
+# a caller that feeds only the five inputs of docs/contracts.md gets seen items masked.
+REQUIRED_INPUTS = INPUT_NAMES[:5]
+OPTIONAL_INPUTS = INPUT_NAMES[5:]
+
+
+def check_signature(session: ort.InferenceSession) -> str:
+    """Names and dynamic axes of a loaded file; returns "" when right, else what is wrong."""
+    inputs = {i.name: i.shape for i in session.get_inputs()}  # without inputs that have defaults
+    optional = {i.name for i in session.get_overridable_initializers()}
+    outputs = {o.name: o.shape for o in session.get_outputs()}
+    if list(inputs) != list(REQUIRED_INPUTS):
+        return f"inputs {list(inputs)} != {list(REQUIRED_INPUTS)}"
+    if not set(OPTIONAL_INPUTS) <= optional:
+        return f"optional inputs {sorted(optional)} lack {', '.join(OPTIONAL_INPUTS)}"
+    if list(outputs) != list(OUTPUT_NAMES):
+        return f"outputs {list(outputs)} != {list(OUTPUT_NAMES)}"
+    for name in ("session_items", "session_types", "session_mask"):
+        if not all(isinstance(a, str) for a in inputs[name]):
+            return f"input {name} has static axes {inputs[name]} (batch and sequence must be dynamic)"
+    if not isinstance(inputs["item_matrix"][0], str) or not isinstance(inputs["item_bias"][0], str):
+        return "item axis of item_matrix/item_bias is static (catalogue growth would need a re-export)"
+    if not all(isinstance(outputs[name][0], str) for name in OUTPUT_NAMES):
+        return "batch axis of an output is static"
+    return ""
+
+
+def session_options(threads: int = 0) -> ort.SessionOptions:
+    """Graph optimisation on (constant folding, attention/LayerNorm/GELU fusions); ``threads``
+    0 = onnxruntime's default (one per core)."""
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.intra_op_num_threads = threads
+    # onnxruntime warns that the exclude_seen default "may prevent const folding": it is meant to.
+    opts.log_severity_level = 3
+    return opts
