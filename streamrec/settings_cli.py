@@ -36,6 +36,8 @@ def add_settings_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("settings (also STREAMREC_* env vars)")
     for path, info in settings_fields(Settings):
         flag = "--" + "-".join(path).replace("_", "-")
+        if flag in parser._option_string_actions:  # the command defines its own flag of that name
+            continue
         group.add_argument(
             flag, dest="set__" + "__".join(path), default=None, metavar="V", help=info.description or argparse.SUPPRESS
         )
@@ -62,3 +64,21 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
             f"invalid setting {field} (flag --{field.replace('.', '-').replace('_', '-')}, env {env}): "
             f"{err['msg']} (got {err.get('input')!r})"
         ) from None
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """``STREAMREC_*`` variables reproducing every non-default field, so child processes
+    (worker, trainer) see exactly the settings the parent was given by flag or env."""
+    defaults = Settings.model_construct()
+    out: dict[str, str] = {}
+    for path, _info in settings_fields(Settings):
+        value: Any = settings
+        default: Any = defaults
+        for p in path:
+            value, default = getattr(value, p), getattr(default, p)
+        if value == default:
+            continue
+        if hasattr(value, "get_secret_value"):
+            value = value.get_secret_value()
+        out["STREAMREC_" + "__".join(path).upper()] = str(value).lower() if isinstance(value, bool) else str(value)
+    return out

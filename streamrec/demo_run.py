@@ -1,0 +1,271 @@
+"""One demo run: topics, the initial model's announcement, the child processes, the replay
+with its live view, and the summary. Numbers come from the processes' own metrics endpoints
+and from the feeds in Redis, never from the replayer's guesses."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from streamrec.config import Settings
+from streamrec.events import Event
+from streamrec.feed import get_feed, redis_client
+from streamrec.kafka import EventProducer, ensure_topics, make_producer, topic_plan
+from streamrec.online_eval import OnlineHitRate
+from streamrec.prom import Scrape, parse, quantile
+from streamrec.settings_cli import settings_env
+from streamrec.supervisor import Child, http_get, spawn, wait_ready
+
+LATENCY = "streamrec_event_to_feed_seconds"
+SCRAPE_EVERY_S = 0.5
+CHUNK = 20  # events per feed read-back round trip (hit-rate check) and per pacing step
+
+
+@dataclass
+class Point:
+    """One live-view sample."""
+
+    t: float
+    produced: int
+    processed: int
+    events_per_s: float
+    p50_ms: float
+    p99_ms: float
+    hit_rate: float
+    model_version: str
+
+
+@dataclass
+class Timeline:
+    points: list[Point] = field(default_factory=list)
+    hits: OnlineHitRate = field(default_factory=OnlineHitRate)
+    produced: int = 0
+    delivery_failures: int = 0
+    duration_s: float = 0.0
+    first_version: str | None = None
+
+
+def _chunks(events: list[Event], n: int) -> Iterator[list[Event]]:
+    for i in range(0, len(events), n):
+        yield events[i : i + n]
+
+
+class DemoRun:
+    def __init__(self, settings: Settings, run_dir: Path, replay: list[Event], items_path: Path | None) -> None:
+        self.settings = settings
+        self.run_dir = run_dir
+        self.replay_events = replay
+        self.items_path = items_path
+        self.children: dict[str, Child] = {}
+        self.redis = redis_client(settings.redis)
+        self.sample_user = replay[len(replay) // 2].user_id if replay else ""
+        self._last_worker = Scrape()
+        self._last_trainer = Scrape()
+
+    # ----------------------------------------------------------------- set-up
+    def child_env(self) -> dict[str, str]:
+        return settings_env(self.settings)
+
+    def prepare_topics(self) -> None:
+        s = self.settings
+        ensure_topics(s.broker, topic_plan(s), s.replication, s.kafka_security)
+
+    def _registry(self) -> Any:
+        from streamrec.export.registry import open_registry
+
+        return open_registry(self.settings.registry.url, self.settings.data_dir)
+
+    def served_version(self) -> str | None:
+        refs = self._registry().list()
+        return refs[-1].version if refs else None
+
+    def announce_latest(self) -> None:
+        """Put the newest registry version on the (compacted) models topic so a starting worker
+        finds what to serve; harmless if the export already announced it."""
+        refs = self._registry().list()
+        if not refs:
+            raise RuntimeError("registry is empty after export")
+        producer = make_producer(self.settings.broker, self.settings.kafka_security)
+        producer.send(self.settings.topics.models, key="model", value=refs[-1].announcement())
+        producer.flush()
+        producer.close()
+
+    def start_worker(self) -> None:
+        child = spawn("worker", ["worker"], self.child_env(), self.run_dir / "logs")
+        self.children["worker"] = child
+        print(f"── starting the stream worker (log {child.log_path})", flush=True)
+        wait_ready(child, f"http://127.0.0.1:{self.settings.worker.web_port}/readyz", timeout_s=120)
+
+    def start_trainer(self) -> None:
+        child = spawn("trainer", ["trainer"], self.child_env(), self.run_dir / "logs")
+        self.children["trainer"] = child
+        print(f"── starting the online trainer (log {child.log_path})", flush=True)
+        wait_ready(child, f"http://127.0.0.1:{self.settings.trainer.web_port}/healthz", timeout_s=120)
+
+    def stop_children(self) -> dict[str, int]:
+        return {name: child.stop() for name, child in reversed(list(self.children.items()))}
+
+    # ---------------------------------------------------------------- metrics
+    def scrape(self, which: str) -> Scrape:
+        port = self.settings.worker.web_port if which == "worker" else self.settings.trainer.web_port
+        status, body = http_get(f"http://127.0.0.1:{port}/metrics", timeout_s=1.0)
+        return parse(body) if status == 200 else Scrape()
+
+    def worker_version(self, s: Scrape) -> str:
+        labelled = s.labelled.get("streamrec_model_version_info", [])
+        return next((labels["version"] for labels, v in labelled if v == 1), "-")
+
+    # ----------------------------------------------------------------- replay
+    def replay(self, rate: float, duration: float | None, live: bool, stop: threading.Event) -> Timeline:
+        from streamrec.commands.replay import Pacer
+
+        tl = Timeline()
+        s = self.settings
+        producer = EventProducer(s.broker, s.topics.events, s.kafka_security)
+        pacer = Pacer(rate)
+        start = time.monotonic()
+        last = (start, 0.0, self._last_worker)
+        view = _live_view(live)
+        with view as lv:
+            for chunk in _chunks(self.replay_events, CHUNK):
+                now = time.monotonic()
+                if stop.is_set() or (duration is not None and now - start >= duration):
+                    break
+                tl.hits.check(self.redis, s.feed_prefix, chunk, now - start)
+                for ev in chunk:
+                    producer.send(ev.user_id, ev.to_json())
+                    pacer.tick()
+                tl.produced += len(chunk)
+                if time.monotonic() - last[0] >= SCRAPE_EVERY_S:
+                    last = self._sample(tl, start, last)
+                    if lv is not None:
+                        lv.update(self.render(tl))
+                    else:
+                        _print_point(tl.points[-1])
+            report = producer.close()
+            tl.delivery_failures = len(report.failed)
+            tl.duration_s = time.monotonic() - start
+            if lv is not None:
+                lv.update(self.render(tl))
+        return tl
+
+    def _sample(self, tl: Timeline, start: float, last: tuple[float, float, Scrape]) -> tuple[float, float, Scrape]:
+        now = time.monotonic()
+        w = self.scrape("worker")
+        processed = w.get("streamrec_events_total")
+        rate = (processed - last[1]) / max(now - last[0], 1e-9)
+        base = last[2].buckets.get(LATENCY)
+        window = tl.hits.records[-200:]
+        version = self.worker_version(w)
+        if tl.first_version is None and version != "-":
+            tl.first_version = version
+        tl.points.append(
+            Point(
+                t=now - start,
+                produced=tl.produced,
+                processed=int(processed),
+                events_per_s=rate,
+                p50_ms=1000 * quantile(w.buckets.get(LATENCY, []), 0.5, base),
+                p99_ms=1000 * quantile(w.buckets.get(LATENCY, []), 0.99, base),
+                hit_rate=tl.hits.rate(window),
+                model_version=version,
+            )
+        )
+        self._last_worker = w
+        return now, processed, w
+
+    def drain(self, timeout_s: float) -> None:
+        """Wait until the worker has consumed everything produced (or the timeout)."""
+        deadline = time.monotonic() + timeout_s
+        produced = len(self.replay_events)
+        while time.monotonic() < deadline:
+            w = self.scrape("worker")
+            self._last_worker = w
+            if w.get("streamrec_events_total") >= produced:
+                return
+            if "worker" in self.children and not self.children["worker"].alive():
+                return
+            time.sleep(0.5)
+
+    # ------------------------------------------------------------------- view
+    def render(self, tl: Timeline) -> Any:
+        from rich.table import Table
+
+        p = tl.points[-1] if tl.points else None
+        t = self._last_trainer = self.scrape("trainer") if "trainer" in self.children else Scrape()
+        table = Table(title="streamrec demo (Ctrl-C to stop)", show_header=False, min_width=60)
+        table.add_row("events produced / processed", f"{tl.produced:,} / {p.processed if p else 0:,}")
+        table.add_row("events/s (worker)", f"{p.events_per_s:,.0f}" if p else "-")
+        table.add_row("event→feed latency p50 / p99", f"{_ms(p.p50_ms)} / {_ms(p.p99_ms)}" if p else "-")
+        table.add_row("online hit rate@10 (last 200)", f"{p.hit_rate:.3f}" if p and not math.isnan(p.hit_rate) else "-")
+        table.add_row("dead-lettered", f"{self._last_worker.get('streamrec_dlq_total'):,.0f}")
+        table.add_row("served model", p.model_version if p else "-")
+        table.add_row(
+            "trainer promotions / rejections",
+            f"{t.get('streamrec_trainer_promotions_total'):.0f} / {t.get('streamrec_trainer_rejections_total'):.0f}",
+        )
+        feed = get_feed(self.redis, self.sample_user, self.settings.feed_prefix) if self.sample_user else None
+        table.add_row(f"feed of user {self.sample_user}", ", ".join(feed.items[:8]) + " …" if feed else "(none yet)")
+        return table
+
+
+def _ms(x: float) -> str:
+    return "-" if math.isnan(x) else f"{x:.0f} ms"
+
+
+def _print_point(p: Point) -> None:
+    print(
+        f"t={p.t:6.1f}s produced={p.produced} processed={p.processed} {p.events_per_s:,.0f} ev/s "
+        f"p50={_ms(p.p50_ms)} p99={_ms(p.p99_ms)} hit@10={p.hit_rate:.3f} model={p.model_version}",
+        flush=True,
+    )
+
+
+def _live_view(live: bool) -> Any:
+    if not live:
+        return nullcontext(None)
+    from rich.live import Live
+
+    return Live(refresh_per_second=4, transient=False)
+
+
+def summary_dict(demo: DemoRun, tl: Timeline, exit_codes: dict[str, int]) -> dict[str, Any]:
+    w = demo._last_worker
+    t = demo._last_trainer
+    versions = [r.version for r in demo._registry().list()]
+    hits = tl.hits
+    frozen = hits.by_version(tl.first_version) if tl.first_version else []
+    buckets = w.buckets.get(LATENCY, [])
+    out: dict[str, Any] = {
+        "events_produced": tl.produced,
+        "events_processed": int(w.get("streamrec_events_total")),
+        "delivery_failures": tl.delivery_failures,
+        "dlq": int(w.get("streamrec_dlq_total")),
+        "feeds_written": int(w.get("streamrec_feeds_written_total")),
+        "model_versions": versions,
+        "promotions": int(t.get("streamrec_trainer_promotions_total")),
+        "rejections": int(t.get("streamrec_trainer_rejections_total")),
+        "latency_ms": {"p50": _finite(1000 * quantile(buckets, 0.5)), "p99": _finite(1000 * quantile(buckets, 0.99))},
+        "online_hit_rate_at_10": {
+            "frozen_model_window": round(hits.rate(frozen), 4) if frozen else None,
+            "latest_window": round(hits.rate(hits.last_fraction(0.25)), 4) if hits.records else None,
+            "events_checked": len(hits.records),
+            "events_without_feed": hits.no_feed,
+        },
+        "replay_s": round(tl.duration_s, 1),
+        "exit_codes": exit_codes,
+    }
+    fb = t.buckets.get("streamrec_trainer_freshness_seconds", [])
+    out["freshness_s"] = {"p50": _finite(quantile(fb, 0.5)), "p90": _finite(quantile(fb, 0.9))}
+    return out
+
+
+def _finite(x: float) -> float | None:
+    """JSON has no NaN: a quantile of no observations is null."""
+    return None if math.isnan(x) else round(x, 1)
