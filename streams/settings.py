@@ -4,23 +4,31 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from streamrec.settings_base import Section
 
 
-class WorkerSettings(BaseModel):
+class WorkerSettings(Section):
     """Stream worker knobs. Faust agents run with concurrency 1: with more, faust can commit the
     offset of a message still in flight and a SIGKILL loses it (faust #606)."""
 
     app_id: str = Field("streamrec-worker", description="faust app id = consumer group")
-    store: str = Field("memory://", description="table store: memory:// or rocksdb://")
+    store: str = Field("memory://", description="table store: memory:// or rocksdb:// (rocksdict)")
     batch_max_events: int = Field(256, ge=1, le=100_000, description="micro-batch size cap")
     batch_max_ms: int = Field(20, ge=1, le=60_000, description="micro-batch time cap")
     dedupe_window: int = Field(128, ge=1, description="recent event ids remembered per user")
     exclude_seen: bool = Field(True, description="drop items already in the session from the feed")
     mmr_lambda: float = Field(1.0, ge=0, le=1, description="MMR re-rank trade-off; 1.0 = off")
+    mmr_pool: int = Field(3, ge=1, le=20, description="MMR re-ranks the top k*pool candidates")
     training_every_n: int = Field(256, ge=1, description="emit a training batch every N examples")
     training_every_s: float = Field(5.0, gt=0, description="... or every T seconds")
     session_timeout_s: float = Field(6.0, gt=0, description="broker session timeout (Tansu joins take ~half)")
+    commit_interval_s: float = Field(1.0, gt=0, description="how often acked offsets are committed")
     web_port: int = Field(6066, ge=0, le=65535, description="metrics/health HTTP port (0 = any free)")
+    web_host: str = Field("0.0.0.0", description="metrics/health HTTP bind address")
+    redis_retry_base_s: float = Field(0.05, gt=0, description="first Redis retry delay (doubles per try)")
     redis_retry_max_s: float = Field(30.0, gt=0, description="cap of the Redis retry backoff")
+    probe_interval_s: float = Field(2.0, gt=0, description="Kafka/Redis reachability and lag probe period")
+    model_wait_log_s: float = Field(10.0, gt=0, description="log period while events wait for a first model")
     processing_guarantee: Literal["at_least_once"] = "at_least_once"

@@ -1,19 +1,19 @@
-"""`streamrec worker`: not built yet (issue #4)."""
+"""``streamrec worker``: the Faust stream worker (events -> sessions -> feeds), until SIGTERM."""
 
 from __future__ import annotations
 
 import argparse
-import sys
 
 from streamrec.config import Settings
 
-HELP = "run the Faust stream worker against the configured broker and Redis (not built yet)"
+HELP = "run the Faust stream worker against the configured broker and Redis"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    """Everything is a setting (``--worker-*`` flags, ``STREAMREC_WORKER__*`` variables)."""
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    print("streamrec worker: not built yet (issue #4)", file=sys.stderr)
-    return 2
+    from streamrec.streams.worker import run_worker  # faust and onnxruntime load only here
+
+    return run_worker(settings)

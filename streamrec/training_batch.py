@@ -1,0 +1,81 @@
+"""Training batches, worker -> trainer on ``streamrec.training`` (docs/contracts.md).
+
+Format v1, JSON: ``{"v": 1, "model_version": str, "examples": [{"user_id", "items", "types",
+"next_item", "next_type", "ts", "event_id"}]}``. ``items``/``types`` are the session prefix
+before the event (oldest first), ``next_item``/``next_type`` the event itself. JSON without
+spaces keeps a 256-example batch of 50-item prefixes around 150 KB, under Kafka's default 1 MB
+message limit; the version field lets the trainer refuse (not misread) a future format.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any, Final
+
+VERSION: Final = 1
+
+
+class TrainingBatchError(ValueError):
+    """A message on the training topic that is not a batch this code can read."""
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    """One (session prefix -> next item) example."""
+
+    user_id: str
+    items: list[str]
+    types: list[str]
+    next_item: str
+    next_type: str
+    ts: float
+    event_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingBatch:
+    model_version: str
+    examples: list[Example]
+
+
+def encode_batch(model_version: str, examples: list[Example]) -> bytes:
+    """Serialize a batch (format v1)."""
+    body = {"v": VERSION, "model_version": model_version, "examples": [asdict(e) for e in examples]}
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def _example(obj: Any) -> Example:
+    if not isinstance(obj, dict):
+        raise TrainingBatchError(f"example must be an object, got {type(obj).__name__}")
+    try:
+        ex = Example(
+            user_id=str(obj["user_id"]),
+            items=[str(i) for i in obj["items"]],
+            types=[str(t) for t in obj["types"]],
+            next_item=str(obj["next_item"]),
+            next_type=str(obj["next_type"]),
+            ts=float(obj["ts"]),
+            event_id=str(obj["event_id"]),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise TrainingBatchError(f"bad example: {exc!r}") from None
+    if len(ex.items) != len(ex.types):
+        raise TrainingBatchError(f"example {ex.event_id}: {len(ex.items)} items but {len(ex.types)} types")
+    return ex
+
+
+def decode_batch(raw: bytes) -> TrainingBatch:
+    """Parse a batch; raises :class:`TrainingBatchError` for anything but a valid v1 batch."""
+    try:
+        obj = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise TrainingBatchError(f"not JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise TrainingBatchError("batch must be a JSON object")
+    if obj.get("v") != VERSION:
+        raise TrainingBatchError(f"unsupported training batch version {obj.get('v')!r} (this code reads {VERSION})")
+    examples = obj.get("examples")
+    if not isinstance(examples, list):
+        raise TrainingBatchError("examples must be a list")
+    return TrainingBatch(str(obj.get("model_version", "")), [_example(e) for e in examples])

@@ -1,0 +1,297 @@
+"""The Faust app of the stream worker: topics, session table, the events agent, followers of the
+catalogue and model topics, timers, and the metrics/health pages.
+
+Wiring only; each concern lives in its own module (pipeline, feed_sink, dlq, training,
+catalogue, hotswap, follower, health, metrics). Faust settings that matter, with why:
+
+* ``consumer_auto_offset_reset="earliest"``: a new consumer group must start at the first event,
+  not the latest (the aiokafka default would skip everything published before the first join).
+* ``processing_guarantee="at_least_once"``: exactly-once has open crash/duplicate bugs in
+  faust-streaming; idempotent writes (session dedupe, monotonic feed script) make replays safe.
+* ``broker_session_timeout`` short (6 s default): a join against Tansu takes about half of it,
+  and a SIGKILLed worker's partitions move after it.
+* ``producer_acks=-1``: a dead letter, training batch or changelog record is acknowledged by
+  all in-sync replicas before offsets are committed (faust flushes its producer first).
+* agent ``concurrency=1``: with more, faust can commit an offset still in flight (faust #606).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import faust
+from aiokafka import ConsumerRecord
+from streamrec.streams.catalogue import CatalogueOverlay, ItemUpdate, parse_item
+from streamrec.streams.dlq import DeadLetterSink
+from streamrec.streams.faust_glue import TableSessionStore, disown, to_record
+from streamrec.streams.feed_sink import FeedSink
+from streamrec.streams.follower import TopicFollower
+from streamrec.streams.health import Health, tcp_reachable
+from streamrec.streams.hotswap import HotSwapper, Loader
+from streamrec.streams.kafka_opts import aiokafka_security, faust_credentials
+from streamrec.streams.metrics import WorkerMetrics
+from streamrec.streams.model_slot import ModelSlot, Runner
+from streamrec.streams.pipeline import BatchPipeline, PipelineConfig
+from streamrec.streams.training import TrainingEmitter
+from streamrec.streams.web import register_pages
+
+from streamrec.config import Settings
+from streamrec.feed import redis_client
+
+log = logging.getLogger(__name__)
+
+
+class WorkerRuntime:
+    """Everything one worker process runs. ``fatal`` is set when it stopped on an error."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        load: Loader,
+        embed: Callable[[Runner, Sequence[str]], Any] | None = None,
+    ) -> None:
+        self.settings = settings
+        w = settings.worker
+        self.fatal: BaseException | None = None
+        self.metrics = WorkerMetrics()
+        self.health = Health()
+        self.slot = ModelSlot(on_swap=self._on_swap)
+        self.app = self._make_app()
+        raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
+        self.events_topic = self.app.topic(settings.topics.events, partitions=settings.partitions, **raw)
+        self.dlq_topic = self.app.topic(settings.topics.dlq, **raw)
+        self.training_topic = self.app.topic(settings.topics.training, **raw)
+        # Changelog-backed (topic "<app_id>-sessions-changelog", co-partitioned with events);
+        # JSON keys so a str key reads back as the same str after recovery.
+        self.table = self.app.Table(
+            "sessions", default=None, partitions=settings.partitions, key_serializer="json", value_serializer="json"
+        )
+        self.feed_sink = FeedSink(
+            redis_client(settings.redis),
+            settings.feed_prefix,
+            settings.feed_ttl_s,
+            base_s=w.redis_retry_base_s,
+            max_s=w.redis_retry_max_s,
+            on_error=self._on_redis_error,
+            on_success=self._on_redis_ok,
+        )
+        self.training = TrainingEmitter(
+            self._send_training, w.training_every_n, w.training_every_s, on_published=self.metrics.training_examples.inc
+        )
+        self.pipeline = BatchPipeline(
+            PipelineConfig(
+                k=settings.k,
+                session_length=settings.session_length,
+                dedupe_window=w.dedupe_window,
+                max_event_bytes=settings.max_event_bytes,
+                exclude_seen=w.exclude_seen,
+                mmr_lambda=w.mmr_lambda,
+                mmr_pool=w.mmr_pool,
+                model_wait_log_s=w.model_wait_log_s,
+            ),
+            TableSessionStore(self.table),
+            self.slot,
+            self.feed_sink,
+            DeadLetterSink(self._send_dlq, on_dead_letter=lambda _reason: self.metrics.dlq.inc()),
+            self.training,
+            self.metrics,
+        )
+        self.catalogue = CatalogueOverlay()
+        self.embed = embed
+        self._catalogue_lock = asyncio.Lock()
+        self.swapper = HotSwapper(self.slot, load, install=self._install_model, on_failure=self._on_model_failure)
+        sec = aiokafka_security(settings.kafka_security)
+        self.items_follower = TopicFollower(settings.broker, settings.topics.items, self._on_items, **sec)
+        self.models_follower = TopicFollower(settings.broker, settings.topics.models, self._on_models, **sec)
+        self.processed: dict[int, int] = {}  # events partition -> last processed offset
+        self._register()
+
+    # -- faust app --------------------------------------------------------------------------
+    def _make_app(self) -> faust.App:
+        s, w = self.settings, self.settings.worker
+        datadir = Path(s.data_dir) / "worker" / w.app_id
+        return faust.App(
+            w.app_id,
+            broker=[f"kafka://{b.strip()}" for b in s.broker.split(",")],
+            broker_credentials=faust_credentials(s.kafka_security),
+            store=w.store,
+            datadir=str(datadir),
+            topic_partitions=s.partitions,
+            topic_replication_factor=s.replication,
+            processing_guarantee=w.processing_guarantee,
+            consumer_auto_offset_reset="earliest",
+            producer_acks=-1,
+            broker_session_timeout=w.session_timeout_s,
+            broker_heartbeat_interval=min(3.0, w.session_timeout_s / 3),
+            broker_rebalance_timeout=max(2 * w.session_timeout_s, 10.0),
+            broker_commit_interval=w.commit_interval_s,
+            table_standby_replicas=0,
+            web_enabled=True,
+            web_port=w.web_port,
+            web_bind=w.web_host,
+            web_in_thread=False,
+        )
+
+    def _register(self) -> None:
+        app, w = self.app, self.settings.worker
+
+        @app.agent(self.events_topic, concurrency=1, name="streamrec.worker.events")
+        async def process(stream: faust.StreamT) -> None:
+            async for events in stream.take_events(w.batch_max_events, within=w.batch_max_ms / 1000.0):
+                await self._process_batch(events)
+
+        @app.task
+        async def follow_items() -> None:
+            await self.items_follower.run()
+
+        @app.task
+        async def follow_models() -> None:
+            await self.models_follower.run()
+
+        @app.task
+        async def swap_models() -> None:
+            await self.models_follower.caught_up.wait()  # load the newest, not every old one
+            await self.swapper.run()
+
+        @app.timer(interval=w.probe_interval_s)
+        async def probe() -> None:
+            await self._probe()
+
+        @app.timer(interval=min(1.0, w.training_every_s))
+        async def flush_training() -> None:
+            await self.training.maybe_flush()
+
+        register_pages(app, self.metrics, self.health)
+
+    async def _process_batch(self, events: Sequence[Any]) -> None:
+        try:
+            result = await self.pipeline.process([to_record(e) for e in events])
+        except asyncio.CancelledError:
+            disown(events)  # stopped mid-batch: redeliver after restart, never commit
+            raise
+        except Exception as exc:
+            disown(events)
+            self._die(exc)
+            raise
+        self.processed.update({p: o for (_t, p), o in result.last_offsets.items()})
+        self.health.last_batch_at = asyncio.get_running_loop().time()
+
+    def _die(self, exc: BaseException) -> None:
+        """A fatal error: stop like on SIGTERM (commit what was processed) and exit non-zero."""
+        if self.fatal is None:
+            self.fatal = exc
+            log.critical("fatal error, stopping the worker: %r", exc, exc_info=exc)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    # -- sends ------------------------------------------------------------------------------
+    async def _send_dlq(self, key: bytes | None, value: bytes) -> Any:
+        return await self.dlq_topic.send(key=key, value=value)
+
+    async def _send_training(self, value: bytes) -> Any:
+        return await self.training_topic.send(value=value)
+
+    # -- catalogue and models ---------------------------------------------------------------
+    async def _on_items(self, records: list[ConsumerRecord]) -> None:
+        updates: list[ItemUpdate] = []
+        for r in records:
+            u = parse_item(r.key, r.value)
+            if isinstance(u, str):
+                log.warning("ignoring item message at offset %d: %s", r.offset, u)
+            else:
+                updates.append(u)
+        if not updates:
+            return
+        await self._embed_cold_items(updates)
+        async with self._catalogue_lock:
+            self.catalogue.record(updates)
+            runner = self.slot.current
+            if runner is not None:
+                await self._model_call(self.catalogue.apply, runner, updates)
+        self.metrics.catalogue_updates.inc(len(updates))
+
+    async def _embed_cold_items(self, updates: list[ItemUpdate]) -> None:
+        """Give text-only items a vector from the live model's text projection (in a thread,
+        outside the lock: the text model takes ~1 s to load on 2 cores)."""
+        runner = self.slot.current
+        cold = [u for u in updates if u.vector is None and u.text and u.available]
+        if not cold or runner is None or self.embed is None:
+            return
+        try:
+            texts = [u.text or "" for u in cold]
+            vecs = await asyncio.get_running_loop().run_in_executor(None, self.embed, runner, texts)
+        except Exception:
+            log.exception("embedding %d new items failed; they wait for a vector", len(cold))
+            return
+        if vecs is not None:
+            for u, v in zip(cold, vecs, strict=True):
+                u.vector = [float(x) for x in v]
+
+    async def _on_models(self, records: list[ConsumerRecord]) -> None:
+        for r in records:
+            self.swapper.announce(r.value)
+
+    async def _install_model(self, runner: Runner) -> None:
+        async with self._catalogue_lock:
+            await self._model_call(self.catalogue.replay_onto, runner)
+            self.slot.swap(runner)
+
+    async def _model_call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run a runner call on the scoring thread, serialised with ``recommend``."""
+        return await asyncio.get_running_loop().run_in_executor(self.pipeline.executor, fn, *args)
+
+    def _on_swap(self, runner: Runner) -> None:
+        self.metrics.set_model_version(runner.version)
+        self.metrics.model_swaps.inc()
+        self.health.model_version = runner.version
+
+    def _on_model_failure(self, version: str, exc: BaseException) -> None:
+        self.metrics.model_load_failures.inc()
+
+    # -- health -----------------------------------------------------------------------------
+    def _on_redis_error(self, exc: BaseException) -> None:
+        self.metrics.redis_errors.inc()
+        self.health.redis_ok = False
+        self.metrics.ready.set(0)
+
+    def _on_redis_ok(self) -> None:
+        self.health.redis_ok = True
+
+    async def _probe(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.health.kafka_ok = await tcp_reachable(self.settings.broker)
+        self.health.redis_ok = await loop.run_in_executor(None, self.feed_sink.ping)
+        self.metrics.ready.set(1 if self.health.ready else 0)
+        self.metrics.set_lag(self._lag())
+
+    def _lag(self) -> dict[int, int]:
+        consumer = self.app.consumer
+        out: dict[int, int] = {}
+        try:
+            assignment = consumer.assignment()
+        except Exception:
+            return out
+        for tp in assignment:
+            if tp.topic != self.settings.topics.events:
+                continue
+            try:
+                high = consumer.highwater(tp)
+            except Exception:
+                continue
+            if high is None:
+                continue
+            done = self.processed.get(tp.partition)
+            if done is None:
+                committed = getattr(consumer, "_committed_offset", {}).get(tp)
+                done = (committed - 1) if committed is not None else -1
+            out[tp.partition] = max(0, high - (done + 1))
+        return out
+
+    def close(self) -> None:
+        self.pipeline.close()
+        self.feed_sink.close()

@@ -1,0 +1,27 @@
+"""Resolve a model announcement to a verified, warmed-up runner (the export registry + Runner).
+
+``Runner.load`` verifies every file's sha256 against ``meta.json`` and the announced digest, and
+runs warm-up batches that must produce finite scores of the right shape, so a corrupt or
+half-written artifact raises here and never reaches the model slot.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from streamrec.export.registry import open_registry
+from streamrec.export.runner import Runner
+from streamrec.streams.hotswap import Loader
+
+from streamrec.config import Settings
+
+
+def make_loader(settings: Settings) -> Loader:
+    registry = open_registry(settings.registry.url, settings.data_dir)
+
+    def load(announcement: dict[str, Any]) -> Runner:
+        digest = announcement.get("sha256") or None
+        path = registry.fetch(announcement["version"], digest)
+        return Runner.load(path, settings.device, expected_sha256=digest, fp16=settings.registry.fp16)
+
+    return load

@@ -1,0 +1,254 @@
+"""One micro-batch, start to finish: validate -> session -> score -> feed -> training.
+
+The faust agent hands a batch of records here and acks them only when :meth:`process`
+returns, so everything a record causes (dead letter, session update, feed) happens before its
+offset can be committed. The order of steps is what makes at-least-once safe:
+
+1. validate each record; a bad one goes to the DLQ with its reason, the rest flow on;
+2. apply it to the user's session unless its event id was seen (replays after a crash);
+3. write each touched session to the table once (its changelog = the durable copy);
+4. encode each touched user once, with the session after the whole batch (the latest event
+   wins: at 2,000 events/s a 256-event batch often holds several events of one user) in one
+   runner call for the whole batch;
+5. write all feeds in one pipelined Redis round trip, retried until it succeeds;
+6. queue the training examples.
+
+A duplicate still marks its user for scoring: the crash may have happened after the session
+update but before the feed write, and the feed script's offset check makes a redundant write
+a no-op.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from streamrec.streams.dlq import DeadLetterSink
+from streamrec.streams.feed_sink import FeedSink
+from streamrec.streams.metrics import WorkerMetrics
+from streamrec.streams.model_slot import ModelSlot, Runner
+from streamrec.streams.records import Record
+from streamrec.streams.rerank import mmr
+from streamrec.streams.session import Session, apply_event
+from streamrec.streams.training import TrainingEmitter
+
+from streamrec.events import Event, Invalid, validate_bytes
+from streamrec.feed import Feed
+from streamrec.training_batch import Example
+
+log = logging.getLogger(__name__)
+
+
+class SessionStore(Protocol):
+    """Where sessions live between batches (the faust table in the worker)."""
+
+    def get(self, user_id: str, record: Record) -> dict[str, Any] | None: ...
+
+    def put(self, user_id: str, value: dict[str, Any], record: Record) -> None: ...
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    k: int
+    session_length: int
+    dedupe_window: int
+    max_event_bytes: int
+    exclude_seen: bool = True
+    mmr_lambda: float = 1.0
+    mmr_pool: int = 3
+    model_wait_log_s: float = 10.0
+
+
+@dataclass(slots=True)
+class _Touched:
+    session: Session
+    event: Event
+    record: Record
+    dirty: bool = False
+
+
+@dataclass
+class BatchResult:
+    events: int = 0
+    dead_letters: int = 0
+    duplicates: int = 0
+    users: int = 0
+    feeds_applied: int = 0
+    model_version: str = ""
+    last_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+
+
+class BatchPipeline:
+    def __init__(
+        self,
+        config: PipelineConfig,
+        sessions: SessionStore,
+        slot: ModelSlot,
+        feeds: FeedSink,
+        dlq: DeadLetterSink,
+        training: TrainingEmitter,
+        metrics: WorkerMetrics,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.sessions = sessions
+        self.slot = slot
+        self.feeds = feeds
+        self.dlq = dlq
+        self.training = training
+        self.metrics = metrics
+        self.clock = clock
+        # One scoring thread: onnxruntime releases the GIL, so the event loop keeps
+        # heart-beating and buffering the next batch while this one is encoded.
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scoring")
+
+    async def process(self, records: Sequence[Record]) -> BatchResult:
+        result = BatchResult(events=len(records))
+        self.metrics.events.inc(len(records))
+        self.metrics.batch_size.observe(len(records))
+        touched: dict[str, _Touched] = {}
+        examples: list[Example] = []
+        valid: list[Record] = []
+        for rec in records:
+            result.last_offsets[(rec.topic, rec.partition)] = rec.offset
+            try:
+                reason = self._apply(rec, touched, examples, result)
+            except Exception as exc:  # one bad event must never stop the stream
+                log.exception("processing event at %s[%d]@%d failed", rec.topic, rec.partition, rec.offset)
+                reason = f"internal error: {type(exc).__name__}: {exc}"[:500]
+            if reason is None:
+                valid.append(rec)
+            else:
+                result.dead_letters += 1
+                await self.dlq.put(rec, reason)
+        for user_id, t in touched.items():
+            if t.dirty:
+                self.sessions.put(user_id, t.session.to_value(), t.record)
+        result.users = len(touched)
+        if touched:
+            runner = await self._runner()
+            result.model_version = runner.version
+            feeds = await self._score(runner, touched)
+            applied = await self.feeds.write(feeds)
+            result.feeds_applied = sum(applied)
+            self.metrics.feeds_written.inc(result.feeds_applied)
+            self.metrics.feeds_stale.inc(len(applied) - result.feeds_applied)
+            self.metrics.users_per_batch.observe(len(touched))
+            now = self.clock()
+            for rec in valid:
+                self.metrics.latency.observe(max(0.0, now - rec.timestamp))
+            self.training.add(examples, runner.version)
+        await self.training.maybe_flush()
+        return result
+
+    def _apply(
+        self, rec: Record, touched: dict[str, _Touched], examples: list[Example], result: BatchResult
+    ) -> str | None:
+        """Apply one record; returns a dead-letter reason or None."""
+        outcome = validate_bytes(rec.value, self.config.max_event_bytes)
+        if isinstance(outcome, Invalid):
+            return outcome.reason
+        event = outcome
+        # The session of a user lives on the partition of the user's key; an event keyed
+        # otherwise would update a session on the wrong partition (and race another worker).
+        key = None if rec.key is None else rec.key.decode("utf-8", "replace")
+        if key != event.user_id:
+            return f"message key {key!r:.60} is not the event's user_id {event.user_id!r:.60}"
+        t = touched.get(event.user_id)
+        if t is None:
+            session = Session.from_value(self.sessions.get(event.user_id, rec))
+            t = touched[event.user_id] = _Touched(session, event, rec)
+        prefix_items, prefix_types = list(t.session.items), list(t.session.types)
+        if apply_event(t.session, event, self.config.session_length, self.config.dedupe_window):
+            t.dirty = True
+            if prefix_items:
+                examples.append(
+                    Example(
+                        event.user_id, prefix_items, prefix_types, event.item_id, event.type, event.ts, event.event_id
+                    )
+                )
+        else:
+            result.duplicates += 1
+            self.metrics.duplicates.inc()
+        t.event, t.record = event, rec
+        return None
+
+    async def _runner(self) -> Runner:
+        runner = self.slot.current
+        while runner is None:
+            log.warning("no model loaded yet: events wait (offsets are not committed meanwhile)")
+            try:
+                runner = await asyncio.wait_for(self.slot.wait(), self.config.model_wait_log_s)
+            except TimeoutError:
+                runner = self.slot.current
+        return runner
+
+    async def _score(self, runner: Runner, touched: dict[str, _Touched]) -> list[Feed]:
+        cfg = self.config
+        users = list(touched)
+        sessions = [touched[u].session.items for u in users]
+        types = [touched[u].session.types for u in users]
+        want = cfg.k * cfg.mmr_pool if cfg.mmr_lambda < 1.0 else cfg.k
+        # The artifact's top-K is fixed at export; asking for more raises in the runner.
+        max_k = getattr(getattr(runner, "meta", None), "k", None)
+        if isinstance(max_k, int) and max_k > 0:
+            want = min(want, max_k)
+        loop = asyncio.get_running_loop()
+        t0 = time.perf_counter()
+        try:
+            ranked = await loop.run_in_executor(
+                self.executor, runner.recommend, sessions, types, want, cfg.exclude_seen
+            )
+        except Exception:
+            log.exception("batch scoring failed; scoring its %d users one by one", len(users))
+            ranked = [await self._score_one(runner, s, t, want) for s, t in zip(sessions, types, strict=True)]
+        self.metrics.score_seconds.observe(time.perf_counter() - t0)
+        now = self.clock()
+        feeds = []
+        for user_id, pair in zip(users, ranked, strict=True):
+            if pair is None:
+                continue
+            ids, scores = list(pair[0]), [float(s) for s in pair[1]]
+            if cfg.mmr_lambda < 1.0:
+                ids, scores = self._diversify(runner, ids, scores)
+            t = touched[user_id]
+            feeds.append(
+                Feed(
+                    user_id,
+                    ids[: cfg.k],
+                    scores[: cfg.k],
+                    runner.version,
+                    now,
+                    t.event.event_id,
+                    t.record.partition,
+                    t.record.offset,
+                )
+            )
+        return feeds
+
+    async def _score_one(
+        self, runner: Runner, session: list[str], types: list[str], want: int
+    ) -> tuple[list[str], list[float]] | None:
+        loop = asyncio.get_running_loop()
+        try:
+            out = await loop.run_in_executor(
+                self.executor, runner.recommend, [session], [types], want, self.config.exclude_seen
+            )
+            return out[0]
+        except Exception:
+            log.exception("scoring a session of %d items failed; its feed is left as it was", len(session))
+            return None
+
+    def _diversify(self, runner: Runner, ids: list[str], scores: list[float]) -> tuple[list[str], list[float]]:
+        vectors_of = getattr(runner, "item_vectors", None)
+        if vectors_of is None or not ids:
+            return ids, scores
+        return mmr(ids, scores, vectors_of(ids), self.config.k, self.config.mmr_lambda)
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)

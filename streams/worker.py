@@ -1,0 +1,47 @@
+"""Run one stream worker process until SIGTERM/SIGINT (graceful: the batch in flight finishes
+or is left uncommitted, processed offsets are committed) or a fatal error (exit code 1)."""
+
+from __future__ import annotations
+
+import logging
+import socket
+
+import faust
+from streamrec.streams.app import WorkerRuntime
+from streamrec.streams.artifacts import make_loader
+from streamrec.streams.cold_start import TextProjector
+
+from streamrec.config import Settings
+from streamrec.errors import UserError
+from streamrec.kafka import ensure_topics, topic_plan
+
+log = logging.getLogger(__name__)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def run_worker(settings: Settings) -> int:
+    if not settings.broker or not settings.redis:
+        raise UserError("the worker needs --broker and --redis (or STREAMREC_BROKER / STREAMREC_REDIS)")
+    if settings.worker.web_port == 0:
+        settings = settings.model_copy(update={"worker": settings.worker.model_copy(update={"web_port": _free_port()})})
+    # Idempotent; never changes an existing topic's partition count (that would move users).
+    ensure_topics(settings.broker, topic_plan(settings), settings.replication, settings.kafka_security)
+    runtime = WorkerRuntime(settings, make_loader(settings), embed=TextProjector(settings))
+    log.info("metrics and health on http://%s:%d/metrics", settings.worker.web_host, settings.worker.web_port)
+    worker = faust.Worker(runtime.app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
+    code = 0
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        runtime.close()
+    if runtime.fatal is not None:
+        log.critical("worker stopped on a fatal error: %r", runtime.fatal)
+        return 1
+    return code
