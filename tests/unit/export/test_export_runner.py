@@ -1,0 +1,74 @@
+"""Runner: recommendations, the session rule, seen/unavailable masking, cold-start upserts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from streamrec.export.runner import Runner
+
+from .conftest import K, L, item_ids, item_matrix
+
+
+@pytest.fixture()
+def runner(artifact) -> Runner:
+    registry, result = artifact
+    return Runner.load(registry.fetch(result.ref.version), "cpu")
+
+
+def _session(rows: list[int]) -> tuple[list[str], list[str]]:
+    return [item_ids()[r] for r in rows], ["click"] * len(rows)
+
+
+def test_recommend_returns_k_ids_best_first_without_seen(runner: Runner) -> None:
+    items, types = _session([1, 2, 3])
+    [(ids, scores)] = runner.recommend([items], [types], k=5)
+    assert len(ids) == 5 and scores == sorted(scores, reverse=True)
+    assert not set(ids) & set(items)
+    [(ids_all, _)] = runner.recommend([items], [types], k=5, exclude_seen=False)
+    assert set(ids_all) & set(items)  # a mean-of-items tower ranks its own items first
+
+
+def test_unknown_items_are_skipped_and_empty_sessions_get_nothing(runner: Runner) -> None:
+    items, types = _session([4, 5])
+    with_unknown = ([items[0], "nope", items[1]], ["click", "click", "click"])
+    out = runner.recommend([items, with_unknown[0], ["nope"], []], [types, with_unknown[1], ["view"], []])
+    assert out[0] == out[1]
+    assert out[2] == ([], []) and out[3] == ([], [])
+
+
+def test_padding_width_does_not_change_results(runner: Runner) -> None:
+    short = _session([7, 8])
+    long = _session(list(range(20, 20 + L + 5)))  # longer than L: the newest L are kept
+    alone = runner.recommend([short[0]], [short[1]])[0]
+    batched = runner.recommend([short[0], long[0]], [short[1], long[1]])[0]
+    assert alone[0] == batched[0]
+    np.testing.assert_allclose(alone[1], batched[1], rtol=1e-5, atol=1e-6)
+
+
+def test_unavailable_items_never_come_back_and_can_return(runner: Runner) -> None:
+    items, types = _session([10, 11])
+    [(before, _)] = runner.recommend([items], [types])
+    runner.set_available(before[:3], False)
+    [(after, _)] = runner.recommend([items], [types])
+    assert not set(after) & set(before[:3]) and len(after) == K
+    runner.set_available(before[:3], True)
+    assert runner.recommend([items], [types])[0][0] == before
+
+
+def test_cold_start_item_is_recommended_without_reexport(runner: Runner) -> None:
+    items, types = _session([30, 31, 32])
+    target = item_matrix()[[30, 31, 32]].mean(axis=0)
+    runner.upsert_items(["brand-new"], (target / np.linalg.norm(target) * 5)[None, :])
+    [(ids, _)] = runner.recommend([items], [types])
+    assert ids[0] == "brand-new"
+    runner.set_available(["brand-new"], False)
+    assert "brand-new" not in runner.recommend([items], [types])[0][0]
+    # the new item can also be part of a session now
+    assert runner.recommend([["brand-new"]], [["click"]])[0][0]
+
+
+def test_k_above_the_exported_k_is_an_error(runner: Runner) -> None:
+    with pytest.raises(ValueError, match="exported with K"):
+        runner.recommend([["item-1"]], [["click"]], k=K + 1)
+    with pytest.raises(ValueError, match="event type"):
+        runner.recommend([["item-1"]], [["like"]])
