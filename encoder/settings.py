@@ -27,6 +27,10 @@ class EncoderSettings(Section):
     logq: bool = Field(True, description="subtract log popularity from negative logits")
     cl_weight: float = Field(0.1, ge=0, description="weight of the self-supervised session contrastive term")
     seed: int = Field(0, description="random seed (training is deterministic given it)")
+    time_gaps: bool = Field(False, description="feed log-bucketed time gaps between events to the session tower")
+    id_dropout: float = Field(
+        0.25, ge=0.0, lt=1.0, description="share of item-id embeddings hidden per step (trains text-only cold vectors)"
+    )
 
 
 class TrainerSettings(Section):
@@ -42,3 +46,4 @@ class TrainerSettings(Section):
     min_new_examples: int = Field(256, ge=1, description="fresh examples needed before a candidate is built")
     tolerance: float = Field(0.01, ge=0, description="allowed NDCG@10 drop vs the served model on the holdout")
     train_item_projection: bool = Field(False, description="also update the item projection online")
+    web_port: int = Field(6067, ge=0, le=65535, description="trainer metrics/health HTTP port (0 = any free)")

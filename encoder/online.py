@@ -1,0 +1,206 @@
+"""Online contrastive updates: the learning half of ``streamrec trainer``.
+
+Examples (session prefix -> next item) arrive from the live stream. The newest ``holdout``
+of them are held back: the promotion gate scores the candidate and the served model on them,
+so both are judged on events neither has trained on. Older examples move into a bounded replay
+buffer; each update mixes the freshest examples (to follow drift) with older ones (to not
+forget), and minimises the same next-item InfoNCE with logQ correction as offline training.
+Only the session tower learns by default: the item matrix the workers hold stays valid.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+from collections import Counter, deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from streamrec.encoder.artifact import TrainedModel
+from streamrec.encoder.data import TYPE_INDEX
+from streamrec.encoder.losses import candidate_log_q, next_item_infonce
+from streamrec.encoder.metrics import hit_rate, ndcg, target_ranks
+from streamrec.encoder.settings import EncoderSettings, TrainerSettings
+from streamrec.training_batch import Example
+
+
+@dataclass
+class Row:
+    """An example in catalogue rows, with when it entered the training topic."""
+
+    prefix: list[int]
+    types: list[int]
+    target: int
+    entered_at: float  # broker timestamp of the training batch, epoch seconds
+    trained: bool = False
+
+
+@dataclass
+class GateResult:
+    candidate: dict[str, float]
+    served: dict[str, float]
+    promote: bool
+    n: int
+
+
+@dataclass
+class OnlineLearner:
+    """Replay buffer + held-back window + optimiser over a copy of the served model."""
+
+    trained: TrainedModel
+    settings: TrainerSettings
+    encoder: EncoderSettings
+    holdout: deque[Row] = field(init=False)
+    buffer: deque[Row] = field(init=False)
+    pending: list[Row] = field(default_factory=list)  # trained since the last promotion
+    skipped_unknown: int = 0
+    updates: int = 0
+    last_loss: float = float("nan")
+
+    def __post_init__(self) -> None:
+        self.index = self.trained.item_index()
+        self.n_items = len(self.index)
+        self.max_len = self.trained.model_config.max_len
+        self.holdout = deque(maxlen=self.settings.holdout_size)
+        self.buffer = deque(maxlen=self.settings.buffer_size)
+        self.pop = Counter[int]()
+        self.served = copy.deepcopy(self.trained.model).eval()
+        self.model = self.trained.model
+        self._set_trainable_items()
+        self.opt = torch.optim.AdamW([p for p in self.model.parameters() if p.requires_grad], lr=self.settings.lr)
+        self.rng = random.Random(self.encoder.seed)
+
+    def _set_trainable_items(self) -> None:
+        """The item side is frozen except, when asked, the text projection (the id table rows
+        are what the workers hold; moving them would need every worker to reload its matrix)."""
+        for p in self.model.items.parameters():
+            p.requires_grad = False
+        if self.settings.train_item_projection and self.model.items.text_proj is not None:
+            for p in self.model.items.text_proj.parameters():
+                p.requires_grad = True
+
+    # ----------------------------------------------------------------- ingest
+    def add(self, examples: Iterable[Example], entered_at: float) -> int:
+        """Map examples to rows; the newest go to the held-back window, the ones it pushes out to
+        the buffer. Items the model has no row for (newer than the model) are dropped from the
+        prefix; an example whose target is unknown is skipped (counted)."""
+        added = 0
+        for ex in examples:
+            target = self.index.get(ex.next_item)
+            if target is None:
+                self.skipped_unknown += 1
+                continue
+            pairs = [
+                (self.index[i], TYPE_INDEX.get(t, TYPE_INDEX["click"]))
+                for i, t in zip(ex.items, ex.types, strict=True)
+                if i in self.index
+            ]
+            pairs = pairs[-self.max_len :]
+            if not pairs:
+                continue
+            row = Row([p for p, _ in pairs], [t for _, t in pairs], target, entered_at)
+            if len(self.holdout) == self.holdout.maxlen:
+                self.buffer.append(self.holdout[0])
+            self.holdout.append(row)
+            self.pop[target] += 1
+            added += 1
+        return added
+
+    def fresh_untrained(self) -> int:
+        return sum(1 for r in self.buffer if not r.trained)
+
+    # ----------------------------------------------------------------- update
+    def _tensors(self, rows: list[Row]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        L = max(len(r.prefix) for r in rows)
+        idx = torch.zeros(len(rows), L, dtype=torch.long)  # [B, L], left-padded
+        types = torch.zeros(len(rows), L, dtype=torch.long)  # [B, L]
+        mask = torch.zeros(len(rows), L, dtype=torch.bool)  # [B, L]
+        for b, r in enumerate(rows):
+            n = len(r.prefix)
+            idx[b, L - n :] = torch.tensor(r.prefix)
+            types[b, L - n :] = torch.tensor(r.types)
+            mask[b, L - n :] = True
+        return idx, types, mask
+
+    def _sample(self) -> list[Row]:
+        n = min(self.settings.update_batch, len(self.buffer))
+        n_fresh = int(n * self.settings.fresh_fraction)
+        newest = list(self.buffer)[-max(n_fresh, 1) * 4 :]  # the freshest quarter-window
+        rows = self.rng.sample(newest, min(n_fresh, len(newest)))
+        rows += self.rng.choices(self.buffer, k=n - len(rows))
+        return rows
+
+    def step(self) -> float | None:
+        """One InfoNCE update; None while the buffer is still empty."""
+        if len(self.buffer) < 8:
+            return None
+        rows = self._sample()
+        self.model.train()
+        idx, types, mask = self._tensors(rows)
+        sessions = self.model.encode_sessions(idx, types, mask)  # [B, d]
+        targets = torch.tensor([r.target for r in rows])  # [B]
+        n_uniform = self.encoder.n_negatives
+        uniform = torch.randint(0, self.n_items, (n_uniform,))  # [U]
+        cands, target_rows = torch.unique(torch.cat([targets, uniform]), return_inverse=True)  # [C], [B+U]
+        cand_vecs = self.model.items(cands)  # [C, d]
+        log_q = None
+        if self.encoder.logq:
+            total = sum(self.pop.values())
+            pop = torch.tensor([self.pop.get(int(c), 0) / total for c in cands], dtype=torch.float32)  # [C]
+            log_q = candidate_log_q(pop, len(rows), n_uniform, self.n_items)
+        loss = next_item_infonce(sessions, target_rows[: len(rows)], cand_vecs, log_q, self.encoder.temperature)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+        self.opt.step()
+        for r in rows:
+            if not r.trained:
+                r.trained = True
+                self.pending.append(r)
+        self.updates += 1
+        self.last_loss = float(loss.detach())
+        return self.last_loss
+
+    # ------------------------------------------------------------------- gate
+    @torch.no_grad()
+    def evaluate(self, model: torch.nn.Module, rows: list[Row]) -> dict[str, float]:
+        """HR@10 / NDCG@10 with full ranking over the catalogue, prefix items excluded."""
+        model.eval()
+        items = model.items().numpy()  # [N, d]
+        ranks = []
+        for start in range(0, len(rows), 256):
+            chunk = rows[start : start + 256]
+            idx, types, mask = self._tensors(chunk)
+            sess = model.encode_sessions(idx, types, mask).numpy()  # [b, d]
+            scores = sess @ items.T  # [b, N]
+            for b, r in enumerate(chunk):
+                scores[b, [p for p in r.prefix if p != r.target]] = -np.inf
+            ranks.append(target_ranks(scores, np.array([r.target for r in chunk])))
+        all_ranks = np.concatenate(ranks) if ranks else np.zeros(0, dtype=np.int64)
+        return {"hr@10": hit_rate(all_ranks, 10), "ndcg@10": ndcg(all_ranks, 10)}
+
+    def gate(self) -> GateResult:
+        """Candidate vs served on the held-back window: promote unless NDCG@10 drops by more
+        than the tolerance."""
+        rows = list(self.holdout)
+        cand = self.evaluate(self.model, rows)
+        served = self.evaluate(self.served, rows)
+        promote = cand["ndcg@10"] >= served["ndcg@10"] - self.settings.tolerance
+        return GateResult(cand, served, promote, len(rows))
+
+    def promoted(self) -> list[Row]:
+        """The candidate became the served model: returns the examples it newly learned from."""
+        self.served = copy.deepcopy(self.model).eval()
+        learned, self.pending = self.pending, []
+        return learned
+
+    def rejected(self) -> None:
+        """Throw the candidate away and continue from the served weights."""
+        self.model.load_state_dict(self.served.state_dict())
+        self.opt = torch.optim.AdamW([p for p in self.model.parameters() if p.requires_grad], lr=self.settings.lr)
+        for r in self.pending:
+            r.trained = False
+        self.pending = []

@@ -1,0 +1,37 @@
+"""A tiny HTTP endpoint for non-faust processes (the trainer): ``/metrics`` (Prometheus
+text), ``/healthz`` (the process answers) and ``/readyz`` (its own readiness check), on a
+daemon thread so it never blocks the work loop."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import CollectorRegistry, generate_latest
+
+
+def serve_status(port: int, registry: CollectorRegistry, ready: Callable[[], bool]) -> ThreadingHTTPServer:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path == "/metrics":
+                body, status, ctype = generate_latest(registry), 200, "text/plain; version=0.0.4; charset=utf-8"
+            elif self.path == "/healthz":
+                body, status, ctype = b"ok\n", 200, "text/plain"
+            elif self.path == "/readyz":
+                ok = ready()
+                body, status, ctype = (b"ready\n" if ok else b"not ready\n"), (200 if ok else 503), "text/plain"
+            else:
+                body, status, ctype = b"not found\n", 404, "text/plain"
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:  # scrapes every few seconds: keep logs quiet
+            return
+
+    server = ThreadingHTTPServer(("0.0.0.0", port), Handler)
+    threading.Thread(target=server.serve_forever, name="status-http", daemon=True).start()
+    return server

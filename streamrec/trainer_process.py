@@ -1,0 +1,203 @@
+"""The online trainer process (``streamrec trainer``): consume training batches, update,
+gate, export, announce.
+
+Delivery: training-topic offsets are committed only after a promotion, so a crash or restart
+re-reads exactly the examples the newest served version has not learned from (at-least-once;
+an example may be learned twice across a crash, which an SGD learner tolerates). State that
+survives restarts: the lineage of promoted model directories under
+``<data_dir>/trainer/models/<version>`` plus the registry; a restart resumes from the newest
+promoted version that has a lineage entry, else from ``--init-model``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from kafka import KafkaConsumer
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from streamrec.config import Settings
+from streamrec.encoder.artifact import TrainedModel, load_model_dir, save_model_dir
+from streamrec.encoder.online import OnlineLearner
+from streamrec.errors import UserError
+from streamrec.kafka import make_producer, security_kwargs
+from streamrec.training_batch import TrainingBatchError, decode_batch
+
+log = logging.getLogger("streamrec.trainer")
+FRESHNESS_BUCKETS = (1, 2, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600)
+
+
+class TrainerMetrics:
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        self.updates = Counter("streamrec_trainer_updates", "gradient updates", registry=r)
+        self.examples = Counter("streamrec_trainer_examples", "training examples ingested", registry=r)
+        self.loss = Gauge("streamrec_trainer_loss", "loss of the last update", registry=r)
+        self.promotions = Counter("streamrec_trainer_promotions", "candidates promoted", registry=r)
+        self.rejections = Counter("streamrec_trainer_rejections", "candidates rejected by the gate", registry=r)
+        self.candidate = Gauge("streamrec_trainer_candidate_metric", "last gate: candidate", ["metric"], registry=r)
+        self.served = Gauge("streamrec_trainer_served_metric", "last gate: served model", ["metric"], registry=r)
+        self.model_age = Gauge(
+            "streamrec_model_age_seconds", "now - newest example the served model learned from", registry=r
+        )
+        self.freshness = Histogram(
+            "streamrec_trainer_freshness_seconds",
+            "example entered the training topic -> first announced version trained on it",
+            buckets=FRESHNESS_BUCKETS,
+            registry=r,
+        )
+
+
+@dataclass
+class Served:
+    version: str
+    newest_learned: float | None = None
+
+
+class TrainerProcess:
+    def __init__(self, settings: Settings, init_model: Path | None, stop: threading.Event) -> None:
+        from streamrec.export.registry import open_registry
+
+        self.s = settings
+        self.stop = stop
+        self.metrics = TrainerMetrics()
+        self.registry = open_registry(settings.registry.url, settings.data_dir)
+        self.lineage = settings.data_dir / "trainer" / "models"
+        trained, version = self._resume(init_model)
+        self.served = Served(version)
+        self.learner = OnlineLearner(trained, settings.trainer, settings.encoder)
+        self.producer = make_producer(settings.broker, settings.kafka_security)
+
+    def _resume(self, init_model: Path | None) -> tuple[TrainedModel, str]:
+        refs = self.registry.list()
+        for ref in reversed(refs):
+            if (self.lineage / ref.version).is_dir():
+                log.info("resuming from promoted version %s", ref.version)
+                return load_model_dir(self.lineage / ref.version), ref.version
+        if init_model is None:
+            raise UserError("no promoted version with trainer state and no --init-model DIR to start from")
+        if not refs:
+            raise UserError("the registry is empty: export an initial model first (streamrec export --model DIR)")
+        log.info("starting from %s as served version %s", init_model, refs[-1].version)
+        trained = load_model_dir(init_model)
+        save_model_dir(self.lineage / refs[-1].version, trained)
+        return trained, refs[-1].version
+
+    def consumer(self) -> KafkaConsumer:
+        return KafkaConsumer(
+            self.s.topics.training,
+            bootstrap_servers=self.s.broker,
+            group_id=self.s.trainer.group_id,
+            enable_auto_commit=False,  # committed after a promotion only
+            auto_offset_reset="earliest",
+            session_timeout_ms=int(self.s.worker.session_timeout_s * 1000),
+            heartbeat_interval_ms=max(int(self.s.worker.session_timeout_s * 1000) // 3, 100),
+            max_partition_fetch_bytes=8 * 1024 * 1024,
+            **security_kwargs(self.s.kafka_security),
+        )
+
+    def run(self) -> None:
+        consumer = self.consumer()
+        last_gate = time.monotonic()
+        try:
+            while not self.stop.is_set():
+                for records in consumer.poll(timeout_ms=200, max_records=20).values():
+                    for rec in records:
+                        self._ingest(rec.value, rec.timestamp / 1000.0)
+                for _ in range(4):  # a few updates per poll keeps up with ~1k examples/s on one core
+                    loss = self.learner.step()
+                    if loss is None:
+                        break
+                    self.metrics.updates.inc()
+                    self.metrics.loss.set(loss)
+                if self.served.newest_learned is not None:
+                    self.metrics.model_age.set(time.time() - self.served.newest_learned)
+                due = time.monotonic() - last_gate >= self.s.trainer.interval_s
+                if due and len(self.learner.pending) >= self.s.trainer.min_new_examples:
+                    self._gate(consumer)
+                    last_gate = time.monotonic()
+        finally:
+            consumer.close(autocommit=False)
+            self.producer.close()
+
+    def _ingest(self, raw: bytes, entered_at: float) -> None:
+        try:
+            batch = decode_batch(raw)
+        except TrainingBatchError as exc:
+            log.warning("skipping unreadable training batch: %s", exc)
+            return
+        self.metrics.examples.inc(self.learner.add(batch.examples, entered_at))
+
+    def _gate(self, consumer: KafkaConsumer) -> None:
+        result = self.learner.gate()
+        for name, value in result.candidate.items():
+            self.metrics.candidate.labels(metric=name).set(value)
+        for name, value in result.served.items():
+            self.metrics.served.labels(metric=name).set(value)
+        numbers = (
+            f"candidate ndcg@10 {result.candidate['ndcg@10']:.4f} hr@10 {result.candidate['hr@10']:.4f} vs served "
+            f"{result.served['ndcg@10']:.4f} / {result.served['hr@10']:.4f} on {result.n} held-back examples"
+        )
+        if not result.promote:
+            log.info("rejected: %s (tolerance %.3f)", numbers, self.s.trainer.tolerance)
+            self.metrics.rejections.inc()
+            self.learner.rejected()
+            return
+        version = self._publish(result.candidate)
+        announced = time.time()
+        learned = self.learner.promoted()
+        for row in learned:
+            self.metrics.freshness.observe(max(announced - row.entered_at, 0.0))
+        if learned:
+            self.served.newest_learned = max(r.entered_at for r in learned)
+        self.served.version = version
+        consumer.commit()
+        self.metrics.promotions.inc()
+        log.info("promoted %s: %s; learned from %d new examples", version, numbers, len(learned))
+
+    def _publish(self, metrics: dict[str, float]) -> str:
+        """Export + parity check into the registry, keep the lineage, announce. A crash anywhere
+        in here leaves no half artifact visible (the registry publishes by rename) and the
+        previous version announced."""
+        from streamrec.export.exporter import export_model
+
+        trained = self.learner.trained
+        tmp_dir = self.lineage / ".candidate"
+        save_model_dir(tmp_dir, trained)
+        result = export_model(
+            trained.session_tower,
+            trained.item_ids,
+            trained.item_matrix(),
+            self.registry,
+            k=self.s.k,
+            session_length=trained.model_config.max_len,
+            fp16=self.s.registry.fp16,
+            parent=self.served.version,
+            metrics={"online": metrics, "updates": self.learner.updates},
+            config=trained.config,
+            text_projection=trained.text_projection,
+            text_dim=trained.model_config.text_dim,
+        )
+        version = result.ref.version
+        tmp_dir.rename(self.lineage / version)
+        self.producer.send(self.s.topics.models, key="model", value=result.ref.announcement())
+        self.producer.flush()
+        self.registry.prune(self.s.registry.keep, protect=(version,))
+        return version
+
+
+def run_trainer(settings: Settings, init_model: Path | None, stop: threading.Event) -> None:
+    from streamrec.status_server import serve_status
+
+    torch.set_num_threads(1)  # leave the other core to the stream worker on a 2-core box
+    proc = TrainerProcess(settings, init_model, stop)
+    server = serve_status(settings.trainer.web_port, proc.metrics.registry, ready=lambda: not stop.is_set())
+    try:
+        proc.run()
+    finally:
+        server.shutdown()
