@@ -102,8 +102,9 @@ class DemoRun:
         print(f"── starting the stream worker (log {child.log_path})", flush=True)
         wait_ready(child, f"http://127.0.0.1:{self.settings.worker.web_port}/readyz", timeout_s=120)
 
-    def start_trainer(self) -> None:
-        child = spawn("trainer", ["trainer"], self.child_env(), self.run_dir / "logs")
+    def start_trainer(self, init_model: Path) -> None:
+        args = ["trainer", "--init-model", str(init_model)] if init_model.is_dir() else ["trainer"]
+        child = spawn("trainer", args, self.child_env(), self.run_dir / "logs")
         self.children["trainer"] = child
         print(f"── starting the online trainer (log {child.log_path})", flush=True)
         wait_ready(child, f"http://127.0.0.1:{self.settings.trainer.web_port}/healthz", timeout_s=120)

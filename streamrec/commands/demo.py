@@ -106,8 +106,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         train_path, replay = _split_log(events_path, run_dir, args.train_fraction, args.n_events)
         demo = DemoRun(settings, run_dir, replay, items_path)
         demo.prepare_topics()
+        model_dir = run_dir / "initial-model"
         if demo.served_version() is None:
-            model_dir = run_dir / "initial-model"
             env = demo.child_env()
             item_args = ["--items", str(items_path)] if items_path else []
             _run_step(
@@ -129,7 +129,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         try:
             demo.start_worker()
             if not args.no_trainer:
-                demo.start_trainer()
+                demo.start_trainer(model_dir)
             timeline: Timeline = demo.replay(args.rate, args.duration, live=not args.no_live, stop=stop)
             demo.drain(timeout_s=60.0)
         finally:
