@@ -39,4 +39,3 @@ def rendered(kl: ModuleType) -> dict[str, list[dict[str, Any]]]:
     out = {name: kl.render(K8S / "overlays" / name) for name in OVERLAYS}
     out["base"] = kl.render(K8S / "base")
     return out
-

@@ -290,7 +290,10 @@ def connection_allowed(
 
     egress = selecting(src, "Egress")
     if egress and not any(
-        (not rule.get("to") or any(_peer_matches(peer, p["metadata"]["namespace"], dst, ns_labels) for peer in rule["to"]))
+        (
+            not rule.get("to")
+            or any(_peer_matches(peer, p["metadata"]["namespace"], dst, ns_labels) for peer in rule["to"])
+        )
         and _port_matches(rule.get("ports"), dst, port, protocol)
         for p in egress
         for rule in p["spec"].get("egress") or []
