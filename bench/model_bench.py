@@ -1,0 +1,204 @@
+"""Model-path benchmark: eager PyTorch vs onnxruntime for session tower + scoring + mask + TopK.
+
+Both sides run the same :class:`ServingGraph` on the same pre-encoded sessions (full L=50, the
+worst case), so the ratio is the runtime's alone; ``runner_events_per_s`` adds the runner's
+id -> row mapping and result decoding. FLOPs per session are counted (2 per multiply-add):
+2 layers x (24 L d^2 + 4 L^2 d) = 41.9 M + output layer 1.6 M + scoring 2 N d (12.8 M at
+N = 50k), and reported as a fraction of this machine's ~176 GFLOP/s sgemm peak (2 cores).
+
+``python -m streamrec.bench.model_bench [--quick] [--out FILE]``; ``streamrec bench`` calls
+:func:`run_model_bench`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+PEAK_GFLOPS = 176.0  # measured sgemm peak of the 2-core reference machine (DESIGN.md)
+D, LAYERS, LENGTH, K = 128, 2, 50, 20
+
+
+def session_flops(n_items: int, d: int = D, layers: int = LAYERS, length: int = LENGTH) -> float:
+    per_layer = 24 * length * d * d + 4 * length * length * d
+    return layers * per_layer + 2 * length * d * d + 2 * n_items * d
+
+
+def _time(fn: Callable[[], object], min_s: float, min_reps: int = 5) -> float:
+    """Median seconds per call after one warm-up call, over at least ``min_s`` seconds."""
+    fn()
+    times: list[float] = []
+    start = time.perf_counter()
+    while len(times) < min_reps or time.perf_counter() - start < min_s:
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def _swap_pause(runner_dir: Path, other_dir: Path, batch: tuple[list[list[str]], list[list[str]]]) -> dict[str, Any]:
+    """Serve batches in a loop while another thread loads, verifies, warms and swaps in a new
+    version; report the worst batch latency during the swap against the median before it."""
+    from streamrec.export.runner import ModelHolder, Runner
+
+    holder = ModelHolder(Runner.load(runner_dir, "cpu"))
+    latencies: list[tuple[float, float, str]] = []
+    errors: list[str] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            t0 = time.perf_counter()
+            try:
+                version, recs = holder.recommend(*batch)
+                if len(recs) != len(batch[0]):
+                    errors.append("short result")
+            except Exception as exc:  # the point is to count them
+                errors.append(repr(exc))
+                version = "error"
+            latencies.append((t0, time.perf_counter() - t0, version))
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    time.sleep(1.0)
+    swap_start = time.perf_counter()
+    holder.load_and_swap(other_dir, "cpu")
+    swap_end = time.perf_counter()
+    time.sleep(0.5)
+    stop.set()
+    thread.join()
+    before = [lat for t, lat, _ in latencies if t + lat < swap_start]
+    during = [lat for t, lat, _ in latencies if t + lat >= swap_start and t <= swap_end]
+    median = statistics.median(before)
+    return {
+        "swap_load_s": swap_end - swap_start,
+        "batch_median_ms": 1e3 * median,
+        "batch_max_during_swap_ms": 1e3 * max(during, default=0.0),
+        "max_gap_ratio": max(during, default=0.0) / median,
+        "errors": len(errors),
+        "versions_served": sorted({v for *_, v in latencies}),
+    }
+
+
+def run_model_bench(quick: bool = False, out: Path | None = None) -> dict[str, Any]:
+    """Run the benchmark; returns (and writes to ``out`` when given) a JSON-able dict."""
+    from streamrec.encoder.model import ModelConfig, Recommender
+    from streamrec.export.exporter import export_model
+    from streamrec.export.item_index import EncodedBatch
+    from streamrec.export.registry import LocalRegistry
+    from streamrec.export.runner import Runner
+    from streamrec.export.serving_graph import ServingGraph
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    catalogues = [50_000] if quick else [10_000, 50_000]
+    batches = [1, 64] if quick else [1, 16, 64, 256]
+    min_s = 0.5 if quick else 2.0
+    result: dict[str, Any] = {
+        "machine": {"cpus": os.cpu_count(), "processor": platform.processor(), "torch": torch.__version__},
+        "model": {"d": D, "layers": LAYERS, "L": LENGTH, "k": K},
+        "peak_gflops": PEAK_GFLOPS,
+        "runs": [],
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        registry = LocalRegistry(Path(tmp))
+        for n in catalogues:
+            torch.manual_seed(0)
+            model = Recommender(ModelConfig(d=D, n_layers=LAYERS, max_len=LENGTH, n_items=n)).eval()
+            ids = [f"i{i}" for i in range(n)]
+            with torch.no_grad():
+                matrix = model.items().numpy()
+            t0 = time.perf_counter()
+            ref = export_model(model.session, ids, matrix, registry, k=K, session_length=LENGTH).ref
+            export_s = time.perf_counter() - t0
+            runner = Runner.load(ref.uri, "cpu")
+            graph = ServingGraph(model.session, K).eval()
+            size = (Path(ref.uri) / "session.onnx").stat().st_size
+            rng = np.random.default_rng(0)
+            flops = session_flops(n)
+            for b in batches:
+                items = rng.integers(0, n, size=(b, LENGTH), dtype=np.int64)
+                types = rng.integers(1, 5, size=(b, LENGTH), dtype=np.int64)
+                mask = np.ones((b, LENGTH), bool)
+                batch = EncodedBatch(items, types, mask, list(range(b)))
+                cat = runner._index.current
+                targs = (
+                    *(torch.from_numpy(a) for a in (items, types, mask, matrix)),
+                    torch.zeros(n),
+                    torch.tensor(True),
+                )
+
+                def eager(targs: tuple = targs, graph: ServingGraph = graph) -> object:
+                    with torch.inference_mode():
+                        return graph(*targs)
+
+                def onnx(batch: EncodedBatch = batch, cat: object = cat, runner: Runner = runner) -> object:
+                    return runner._run(batch, cat, True)  # type: ignore[arg-type]
+
+                sessions = [[ids[i] for i in row] for row in items]
+                kinds = [["click"] * LENGTH] * b
+                t_eager = _time(eager, min_s)
+                t_onnx = _time(onnx, min_s)
+                t_runner = _time(lambda s=sessions, k=kinds, r=runner: r.recommend(s, k), min_s)
+                result["runs"].append(
+                    {
+                        "items": n,
+                        "batch": b,
+                        "eager_ms": 1e3 * t_eager,
+                        "onnx_ms": 1e3 * t_onnx,
+                        "speedup": t_eager / t_onnx,
+                        "eager_events_per_s": b / t_eager,
+                        "onnx_events_per_s": b / t_onnx,
+                        "runner_events_per_s": b / t_runner,
+                        "onnx_gflops": flops * b / t_onnx / 1e9,
+                        "onnx_peak_fraction": flops * b / t_onnx / 1e9 / PEAK_GFLOPS,
+                        "eager_peak_fraction": flops * b / t_eager / 1e9 / PEAK_GFLOPS,
+                    }
+                )
+                print(json.dumps(result["runs"][-1]), flush=True)
+            result.setdefault("export", {})[str(n)] = {"seconds": export_s, "session_onnx_bytes": size}
+            if n == 50_000:
+                other = export_model(model.session, ids, matrix, registry, k=K, session_length=LENGTH).ref
+                swap_batch = (
+                    [[ids[i] for i in row] for row in rng.integers(0, n, (64, LENGTH))],
+                    [["click"] * LENGTH] * 64,
+                )
+                result["swap"] = _swap_pause(Path(ref.uri), Path(other.uri), swap_batch)
+    by = {(r["items"], r["batch"]): r for r in result["runs"]}
+    eager_1 = by[(50_000, 1)]["eager_events_per_s"]
+    result["targets"] = {
+        "onnx_vs_eager_batch1_50k": by[(50_000, 1)]["speedup"],
+        "onnx_vs_eager_batch64_50k": by[(50_000, 64)]["speedup"],
+        "onnx_batch64_vs_eager_per_event_50k": by[(50_000, 64)]["onnx_events_per_s"] / eager_1,
+        "session_onnx_mb": result["export"]["50000"]["session_onnx_bytes"] / 1e6,
+    }
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp_out = out.with_name(out.name + ".tmp")
+        tmp_out.write_text(json.dumps(result, indent=1))
+        tmp_out.rename(out)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="50k items, batch 1 and 64, short timings")
+    parser.add_argument("--out", type=Path, default=Path("bench/results/model_bench.json"))
+    args = parser.parse_args()
+    result = run_model_bench(args.quick, args.out)
+    print(json.dumps({"targets": result["targets"], "swap": result.get("swap")}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
