@@ -14,11 +14,11 @@ from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
 from streamrec.encoder.settings import EncoderSettings, TrainerSettings
 from streamrec.export.settings import RegistrySettings
-from streamrec.streams.settings import WorkerSettings
-
 from streamrec.settings_base import Section
+from streamrec.streams.settings import WorkerSettings
 
 
 class TopicSettings(Section):
