@@ -18,6 +18,7 @@ from streamrec.errors import UserError
 from streamrec.services import ServiceError
 from streamrec.settings_cli import SettingsError, add_settings_flags, settings_from_args
 
+QUIET_LOGGERS = ("kafka", "aiokafka", "faust", "mode", "urllib3", "httpx")
 COMMANDS = ("demo", "up", "worker", "trainer", "train", "eval", "export", "replay", "feed", "bench")
 
 
@@ -39,6 +40,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = settings_from_args(args)
         logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        for noisy in QUIET_LOGGERS:  # client libraries log every connection at INFO
+            logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
         return int(args._run(args, settings) or 0)
     except (SettingsError, UserError) as exc:
         print(f"streamrec {args.command}: error: {exc}", file=sys.stderr)

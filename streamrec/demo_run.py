@@ -16,11 +16,10 @@ from typing import Any
 from streamrec.config import Settings
 from streamrec.events import Event
 from streamrec.feed import get_feed, redis_client
-from streamrec.kafka import EventProducer, ensure_topics, make_producer, topic_plan
+from streamrec.kafka import EventProducer
 from streamrec.online_eval import OnlineHitRate
-from streamrec.prom import Scrape, parse, quantile
-from streamrec.settings_cli import settings_env
-from streamrec.supervisor import Child, http_get, spawn, wait_ready
+from streamrec.prom import Scrape, quantile
+from streamrec.stack import Stack
 
 LATENCY = "streamrec_event_to_feed_seconds"
 SCRAPE_EVERY_S = 0.5
@@ -56,71 +55,16 @@ def _chunks(events: list[Event], n: int) -> Iterator[list[Event]]:
         yield events[i : i + n]
 
 
-class DemoRun:
-    def __init__(self, settings: Settings, run_dir: Path, replay: list[Event], items_path: Path | None) -> None:
-        self.settings = settings
-        self.run_dir = run_dir
+class DemoRun(Stack):
+    """A stack plus the replay of the newer part of the log, the live view and the summary."""
+
+    def __init__(self, settings: Settings, run_dir: Path, replay: list[Event]) -> None:
+        super().__init__(settings, run_dir)
         self.replay_events = replay
-        self.items_path = items_path
-        self.children: dict[str, Child] = {}
         self.redis = redis_client(settings.redis)
         self.sample_user = replay[len(replay) // 2].user_id if replay else ""
         self._last_worker = Scrape()
         self._last_trainer = Scrape()
-
-    # ----------------------------------------------------------------- set-up
-    def child_env(self) -> dict[str, str]:
-        return settings_env(self.settings)
-
-    def prepare_topics(self) -> None:
-        s = self.settings
-        ensure_topics(s.broker, topic_plan(s), s.replication, s.kafka_security)
-
-    def _registry(self) -> Any:
-        from streamrec.export.registry import open_registry
-
-        return open_registry(self.settings.registry.url, self.settings.data_dir)
-
-    def served_version(self) -> str | None:
-        refs = self._registry().list()
-        return refs[-1].version if refs else None
-
-    def announce_latest(self) -> None:
-        """Put the newest registry version on the (compacted) models topic so a starting worker
-        finds what to serve; harmless if the export already announced it."""
-        refs = self._registry().list()
-        if not refs:
-            raise RuntimeError("registry is empty after export")
-        producer = make_producer(self.settings.broker, self.settings.kafka_security)
-        producer.send(self.settings.topics.models, key="model", value=refs[-1].announcement())
-        producer.flush()
-        producer.close()
-
-    def start_worker(self) -> None:
-        child = spawn("worker", ["worker"], self.child_env(), self.run_dir / "logs")
-        self.children["worker"] = child
-        print(f"── starting the stream worker (log {child.log_path})", flush=True)
-        wait_ready(child, f"http://127.0.0.1:{self.settings.worker.web_port}/readyz", timeout_s=120)
-
-    def start_trainer(self, init_model: Path) -> None:
-        args = ["trainer", "--init-model", str(init_model)] if init_model.is_dir() else ["trainer"]
-        child = spawn("trainer", args, self.child_env(), self.run_dir / "logs")
-        self.children["trainer"] = child
-        print(f"── starting the online trainer (log {child.log_path})", flush=True)
-        wait_ready(child, f"http://127.0.0.1:{self.settings.trainer.web_port}/healthz", timeout_s=120)
-
-    def stop_children(self) -> dict[str, int]:
-        return {name: child.stop() for name, child in reversed(list(self.children.items()))}
-
-    # ---------------------------------------------------------------- metrics
-    def scrape(self, which: str) -> Scrape:
-        port = self.settings.worker.web_port if which == "worker" else self.settings.trainer.web_port
-        status, body = http_get(f"http://127.0.0.1:{port}/metrics", timeout_s=1.0)
-        return parse(body) if status == 200 else Scrape()
-
-    def worker_version(self, s: Scrape) -> str:
-        labelled = s.labelled.get("streamrec_model_version_info", [])
-        return next((labels["version"] for labels, v in labelled if v == 1), "-")
 
     # ----------------------------------------------------------------- replay
     def replay(self, rate: float, duration: float | None, live: bool, stop: threading.Event) -> Timeline:
@@ -239,7 +183,7 @@ def _live_view(live: bool) -> Any:
 def summary_dict(demo: DemoRun, tl: Timeline, exit_codes: dict[str, int]) -> dict[str, Any]:
     w = demo._last_worker
     t = demo._last_trainer
-    versions = [r.version for r in demo._registry().list()]
+    versions = [r.version for r in demo.registry().list()]
     hits = tl.hits
     frozen = hits.by_version(tl.first_version) if tl.first_version else []
     buckets = w.buckets.get(LATENCY, [])

@@ -12,8 +12,6 @@ import argparse
 import csv
 import json
 import signal
-import subprocess
-import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -21,7 +19,7 @@ from typing import Any
 from streamrec.config import Settings
 from streamrec.demo_run import DemoRun, Timeline, summary_dict
 from streamrec.errors import UserError
-from streamrec.services import embedded_services, free_port
+from streamrec.stack import local_services
 
 HELP = "run the whole system on one machine: broker, Redis, model, worker, trainer, replay, live view"
 
@@ -64,15 +62,6 @@ def _split_log(events_path: Path, out_dir: Path, fraction: float, limit: int | N
     return train_path, replay[:limit] if limit is not None else replay
 
 
-def _run_step(title: str, argv: list[str], env: dict[str, str]) -> None:
-    import os
-
-    print(f"── {title}", flush=True)
-    proc = subprocess.run([sys.executable, "-m", "streamrec.cli", *argv], env={**os.environ, **env}, check=False)
-    if proc.returncode != 0:
-        raise UserError(f"{title} failed (exit {proc.returncode}); see the output above")
-
-
 def run(args: argparse.Namespace, settings: Settings) -> int:
     if (args.events is None) != (args.items is None) and args.items is not None:
         raise UserError("--items needs --events")
@@ -85,17 +74,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     run_dir = (settings.data_dir / "demo").resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
 
-    with embedded_services(settings.broker, settings.redis, run_dir / "services") as svc:
-        settings = settings.model_copy(
-            update={
-                "broker": svc.broker,
-                "redis": svc.redis,
-                "data_dir": settings.data_dir.resolve(),
-                "worker": settings.worker.model_copy(update={"web_port": settings.worker.web_port or free_port()}),
-                "trainer": settings.trainer.model_copy(update={"web_port": settings.trainer.web_port or free_port()}),
-            }
-        )
-        print(f"broker {svc.broker}   redis {svc.redis}   run dir {run_dir}", flush=True)
+    with local_services(settings, run_dir) as settings:
+        print(f"broker {settings.broker}   redis {settings.redis}   run dir {run_dir}", flush=True)
         if args.events is None:
             from streamrec.sample import write_sample
 
@@ -104,32 +84,15 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         else:
             items_path, events_path = args.items, args.events
         train_path, replay = _split_log(events_path, run_dir, args.train_fraction, args.n_events)
-        demo = DemoRun(settings, run_dir, replay, items_path)
+        demo = DemoRun(settings, run_dir, replay)
         demo.prepare_topics()
-        model_dir = run_dir / "initial-model"
-        if demo.served_version() is None:
-            env = demo.child_env()
-            item_args = ["--items", str(items_path)] if items_path else []
-            _run_step(
-                f"training an initial model on the older {args.train_fraction:.0%} of the log",
-                [
-                    "train",
-                    "--events",
-                    str(train_path),
-                    *item_args,
-                    "--out",
-                    str(model_dir),
-                    "--encoder-epochs",
-                    str(args.initial_epochs),
-                ],
-                env,
-            )
-            _run_step("exporting it to the registry", ["export", "--model", str(model_dir)], env)
-        demo.announce_latest()
+        demo.ensure_model(
+            train_path, items_path, args.initial_epochs, f"the older {args.train_fraction:.0%} of the log"
+        )
         try:
             demo.start_worker()
             if not args.no_trainer:
-                demo.start_trainer(model_dir)
+                demo.start_trainer()
             timeline: Timeline = demo.replay(args.rate, args.duration, live=not args.no_live, stop=stop)
             demo.drain(timeout_s=60.0)
         finally:

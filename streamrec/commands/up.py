@@ -1,5 +1,6 @@
-"""``streamrec up``: the embedded broker and Redis (and the worker and trainer once built),
-for trying streamrec with your own producer."""
+"""``streamrec up``: the system without the replay, for trying streamrec with your own
+producer: the embedded broker and Redis (unless given), an initial model if the registry has
+none, the stream worker and the online trainer. Runs until Ctrl-C, SIGTERM or --duration."""
 
 from __future__ import annotations
 
@@ -9,29 +10,47 @@ import signal
 import threading
 
 from streamrec.config import Settings
-from streamrec.services import embedded_services
+from streamrec.stack import Stack, local_services
 
-HELP = "start the embedded broker and Redis and keep them up until Ctrl-C or --duration"
+HELP = "start the broker, Redis, worker and trainer and keep them up until Ctrl-C or --duration"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--services-only", action="store_true", help="start only the broker and Redis")
     parser.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds")
+    parser.add_argument("--initial-epochs", type=int, default=4, help="epochs of the initial model, if one is needed")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with embedded_services(settings.broker, settings.redis, settings.data_dir / "services") as svc:
-        print(f"broker  {svc.broker}{'  (embedded Tansu, memory only)' if not settings.broker else ''}")
-        print(f"redis   {svc.redis}{'  (embedded redis-server)' if not settings.redis else ''}")
-        print("reach them with:")
-        for k, v in svc.env().items():
-            print(f"  export {k}={v}")
-        if not args.services_only:
-            print("(the stream worker and trainer are not built yet: services only)")
-        print("Ctrl-C to stop" + (f", or wait {args.duration:g}s" if args.duration else ""), flush=True)
-        with contextlib.suppress(KeyboardInterrupt):
-            stop.wait(args.duration)
-    print("stopped")
-    return 0
+    run_dir = (settings.data_dir / "up").resolve()
+    with local_services(settings, run_dir) as settings:
+        stack = Stack(settings, run_dir)
+        stack.prepare_topics()
+        children_ok = True
+        try:
+            if not args.services_only:
+                from streamrec.sample import write_sample
+
+                items, events = write_sample(run_dir / "data")
+                stack.ensure_model(events, items, args.initial_epochs, "the sample click log")
+                stack.start_worker()
+                stack.start_trainer()
+            print(f"broker   {settings.broker}")
+            print(f"redis    {settings.redis}")
+            if stack.children:
+                print(f"worker   http://127.0.0.1:{settings.worker.web_port}/metrics  (/healthz, /readyz)")
+                print(f"trainer  http://127.0.0.1:{settings.trainer.web_port}/metrics")
+                print(f"logs     {run_dir / 'logs'}")
+            print("reach them with:")
+            print(f"  export STREAMREC_BROKER={settings.broker} STREAMREC_REDIS={settings.redis}")
+            print("  streamrec replay events.csv   # or your own producer, keyed by user id")
+            print("Ctrl-C to stop" + (f", or wait {args.duration:g}s" if args.duration else ""), flush=True)
+            with contextlib.suppress(KeyboardInterrupt):
+                stop.wait(args.duration)
+            children_ok = all(c.alive() for c in stack.children.values())
+        finally:
+            codes = stack.stop_children()
+    print("stopped" + (f" (exit codes {codes})" if codes else ""))
+    return 0 if children_ok else 1

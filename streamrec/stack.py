@@ -1,0 +1,131 @@
+"""The running system on one machine, shared by ``streamrec demo`` and ``streamrec up``:
+embedded services (or the configured ones), topics, an initial model when the registry has
+none, and the worker and trainer as supervised child processes."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from streamrec.config import Settings
+from streamrec.errors import UserError
+from streamrec.kafka import ensure_topics, make_producer, topic_plan
+from streamrec.prom import Scrape, parse
+from streamrec.services import embedded_services, free_port
+from streamrec.settings_cli import settings_env
+from streamrec.supervisor import Child, http_get, spawn, wait_ready
+
+
+@contextlib.contextmanager
+def local_services(settings: Settings, run_dir: Path) -> Iterator[Settings]:
+    """Start what is not configured (broker, Redis) and yield settings pointing at them, with
+    free ports for the worker's and trainer's HTTP endpoints when they are left at 0."""
+    with embedded_services(settings.broker, settings.redis, run_dir / "services") as svc:
+        yield settings.model_copy(
+            update={
+                "broker": svc.broker,
+                "redis": svc.redis,
+                "data_dir": settings.data_dir.resolve(),
+                "worker": settings.worker.model_copy(update={"web_port": settings.worker.web_port or free_port()}),
+                "trainer": settings.trainer.model_copy(update={"web_port": settings.trainer.web_port or free_port()}),
+            }
+        )
+
+
+def run_step(title: str, argv: list[str], env: dict[str, str]) -> None:
+    """A ``streamrec`` subcommand in the foreground, its progress shown as it goes."""
+    print(f"── {title}", flush=True)
+    proc = subprocess.run([sys.executable, "-m", "streamrec.cli", *argv], env={**os.environ, **env}, check=False)
+    if proc.returncode != 0:
+        raise UserError(f"{title} failed (exit {proc.returncode}); see the output above")
+
+
+class Stack:
+    def __init__(self, settings: Settings, run_dir: Path) -> None:
+        self.settings = settings
+        self.run_dir = run_dir
+        self.children: dict[str, Child] = {}
+        self.model_dir = run_dir / "initial-model"
+
+    # ----------------------------------------------------------------- set-up
+    def child_env(self) -> dict[str, str]:
+        return settings_env(self.settings)
+
+    def prepare_topics(self) -> None:
+        s = self.settings
+        ensure_topics(s.broker, topic_plan(s), s.replication, s.kafka_security)
+
+    def registry(self) -> Any:
+        from streamrec.export.registry import open_registry
+
+        return open_registry(self.settings.registry.url, self.settings.data_dir)
+
+    def served_version(self) -> str | None:
+        refs = self.registry().list()
+        return refs[-1].version if refs else None
+
+    def ensure_model(self, train_events: Path, items: Path | None, epochs: int, what: str) -> None:
+        """Train and export an initial model unless the registry already has a version, then
+        announce the newest version so a starting worker finds what to serve."""
+        if self.served_version() is None:
+            env = self.child_env()
+            item_args = ["--items", str(items)] if items else []
+            run_step(
+                f"training an initial model on {what}",
+                [
+                    "train",
+                    "--events",
+                    str(train_events),
+                    *item_args,
+                    "--out",
+                    str(self.model_dir),
+                    "--encoder-epochs",
+                    str(epochs),
+                ],
+                env,
+            )
+            run_step("exporting it to the registry", ["export", "--model", str(self.model_dir)], env)
+        self.announce_latest()
+
+    def announce_latest(self) -> None:
+        """Put the newest registry version on the (compacted) models topic so a starting worker
+        finds what to serve; harmless if the export already announced it."""
+        refs = self.registry().list()
+        if not refs:
+            raise RuntimeError("registry is empty after export")
+        producer = make_producer(self.settings.broker, self.settings.kafka_security)
+        producer.send(self.settings.topics.models, key="model", value=refs[-1].announcement())
+        producer.flush()
+        producer.close()
+
+    def start_worker(self) -> None:
+        child = spawn("worker", ["worker"], self.child_env(), self.run_dir / "logs")
+        self.children["worker"] = child
+        print(f"── starting the stream worker (log {child.log_path})", flush=True)
+        wait_ready(child, f"http://127.0.0.1:{self.settings.worker.web_port}/readyz", timeout_s=120)
+
+    def start_trainer(self) -> None:
+        init = self.model_dir
+        args = ["trainer", "--init-model", str(init)] if init.is_dir() else ["trainer"]
+        child = spawn("trainer", args, self.child_env(), self.run_dir / "logs")
+        self.children["trainer"] = child
+        print(f"── starting the online trainer (log {child.log_path})", flush=True)
+        wait_ready(child, f"http://127.0.0.1:{self.settings.trainer.web_port}/healthz", timeout_s=120)
+
+    def stop_children(self) -> dict[str, int]:
+        return {name: child.stop() for name, child in reversed(list(self.children.items()))}
+
+    # ---------------------------------------------------------------- metrics
+    def scrape(self, which: str) -> Scrape:
+        port = self.settings.worker.web_port if which == "worker" else self.settings.trainer.web_port
+        status, body = http_get(f"http://127.0.0.1:{port}/metrics", timeout_s=1.0)
+        return parse(body) if status == 200 else Scrape()
+
+    def worker_version(self, s: Scrape) -> str:
+        labelled = s.labelled.get("streamrec_model_version_info", [])
+        return next((labels["version"] for labels, v in labelled if v == 1), "-")
