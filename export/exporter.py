@@ -17,12 +17,13 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
+
 from streamrec.export.artifact import ITEM_PROJ_ONNX, SESSION_FP16_ONNX, SESSION_ONNX, new_version, save_items, seal
 from streamrec.export.item_index import ItemIndex, encode_sessions
 from streamrec.export.onnx_export import export_serving_graph
 from streamrec.export.parity import ParityError, ParityReport, check_parity, golden_cases
 from streamrec.export.registry import ArtifactRef, Registry
-from torch import nn
 
 Progress = Callable[[str], None]
 

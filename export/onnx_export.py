@@ -16,8 +16,9 @@ import numpy as np
 import onnx
 import torch
 from onnx import numpy_helper
-from streamrec.export.serving_graph import INPUT_NAMES, OUTPUT_NAMES, ServingGraph
 from torch import nn
+
+from streamrec.export.serving_graph import INPUT_NAMES, OUTPUT_NAMES, ServingGraph
 
 OPSET_FP32 = 17
 OPSET_FP16 = 16

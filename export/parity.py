@@ -18,10 +18,11 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import torch
+from torch import nn
+
 from streamrec.export.artifact import ArtifactError
 from streamrec.export.serving_graph import ServingGraph
 from streamrec.export.signature import OUTPUT_NAMES, check_signature, session_options
-from torch import nn
 
 
 class ParityError(ArtifactError):

@@ -28,6 +28,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
+
 from streamrec.export.artifact import META_JSON, ArtifactError, ArtifactMeta, sha256_bytes, verify
 from streamrec.export.registry import ArtifactRef
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+
 from streamrec.export.artifact import SESSION_FP16_ONNX, SESSION_ONNX, ArtifactError, ArtifactMeta, load_items, verify
 from streamrec.export.item_index import Catalogue, EncodedBatch, ItemIndex, encode_sessions
 from streamrec.export.providers import CUDA, Device, ProviderChoice, choose_providers

@@ -13,8 +13,9 @@ from __future__ import annotations
 import copy
 
 import torch
-from streamrec.export.signature import INPUT_NAMES, OUTPUT_NAMES
 from torch import nn
+
+from streamrec.export.signature import INPUT_NAMES, OUTPUT_NAMES
 
 __all__ = ["INPUT_NAMES", "OUTPUT_NAMES", "ServingGraph"]
 

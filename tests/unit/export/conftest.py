@@ -12,9 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from torch import nn
+
 from streamrec.export.exporter import ExportResult, export_model
 from streamrec.export.registry import LocalRegistry
-from torch import nn
 
 D, N_ITEMS, K, L = 16, 300, 10, 8
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from streamrec.export.registry import LocalRegistry
-from streamrec.export.runner import Runner
 
 from streamrec.cli import main
+from streamrec.export.registry import LocalRegistry
+from streamrec.export.runner import Runner
 
 from .conftest import N_ITEMS, L, item_ids
 

@@ -6,6 +6,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
+
 from streamrec.export.artifact import META_JSON, verify
 from streamrec.export.exporter import export_model
 from streamrec.export.parity import ParityError

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import pytest
+
 from streamrec.export.providers import CPU, CUDA, TENSORRT, choose_providers
 
 ALL = [TENSORRT, CUDA, CPU]

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from streamrec.export.artifact import ArtifactError
 from streamrec.export.redis_registry import RedisRegistry
-
 from streamrec.services import free_port, wait_for_port
 
 from .conftest import build

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from streamrec.export.artifact import ArtifactError, artifact_digest, verify
 from streamrec.export.registry import LocalRegistry, open_registry
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from streamrec.export.runner import Runner
 
 from .conftest import K, L, item_ids, item_matrix

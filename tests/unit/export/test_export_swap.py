@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from streamrec.export.artifact import ArtifactError
 from streamrec.export.runner import ModelHolder, Runner
 
