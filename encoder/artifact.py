@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from streamrec.encoder.model import ModelConfig, Recommender, SessionTower
 from torch import nn
 
+from streamrec.encoder.model import ModelConfig, Recommender, SessionTower
 from streamrec.errors import UserError
 
 FORMAT = 1

@@ -1,19 +1,57 @@
-"""`streamrec eval`: not built yet (issue #3)."""
+"""`streamrec eval`: leave-one-out, full-ranking evaluation of a model against two baselines."""
 
 from __future__ import annotations
 
 import argparse
-import sys
+import json
+import os
+from pathlib import Path
 
 from streamrec.config import Settings
 
-HELP = "evaluate a model (leave-one-out, full ranking) against baselines (not built yet)"
+HELP = "evaluate a model (leave-one-out, full ranking) against popularity and co-occurrence baselines"
+COLUMNS = ("hr@10", "ndcg@10", "mrr", "coverage", "diversity")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    parser.add_argument("--events", required=True, type=Path, help="events file (the one the model was trained on)")
+    parser.add_argument("--items", type=Path, help="items file (text for items the model has not seen; diversity)")
+    parser.add_argument("--model", required=True, type=Path, help="model directory written by `streamrec train`")
+    parser.add_argument("--json", type=Path, help="also write the results as JSON to this path")
+    parser.add_argument("--keep-seen", action="store_true", help="rank items already in the user's history too")
+
+
+def _table(results: dict) -> str:
+    rows = [("model", results["model"])] + [(f"{k} (baseline)", v) for k, v in results["baselines"].items()]
+    rows += [(f"{name} [cold start]", res["cold_start"]) for name, res in rows]
+    head = f"{'method':<32}" + "".join(f"{c:>11}" for c in COLUMNS) + f"{'users':>8}"
+    lines = [head, "-" * len(head)]
+    for name, res in rows:
+        cells = "".join(f"{res[c]:>11.4f}" if c in res else f"{'-':>11}" for c in COLUMNS)
+        lines.append(f"{name:<32}{cells}{res['users']:>8}")
+    return "\n".join(lines)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    print("streamrec eval: not built yet (issue #3)", file=sys.stderr)
-    return 2
+    from streamrec.datasets import load_events, load_items
+    from streamrec.encoder.artifact import load_model_dir
+    from streamrec.encoder.eval_run import evaluate_run
+    from streamrec.encoder.trainer import pick_device
+
+    device = pick_device(settings.device)
+    trained = load_model_dir(args.model, device="cpu")
+    log = load_events(args.events)
+    catalogue = load_items(args.items) if args.items else None
+    results = evaluate_run(log, catalogue, trained, args.keep_seen, device, cache_dir=settings.data_dir / "cache")
+    print(_table(results))
+    p = results["protocol"]
+    print(
+        f"\n{p['users']} users, {p['items']} items, full ranking, seen {'kept' if args.keep_seen else 'excluded'}; "
+        f"cold-start slice: {p['cold_start_users']} users"
+    )
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        tmp = args.json.with_name(f".{args.json.name}.tmp")
+        tmp.write_text(json.dumps(results, indent=2, sort_keys=True))
+        os.replace(tmp, args.json)
+    return 0

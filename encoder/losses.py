@@ -1,0 +1,45 @@
+"""Training objectives.
+
+Next-item InfoNCE over a candidate set made of the batch's own items (in-batch negatives,
+drawn by popularity) plus uniformly sampled ones, with logQ correction: subtracting the log of
+each candidate's expected count in the set removes the popularity bias that in-batch sampling
+would otherwise bake into the scores (Yi et al., RecSys 2019), so the sampled loss estimates the
+full-catalogue softmax. The self-supervised term pulls two augmented views of a session
+together (CL4SRec-style), which helps short and sparse histories.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def next_item_infonce(
+    sessions: torch.Tensor,
+    target_rows: torch.Tensor,
+    cand_vecs: torch.Tensor,
+    log_q: torch.Tensor | None,
+    temperature: float,
+) -> torch.Tensor:
+    """sessions [P, d] (normalised), target_rows [P] int (row of each positive in the candidates),
+    cand_vecs [C, d] (normalised, unique items), log_q [C] or None -> mean loss (scalar).
+
+    Candidates are unique, so a positive never also appears as its own negative."""
+    logits = sessions @ cand_vecs.T / temperature  # [P, C]
+    if log_q is not None:
+        logits = logits - log_q.unsqueeze(0)  # [P, C]
+    return F.cross_entropy(logits, target_rows)
+
+
+def candidate_log_q(pop: torch.Tensor, n_batch_slots: int, n_uniform: int, n_items: int) -> torch.Tensor:
+    """log of each candidate's expected count: pop [C] (share of training events) times the
+    popularity-drawn slots, plus the uniformly drawn slots spread over the catalogue."""
+    return torch.log(pop * n_batch_slots + n_uniform / n_items + 1e-12)  # [C]
+
+
+def session_contrastive(view_a: torch.Tensor, view_b: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Two views [B, d] (normalised) of the same sessions: each view must pick its twin among the
+    batch's other sessions (symmetric InfoNCE) -> scalar."""
+    logits = view_a @ view_b.T / temperature  # [B, B]
+    labels = torch.arange(view_a.shape[0], device=view_a.device)  # [B]
+    return 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels))

@@ -1,0 +1,251 @@
+"""Offline fine-tuning from an event log (``streamrec train``).
+
+Every training window is read once per epoch and teaches next-item prediction at every
+position at once (the tower is causal, so position i is the session after i events). Early
+stopping watches validation NDCG@10 with the same full-ranking protocol as ``streamrec eval``,
+and the best epoch's weights are the ones saved.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from streamrec.datasets import Catalogue, EventLog
+from streamrec.encoder.artifact import TrainedModel
+from streamrec.encoder.data import Sequences, build_sequences, catalogue_rows, gaps_of, left_pad, left_pad_float
+from streamrec.encoder.evaluate import model_score_fn, rank_all, summarize
+from streamrec.encoder.losses import candidate_log_q, next_item_infonce, session_contrastive
+from streamrec.encoder.model import ModelConfig, Recommender
+from streamrec.encoder.settings import EncoderSettings
+from streamrec.encoder.text import embed_texts, resolve_text_model
+from streamrec.errors import UserError
+
+log = logging.getLogger(__name__)
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("device 'cuda' asked for, but torch sees no CUDA device")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+@dataclass
+class Windows:
+    """Training windows of at most L+1 consecutive events (input = all but last, target = all but first)."""
+
+    items: list[np.ndarray]
+    types: list[np.ndarray]
+    gaps: list[np.ndarray]
+
+
+def make_windows(seqs: Sequences, max_len: int) -> Windows:
+    items, types, gaps = [], [], []
+    for u in range(len(seqs.users)):
+        part = seqs.train_part(u)
+        its, tys, g = seqs.items[u][part], seqs.types[u][part], gaps_of(seqs.ts[u][part])
+        # Windows end at the newest training event and step back by L, so every event is a target once.
+        for end in range(len(its), 1, -max_len):
+            start = max(0, end - max_len - 1)
+            items.append(its[start:end])
+            types.append(tys[start:end])
+            gaps.append(g[start:end])
+    return Windows(items, types, gaps)
+
+
+def augment(positions: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One random view of a session (CL4SRec): crop, mask (drop) or reorder -> kept positions."""
+    n = len(positions)
+    if n < 2:
+        return positions
+    kind = rng.integers(3)
+    if kind == 0:  # crop: a contiguous 60 % run
+        m = max(1, int(0.6 * n))
+        s = int(rng.integers(0, n - m + 1))
+        return positions[s : s + m]
+    if kind == 1:  # mask: drop 30 % of the items
+        keep = rng.random(n) >= 0.3
+        keep[-1] |= not keep.any()
+        return positions[keep]
+    m = max(2, int(0.3 * n))  # reorder: shuffle a contiguous 30 % run
+    s = int(rng.integers(0, n - m + 1))
+    out = positions.copy()
+    out[s : s + m] = rng.permutation(out[s : s + m])
+    return out
+
+
+class Trainer:
+    def __init__(
+        self,
+        log_: EventLog,
+        catalogue: Catalogue | None,
+        settings: EncoderSettings,
+        max_len: int,
+        device: torch.device,
+        cache_dir: Path | None = None,
+        progress: bool = True,
+    ) -> None:
+        self.s = settings
+        self.max_len = max_len
+        self.device = device
+        self.progress = progress
+        self.rows = catalogue_rows(log_, catalogue)
+        self.index = {item: i for i, item in enumerate(self.rows)}
+        self.seqs = build_sequences(log_, self.index)
+        n = len(self.rows)
+        text_model = resolve_text_model(settings.text_model) if catalogue is not None else None
+        text_emb = None
+        if text_model is not None:
+            assert catalogue is not None
+            cat_index = catalogue.index()
+            texts = [catalogue.text_of(cat_index[r]) if r in cat_index else "" for r in self.rows]
+            text_emb = embed_texts(
+                texts, text_model, settings.text_max_tokens, device=str(device), cache_dir=cache_dir, progress=progress
+            )
+        self.text_model = text_model
+        self.cfg = ModelConfig(
+            d=settings.d_model,
+            n_layers=settings.n_layers,
+            n_heads=settings.n_heads,
+            max_len=max_len,
+            dropout=settings.dropout,
+            n_items=n,
+            text_dim=0 if text_emb is None else int(text_emb.shape[1]),
+            time_gaps=settings.time_gaps,
+            id_dropout=settings.id_dropout,
+        )
+        torch.manual_seed(settings.seed)
+        self.model = Recommender(self.cfg).to(device)
+        counts = np.zeros(n)
+        for u in range(len(self.seqs.users)):
+            np.add.at(counts, self.seqs.items[u][self.seqs.train_part(u)], 1.0)
+        with torch.no_grad():
+            if text_emb is not None:
+                self.model.items.text_emb.copy_(torch.from_numpy(text_emb))
+            self.model.items.warm.copy_(torch.from_numpy(counts > 0))
+        self.pop = torch.from_numpy(counts / max(counts.sum(), 1.0)).float().to(device)  # [N]
+        self.windows = make_windows(self.seqs, max_len)
+        if not self.windows.items:
+            raise UserError("no user has two or more training events: nothing to learn from")
+        self.val_users = [u for u in range(len(self.seqs.users)) if len(self.seqs.items[u]) >= 3]
+
+    # -- one optimisation step ------------------------------------------------------------
+    def _step(self, batch: list[int], rng: np.random.Generator, gen: torch.Generator) -> torch.Tensor:
+        s, dev, L = self.s, self.device, self.max_len
+        w = self.windows
+        hist, hmask = left_pad([w.items[i][:-1] for i in batch], L)  # [B, L]
+        tgt, _ = left_pad([w.items[i][1:] for i in batch], L)  # [B, L], same mask as hist
+        tys, _ = left_pad([w.types[i][:-1] for i in batch], L)  # [B, L]
+        gaps = left_pad_float([w.gaps[i][:-1] for i in batch], L) if self.cfg.time_gaps else None
+        neg = torch.randint(self.cfg.n_items, (s.n_negatives,), generator=gen)  # [M]
+        hist_t, hmask_t, tgt_t = torch.from_numpy(hist), torch.from_numpy(hmask), torch.from_numpy(tgt)
+        n_h = int(hmask.sum())
+        all_idx = torch.cat([hist_t[hmask_t], tgt_t[hmask_t], neg])  # [2*n_h + M]
+        uniq, inv = torch.unique(all_idx, return_inverse=True)  # [U], [2*n_h + M]
+        uniq = uniq.to(dev)
+        vecs = self.model.items(uniq)  # [U, d]
+        hist_rows = torch.zeros_like(hist_t)  # [B, L]
+        hist_rows[hmask_t] = inv[:n_h]
+        hist_rows, hmask_d = hist_rows.to(dev), hmask_t.to(dev)
+        types_d = torch.from_numpy(tys).to(dev)
+        gaps_d = torch.from_numpy(gaps).to(dev) if gaps is not None else None
+        sess = self.model.session.forward_all(vecs[hist_rows], types_d, hmask_d, gaps_d)  # [B, L, d]
+        log_q = candidate_log_q(self.pop[uniq], 2 * n_h, s.n_negatives, self.cfg.n_items) if s.logq else None
+        loss = next_item_infonce(sess[hmask_d], inv[n_h : 2 * n_h].to(dev), vecs, log_q, s.temperature)
+        if s.cl_weight > 0 and len(batch) > 1:
+            views = []
+            for _ in range(2):
+                pos = [augment(np.flatnonzero(hmask[b]), rng) for b in range(len(batch))]
+                p, pm = left_pad(pos, L)  # [B, L] positions into the padded rows
+                p_t, pm_t = torch.from_numpy(p).to(dev), torch.from_numpy(pm).to(dev)
+                rows_v = torch.gather(hist_rows, 1, p_t)  # [B, L]
+                types_v = torch.gather(types_d, 1, p_t) * pm_t  # [B, L]
+                gaps_v = torch.gather(gaps_d, 1, p_t) if gaps_d is not None else None
+                views.append(self.model.session(vecs[rows_v], types_v, pm_t, gaps_v))  # [B, d]
+            loss = loss + s.cl_weight * session_contrastive(views[0], views[1], s.temperature)
+        return loss
+
+    # -- validation -------------------------------------------------------------------------
+    def validate(self) -> dict:
+        self.model.eval()
+        sq = self.seqs
+        hist = [sq.items[u][:-2] for u in self.val_users]
+        types = [sq.types[u][:-2] for u in self.val_users]
+        gaps = [gaps_of(sq.ts[u][:-2]) for u in self.val_users] if self.cfg.time_gaps else None
+        targets = np.array([sq.items[u][-2] for u in self.val_users], dtype=np.int64)
+        with torch.no_grad():
+            matrix = self.model.items()  # [N, d]
+        fn = model_score_fn(self.model, matrix, hist, types, gaps, self.max_len, self.device)
+        ranks, tops = rank_all(fn, hist, targets, keep_seen=False)
+        return summarize(ranks, tops, self.cfg.n_items, None)
+
+    def fit(self) -> TrainedModel:
+        from tqdm import tqdm
+
+        s = self.s
+        opt = torch.optim.AdamW(self.model.parameters(), lr=s.lr, weight_decay=s.weight_decay)
+        rng = np.random.default_rng(s.seed)
+        gen = torch.Generator().manual_seed(s.seed)
+        best, best_state, best_epoch, bad = -1.0, None, 0, 0
+        history = []
+        t0 = time.monotonic()
+        for epoch in range(1, s.epochs + 1):
+            self.model.train()
+            order = rng.permutation(len(self.windows.items))
+            batches = [order[i : i + s.batch_size].tolist() for i in range(0, len(order), s.batch_size)]
+            total = 0.0
+            bar = tqdm(batches, desc=f"epoch {epoch}/{s.epochs}", unit="batch", disable=not self.progress, leave=False)
+            for batch in bar:
+                loss = self._step(batch, rng, gen)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
+                opt.step()
+                total += float(loss.detach())
+                bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
+            val = self.validate() if self.val_users else {"ndcg@10": 0.0, "hr@10": 0.0}
+            history.append({"epoch": epoch, "loss": total / max(len(batches), 1), **val})
+            log.info(
+                "epoch %d loss %.4f val ndcg@10 %.4f hr@10 %.4f",
+                epoch,
+                history[-1]["loss"],
+                val["ndcg@10"],
+                val["hr@10"],
+            )
+            if self.progress:
+                print(
+                    f"epoch {epoch}: loss {history[-1]['loss']:.4f}  val ndcg@10 {val['ndcg@10']:.4f}  "
+                    f"hr@10 {val['hr@10']:.4f}  ({time.monotonic() - t0:.0f}s)",
+                    flush=True,
+                )
+            if val["ndcg@10"] > best:
+                best, best_epoch, bad = val["ndcg@10"], epoch, 0
+                best_state = copy.deepcopy(self.model.state_dict())
+            else:
+                bad += 1
+                if bad >= s.patience:
+                    break
+        assert best_state is not None
+        self.model.load_state_dict(best_state)
+        self.model.eval()
+        best_val = next(h for h in history if h["epoch"] == best_epoch)
+        metrics = {
+            "best_epoch": best_epoch,
+            "val": {k: v for k, v in best_val.items() if k not in ("epoch", "loss")},
+            "epochs": history,
+            "train_seconds": round(time.monotonic() - t0, 1),
+            "users": len(self.seqs.users),
+            "items": self.cfg.n_items,
+            "warm_items": int(self.model.items.warm.sum()),
+            "windows": len(self.windows.items),
+        }
+        config = {"text_model": self.text_model, "train": s.model_dump(), "session_length": self.max_len}
+        return TrainedModel(model=self.model.cpu(), item_ids=self.rows, config=config, metrics=metrics)
