@@ -27,6 +27,9 @@ from typing import Any
 
 import faust
 from aiokafka import ConsumerRecord
+
+from streamrec.config import Settings
+from streamrec.feed import redis_client
 from streamrec.streams.catalogue import CatalogueOverlay, ItemUpdate, parse_item
 from streamrec.streams.dlq import DeadLetterSink
 from streamrec.streams.faust_glue import TableSessionStore, disown, to_record
@@ -40,9 +43,6 @@ from streamrec.streams.model_slot import ModelSlot, Runner
 from streamrec.streams.pipeline import BatchPipeline, PipelineConfig
 from streamrec.streams.training import TrainingEmitter
 from streamrec.streams.web import register_pages
-
-from streamrec.config import Settings
-from streamrec.feed import redis_client
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +68,8 @@ class WorkerRuntime:
         self.dlq_topic = self.app.topic(settings.topics.dlq, **raw)
         self.training_topic = self.app.topic(settings.topics.training, **raw)
         # Changelog-backed (topic "<app_id>-sessions-changelog", co-partitioned with events);
-        # JSON keys so a str key reads back as the same str after recovery.
-        self.table = self.app.Table(
-            "sessions", default=None, partitions=settings.partitions, key_serializer="json", value_serializer="json"
-        )
+        # key_type=str: the raw key bytes read back as the same str after recovery.
+        self.table = self.app.Table("sessions", default=None, partitions=settings.partitions, key_type=str)
         self.feed_sink = FeedSink(
             redis_client(settings.redis),
             settings.feed_prefix,
@@ -116,6 +114,7 @@ class WorkerRuntime:
     def _make_app(self) -> faust.App:
         s, w = self.settings, self.settings.worker
         datadir = Path(s.data_dir) / "worker" / w.app_id
+        datadir.parent.mkdir(parents=True, exist_ok=True)
         return faust.App(
             w.app_id,
             broker=[f"kafka://{b.strip()}" for b in s.broker.split(",")],

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from streamrec.config import Settings
 from streamrec.export.registry import open_registry
 from streamrec.export.runner import Runner
 from streamrec.streams.hotswap import Loader
-
-from streamrec.config import Settings
 
 
 def make_loader(settings: Settings) -> Loader:

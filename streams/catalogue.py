@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
 from streamrec.streams.model_slot import Runner
 
 log = logging.getLogger(__name__)

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from faust.streams import _current_event
+
 from streamrec.streams.records import Record
 
 

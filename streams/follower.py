@@ -69,8 +69,13 @@ class TopicFollower:
             while True:
                 batches = await consumer.getmany(timeout_ms=500, max_records=1000)
                 for records in batches.values():
-                    await self.handler(records)
-                if not self.caught_up.is_set() and all(await consumer.position(tp) >= end[tp] for tp in tps):
-                    self.caught_up.set()
+                    try:
+                        await self.handler(records)
+                    except Exception:  # one bad record (a vector of the wrong width) must not stop the worker
+                        log.exception("handling %d records of %s failed; skipped", len(records), self.topic)
+                if not self.caught_up.is_set():
+                    positions = [await consumer.position(tp) for tp in tps]
+                    if all(pos >= end[tp] for pos, tp in zip(positions, tps, strict=True)):
+                        self.caught_up.set()
         finally:
             await consumer.stop()

@@ -8,6 +8,7 @@ from typing import Any
 
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST
+
 from streamrec.streams.health import Health
 from streamrec.streams.metrics import WorkerMetrics
 

@@ -7,13 +7,13 @@ import logging
 import socket
 
 import faust
-from streamrec.streams.app import WorkerRuntime
-from streamrec.streams.artifacts import make_loader
-from streamrec.streams.cold_start import TextProjector
 
 from streamrec.config import Settings
 from streamrec.errors import UserError
 from streamrec.kafka import ensure_topics, topic_plan
+from streamrec.streams.app import WorkerRuntime
+from streamrec.streams.artifacts import make_loader
+from streamrec.streams.cold_start import TextProjector
 
 log = logging.getLogger(__name__)
 
