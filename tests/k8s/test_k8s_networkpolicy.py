@@ -55,9 +55,11 @@ def test_metrics_only_from_prometheus(kl: ModuleType, net: dict[str, Any], targe
     assert not allowed(kl, net, "stranger_here", target, port), "same namespace is not enough"
 
 
-def test_redis_only_from_workers(kl: ModuleType, net: dict[str, Any]) -> None:
+def test_redis_only_from_workers_and_trainer(kl: ModuleType, net: dict[str, Any]) -> None:
+    """Redis holds the feeds (workers) and the model registry (workers read, the trainer writes)."""
     assert allowed(kl, net, "worker", "redis", 6379)
-    assert not allowed(kl, net, "trainer", "redis", 6379), "the trainer has no business with feeds"
+    assert allowed(kl, net, "trainer", "redis", 6379)
+    assert not allowed(kl, net, "trainer", "redis", 6380)
     assert not allowed(kl, net, "stranger", "redis", 6379)
     assert not allowed(kl, net, "stranger_here", "redis", 6379)
     assert not allowed(kl, net, "prometheus", "redis", 6379)
@@ -69,13 +71,13 @@ def test_redis_opens_no_connections(kl: ModuleType, net: dict[str, Any]) -> None
 
 
 @pytest.mark.parametrize("client", ["worker", "trainer"])
-def test_app_egress_is_broker_redis_dns_and_registry_only(kl: ModuleType, net: dict[str, Any], client: str) -> None:
+def test_app_egress_is_broker_redis_and_dns_only(kl: ModuleType, net: dict[str, Any], client: str) -> None:
     assert allowed(kl, net, client, "broker", 9093)
     assert not allowed(kl, net, client, "broker", 9092), "no plaintext listener"
     assert allowed(kl, net, client, "dns", 53, "UDP")
     assert allowed(kl, net, client, "dns", 53, "TCP")
     assert not allowed(kl, net, client, "stranger", 53, "UDP"), "DNS only to kube-dns"
-    assert allowed(kl, net, client, "internet", 443), "the registry is a network service (HTTPS)"
+    assert not allowed(kl, net, client, "internet", 443), "the registry is in Redis: no way out"
     assert not allowed(kl, net, client, "internet", 80)
     assert not allowed(kl, net, client, "stranger", 8080)
 

@@ -20,13 +20,12 @@ from streamrec.config import Settings, TopicSettings
 
 OVERLAYS = ["base", "dev", "gpu"]
 APP = {"worker": ("StatefulSet", "streamrec-worker"), "trainer": ("Deployment", "streamrec-trainer")}
-# Settings fields the manifests set before the owning section declares them (reported in
-# the k8s/ issue): pydantic ignores unknown keys inside a section, so they are harmless.
-PENDING_FIELDS = {"STREAMREC_TRAINER__WEB_PORT"}
 # Secrets created by operators rather than by these manifests: Strimzi writes one per
-# KafkaUser (added below) and "<cluster>-cluster-ca-cert"; the Redis and registry Secrets
-# are created out of band in production (k8s/README.md), the registry one is optional.
-EXTERNAL_SECRETS = {"streamrec-cluster-ca-cert", "streamrec-redis", "streamrec-registry"}
+# KafkaUser (added below) and "<cluster>-cluster-ca-cert"; the Redis Secret (feeds and
+# registry URLs with the AUTH password) is created out of band in production (k8s/README.md).
+EXTERNAL_SECRETS = {"streamrec-cluster-ca-cert", "streamrec-redis"}
+# Env vars that carry a password (in a URL) and so must come from a Secret.
+SECRET_ENV = re.compile(r"PASSWORD|AUTH$|^STREAMREC_REDIS$|^STREAMREC_REGISTRY__URL$")
 IMAGE_TAG = re.compile(r"^[\w.-]+(?::\d+)?(?:/[\w.-]+)+:(?!latest$)[\w][\w.-]{0,127}$")
 
 
@@ -79,14 +78,15 @@ def test_every_container_is_restricted(kl: ModuleType, rendered: dict[str, list[
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_resources_probes_and_pinned_images(kl: ModuleType, rendered: dict[str, list[dict[str, Any]]], overlay: str):
     for workload, pod in kl.pod_templates(rendered[overlay]):
-        for c in pod["containers"]:
+        for c in [*pod.get("initContainers", []), *pod["containers"]]:
             where = f"{overlay} {workload['metadata']['name']}/{c['name']}"
             req, lim = c["resources"]["requests"], c["resources"]["limits"]
             assert {"cpu", "memory"} <= set(req) and {"cpu", "memory"} <= set(lim), where
             assert req["memory"] == lim["memory"], f"{where}: memory request = limit (no overcommit, no OOM surprise)"
-            assert "livenessProbe" in c and "readinessProbe" in c, where
             assert IMAGE_TAG.match(c["image"]), f"{where}: image {c['image']} must be pinned by a tag (not latest)"
             assert c.get("imagePullPolicy", "IfNotPresent") != "Always", where
+        for c in pod["containers"]:
+            assert "livenessProbe" in c and "readinessProbe" in c, f"{overlay} {c['name']}"
         grace = pod.get("terminationGracePeriodSeconds", 30)
         assert grace >= 30, f"{workload['metadata']['name']}: SIGTERM needs time for a graceful stop"
 
@@ -115,7 +115,7 @@ def test_settings_env_is_real_and_parses(
 ):
     docs = rendered[overlay]
     config = _config(kl, docs)
-    known = _settings_env_names() | PENDING_FIELDS
+    known = _settings_env_names()
     for component in APP:
         c = _container(kl, docs, component)
         env = dict(config)
@@ -128,8 +128,9 @@ def test_settings_env_is_real_and_parses(
             monkeypatch.delenv(key)
         for key, value in env.items():
             monkeypatch.setenv(key, value)
-        if "STREAMREC_REDIS" in env:
-            monkeypatch.setenv("STREAMREC_REDIS", "redis://:pw@streamrec-redis.streamrec.svc:6379/0")
+        for url in ("STREAMREC_REDIS", "STREAMREC_REGISTRY__URL"):
+            if url in env:
+                monkeypatch.setenv(url, "redis://:pw@streamrec-redis.streamrec.svc:6379/0")
         settings = Settings()  # raises on a bad value
         assert settings.broker and settings.partitions >= 1
         assert str(settings.data_dir) == "/var/lib/streamrec"
@@ -143,13 +144,13 @@ def test_settings_env_is_real_and_parses(
 def test_secrets_come_from_secrets(kl: ModuleType, rendered: dict[str, list[dict[str, Any]]], overlay: str):
     docs = rendered[overlay]
     config = _config(kl, docs)
-    assert not [k for k in config if re.search(r"PASSWORD|SECRET|TOKEN|REDIS$", k)], "no secret in the ConfigMap"
+    assert not [k for k in config if SECRET_ENV.search(k) or re.search("SECRET|TOKEN", k)], "no secret in ConfigMap"
     existing = {d["metadata"]["name"] for d in kl.find(docs, "Secret")}
     existing |= EXTERNAL_SECRETS | {u["metadata"]["name"] for u in kl.find(docs, "KafkaUser")}
     for _workload, pod in kl.pod_templates(docs):
         for c in pod["containers"]:
             for e in c.get("env", []):
-                if re.search(r"PASSWORD|AUTH$|^STREAMREC_REDIS$", e["name"]):
+                if SECRET_ENV.search(e["name"]):
                     assert "secretKeyRef" in e.get("valueFrom", {}), f"{c['name']}: {e['name']} from a Secret"
                 ref = e.get("valueFrom", {}).get("secretKeyRef")
                 if ref:
@@ -163,8 +164,9 @@ def test_secrets_come_from_secrets(kl: ModuleType, rendered: dict[str, list[dict
     secrets = kl.find(docs, "Secret")
     if overlay == "dev":
         (redis,) = secrets
-        url = redis["stringData"]["url"]
-        assert f":{redis['stringData']['password']}@" in url, "Redis AUTH: the client URL carries the server password"
+        for key in ("url", "registry-url"):
+            url = redis["stringData"][key]
+            assert f":{redis['stringData']['password']}@" in url, "Redis AUTH: client URLs carry the server password"
     else:
         assert not secrets, "production secrets are created out of band, never committed"
 
@@ -195,6 +197,22 @@ def test_sasl_only_over_tls(kl: ModuleType, rendered: dict[str, list[dict[str, A
         (vol,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
         assert vol["secret"]["secretName"] == f"{kafka['metadata']['name']}-cluster-ca-cert"
         assert {"key": "ca.crt", "path": ca_file.rsplit("/", 1)[1]} in vol["secret"]["items"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_registry_reachable_from_every_app_pod(kl: ModuleType, rendered: dict[str, list[dict[str, Any]]], overlay: str):
+    """No shared filesystem: the registry is a Redis URL every app pod gets from the Secret."""
+    docs = rendered[overlay]
+    for component in APP:
+        env = _env(_container(kl, docs, component))
+        ref = env["STREAMREC_REGISTRY__URL"]["valueFrom"]["secretKeyRef"]
+        assert ref == {"name": "streamrec-redis", "key": "registry-url"}, component
+        labels = kl.one(docs, *APP[component])["spec"]["template"]["metadata"]["labels"]
+        assert labels["streamrec.io/redis-client"] == "true", f"{component} must pass the Redis NetworkPolicy"
+    for kind in ("PersistentVolumeClaim",):
+        assert kl.find(docs, kind, "streamrec-trainer"), "trainer state survives a restart"
+    redis_conf = kl.one(docs, "ConfigMap", "streamrec-redis")["data"]["redis.conf"]
+    assert "maxmemory-policy volatile-lru" in redis_conf, "registry keys have no TTL and must never be evicted"
 
 
 def _acl_ops(user: dict[str, Any], rtype: str, name: str) -> set[str]:

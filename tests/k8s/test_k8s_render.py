@@ -68,3 +68,13 @@ def test_overlays_differ_from_base_only_where_intended(rendered: dict[str, list[
         ("TriggerAuthentication", "streamrec", "streamrec-worker-kafka"),
     }
     assert dev - base == {("Secret", "streamrec", "streamrec-redis")}
+
+
+def test_trainer_waits_for_its_initial_model(kl: ModuleType, rendered: dict[str, list[dict[str, Any]]]) -> None:
+    pod = kl.one(rendered["base"], "Deployment", "streamrec-trainer")["spec"]["template"]["spec"]
+    (wait,) = pod["initContainers"]
+    (trainer,) = pod["containers"]
+    init_dir = trainer["args"][trainer["args"].index("--init-model") + 1]
+    assert f"[ -d {init_dir} ]" in wait["command"][-1]
+    assert wait["image"] == trainer["image"]
+    assert {m["name"] for m in wait["volumeMounts"]} >= {"data"}
