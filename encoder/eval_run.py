@@ -53,7 +53,7 @@ def _item_matrix(
     vecs = torch.zeros(len(extra), base.shape[1])  # [E, d]
     proj = trained.text_projection
     text_model = trained.config.get("text_model")
-    if proj is not None and text_model and catalogue is not None:
+    if proj is not None and text_model and text_model != "injected" and catalogue is not None:
         idx = catalogue.index()
         texts = [catalogue.text_of(idx[r]) if r in idx else "" for r in extra]
         max_tokens = int(trained.config.get("train", {}).get("text_max_tokens", 64))

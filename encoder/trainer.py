@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,7 +93,10 @@ class Trainer:
         device: torch.device,
         cache_dir: Path | None = None,
         progress: bool = True,
+        text_encoder: Callable[[list[str]], np.ndarray] | None = None,
     ) -> None:
+        """``text_encoder`` replaces the language model (texts -> float32 [N, T]); tests inject a
+        cheap one. Without it the model named by ``settings.text_model`` is used."""
         self.s = settings
         self.max_len = max_len
         self.device = device
@@ -101,15 +105,24 @@ class Trainer:
         self.index = {item: i for i, item in enumerate(self.rows)}
         self.seqs = build_sequences(log_, self.index)
         n = len(self.rows)
-        text_model = resolve_text_model(settings.text_model) if catalogue is not None else None
+        text_model = None
+        if catalogue is not None:
+            text_model = "injected" if text_encoder is not None else resolve_text_model(settings.text_model)
         text_emb = None
-        if text_model is not None:
-            assert catalogue is not None
+        if catalogue is not None and text_model is not None:
             cat_index = catalogue.index()
             texts = [catalogue.text_of(cat_index[r]) if r in cat_index else "" for r in self.rows]
-            text_emb = embed_texts(
-                texts, text_model, settings.text_max_tokens, device=str(device), cache_dir=cache_dir, progress=progress
-            )
+            if text_encoder is not None:
+                text_emb = np.asarray(text_encoder(texts), dtype=np.float32)
+            else:
+                text_emb = embed_texts(
+                    texts,
+                    text_model,
+                    settings.text_max_tokens,
+                    device=str(device),
+                    cache_dir=cache_dir,
+                    progress=progress,
+                )
         self.text_model = text_model
         self.cfg = ModelConfig(
             d=settings.d_model,
@@ -188,6 +201,16 @@ class Trainer:
         return summarize(ranks, tops, self.cfg.n_items, None)
 
     def fit(self) -> TrainedModel:
+        """Train until validation NDCG@10 stops improving; returns the best epoch's model (on CPU)."""
+        # Same seed -> same weights: CPU scatter-adds (index backward) otherwise sum in thread order.
+        was_deterministic = torch.are_deterministic_algorithms_enabled()
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        try:
+            return self._fit()
+        finally:
+            torch.use_deterministic_algorithms(was_deterministic)
+
+    def _fit(self) -> TrainedModel:
         from tqdm import tqdm
 
         s = self.s
