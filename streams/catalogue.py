@@ -35,14 +35,16 @@ class ItemUpdate:
 
 def parse_item(key: bytes | None, value: bytes | None) -> ItemUpdate | str:
     """An update, or the reason the message is unusable (logged, never fatal)."""
-    if value is None:
+    obj = None
+    if value is not None:
+        try:
+            obj = json.loads(value)
+        except ValueError as exc:
+            return f"malformed JSON: {exc}"
+    if obj is None:  # a tombstone (or JSON null, what a JSON-serializing producer makes of None)
         if not key:
             return "tombstone without a key"
         return ItemUpdate(key.decode("utf-8", "replace"), available=False)
-    try:
-        obj = json.loads(value)
-    except ValueError as exc:
-        return f"malformed JSON: {exc}"
     if not isinstance(obj, dict) or not isinstance(obj.get("item_id"), str) or not obj["item_id"]:
         return "item must be an object with a non-empty string item_id"
     vector = obj.get("vector")

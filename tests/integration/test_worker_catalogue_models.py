@@ -1,0 +1,118 @@
+"""Catalogue and model updates reach a running worker: a new item published with a vector is
+recommended within seconds, a withdrawn one disappears, a newly announced model is swapped
+in, and a corrupt artifact is refused while the old model keeps serving."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # --import-mode=importlib: the harness is a sibling file
+from test_worker_harness import (
+    WorkerEnv,
+    announce,
+    build_artifact,
+    event,
+    feeds,
+    produce,
+    running_worker,
+    wait_until,
+)
+
+from streamrec.export.registry import ArtifactRef
+from streamrec.export.runner import Runner
+from streamrec.feed import Feed
+from streamrec.services import EmbeddedServices
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def wenv(services: EmbeddedServices, unique_prefix: str, tmp_path: Path) -> WorkerEnv:
+    env = WorkerEnv(services.broker, services.redis, unique_prefix, tmp_path / "data", tmp_path / "registry")
+    env.create_topics()
+    return env
+
+
+def _feed_after(env: WorkerEnv, user: str, event_id: str, timeout_s: float = 30) -> Feed:
+    def fed() -> bool:
+        f = feeds(env.redis, env.feed_prefix, [user])[user]
+        return f is not None and f.event_id == event_id
+
+    wait_until(fed, timeout_s, f"no feed for {user} after {event_id}")
+    f = feeds(env.redis, env.feed_prefix, [user])[user]
+    assert f is not None
+    return f
+
+
+def test_new_item_is_recommended_within_seconds_and_withdrawn_items_vanish(wenv: WorkerEnv, tmp_path: Path) -> None:
+    ref = build_artifact(wenv.registry_dir)
+    announce(wenv.broker, wenv.topics["models"], ref)
+    runner = Runner.load(wenv.registry_dir / ref.version, "cpu")
+    session = ["item-1", "item-2", "item-3"]
+    with running_worker(wenv, tmp_path / "worker.log") as w:
+        w.wait_ready()
+        produce(wenv.broker, wenv.topics["events"], [("uc", event(i, "uc", it)) for i, it in enumerate(session)])
+        before = _feed_after(wenv, "uc", "e2")
+        # A vector that scores above everything for this session: sum of the top items' vectors
+        # weighted by their (positive) scores, scaled up.
+        rows = {i: n for n, i in enumerate(runner.item_ids)}
+        matrix = np.load(wenv.registry_dir / ref.version / "items.npy")
+        ids, scores = runner.recommend([[*session, "item-4"]], [["click"] * 4], 10, True)[0]
+        vec = 100 * sum(max(s, 0.0) * matrix[rows[i]] for i, s in zip(ids, scores, strict=True))
+        t0 = time.monotonic()
+        produce(
+            wenv.broker,
+            wenv.topics["items"],
+            [("new-item", {"item_id": "new-item", "title": "New", "vector": vec.tolist()})],
+        )
+        wait_until(lambda: w.metric("streamrec_catalogue_updates_total") >= 1, 10, lambda: w.tail())
+        produce(wenv.broker, wenv.topics["events"], [("uc", event(3, "uc", "item-4"))])
+        after = _feed_after(wenv, "uc", "e3")
+        assert after.items[0] == "new-item" and "new-item" not in before.items
+        assert time.monotonic() - t0 < 10
+        # Withdrawn (tombstone): never recommended again.
+        produce(
+            wenv.broker,
+            wenv.topics["items"],
+            [("new-item", None), ("item-5", {"item_id": "item-5", "available": False})],
+        )
+        wait_until(lambda: w.metric("streamrec_catalogue_updates_total") >= 3, 10, lambda: w.tail())
+        produce(wenv.broker, wenv.topics["events"], [("uc", event(4, "uc", "item-6"))])
+        final = _feed_after(wenv, "uc", "e4")
+        assert "new-item" not in final.items and "item-5" not in final.items
+
+
+def test_announced_model_is_swapped_in_and_a_corrupt_one_refused(wenv: WorkerEnv, tmp_path: Path) -> None:
+    v1 = build_artifact(wenv.registry_dir, seed=0)
+    announce(wenv.broker, wenv.topics["models"], v1)
+    with running_worker(wenv, tmp_path / "worker.log") as w:
+        w.wait_ready()
+        produce(wenv.broker, wenv.topics["events"], [("um", event(0, "um", "item-1"))])
+        assert _feed_after(wenv, "um", "e0").model_version == v1.version
+        # A corrupt artifact: a copy of v1 under a new version with a tampered item matrix.
+        bad_dir = wenv.registry_dir / "v-corrupt"
+        shutil.copytree(wenv.registry_dir / v1.version, bad_dir)
+        with (bad_dir / "items.npy").open("r+b") as f:
+            f.seek(-8, 2)
+            f.write(b"\x00garbage")
+        bad = ArtifactRef("v-corrupt", v1.sha256, str(bad_dir), v1.version, time.time(), {})
+        announce(wenv.broker, wenv.topics["models"], bad)
+        wait_until(lambda: w.metric("streamrec_model_load_failures_total") == 1, 30, lambda: w.tail())
+        produce(wenv.broker, wenv.topics["events"], [("um", event(1, "um", "item-2"))])
+        assert _feed_after(wenv, "um", "e1").model_version == v1.version  # old model keeps serving
+        time.sleep(1.1)  # versions are timestamps
+        v2 = build_artifact(wenv.registry_dir, seed=1)
+        announce(wenv.broker, wenv.topics["models"], v2)
+        wait_until(lambda: w.metric("streamrec_model_swaps_total") == 2, 30, lambda: w.tail())
+        produce(wenv.broker, wenv.topics["events"], [("um", event(2, "um", "item-3"))])
+        assert _feed_after(wenv, "um", "e2").model_version == v2.version
+        _, text = w.get("/metrics")
+        assert f'streamrec_model_version_info{{version="{v2.version}"}} 1.0' in text
+        assert json.loads(w.get("/readyz")[1])["model_version"] == v2.version
