@@ -19,7 +19,7 @@ from streamrec.services import ServiceError
 from streamrec.settings_cli import SettingsError, add_settings_flags, settings_from_args
 
 QUIET_LOGGERS = ("kafka", "aiokafka", "faust", "mode", "urllib3", "httpx")
-COMMANDS = ("demo", "up", "worker", "trainer", "train", "eval", "export", "replay", "feed", "bench")
+COMMANDS = ("demo", "up", "worker", "trainer", "train", "eval", "export", "models", "replay", "feed", "bench")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -14,7 +14,7 @@ from typing import Any
 
 from streamrec.config import Settings
 from streamrec.errors import UserError
-from streamrec.kafka import ensure_topics, make_producer, topic_plan
+from streamrec.kafka import ensure_topics, topic_plan
 from streamrec.prom import Scrape, parse
 from streamrec.services import embedded_services, free_port
 from streamrec.settings_cli import settings_env
@@ -93,15 +93,14 @@ class Stack:
         self.announce_latest()
 
     def announce_latest(self) -> None:
-        """Put the newest registry version on the (compacted) models topic so a starting worker
-        finds what to serve; harmless if the export already announced it."""
+        """Put the newest registry version on the models topic so a starting worker finds what
+        to serve (harmless if it is already the announced one)."""
+        from streamrec.announce import announce
+
         refs = self.registry().list()
         if not refs:
-            raise RuntimeError("registry is empty after export")
-        producer = make_producer(self.settings.broker, self.settings.kafka_security)
-        producer.send(self.settings.topics.models, key="model", value=refs[-1].announcement())
-        producer.flush()
-        producer.close()
+            raise UserError("the registry is empty after export")
+        announce(self.settings, refs[-1].announcement())
 
     def start_worker(self) -> None:
         child = spawn("worker", ["worker"], self.child_env(), self.run_dir / "logs")

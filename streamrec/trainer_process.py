@@ -21,6 +21,7 @@ import torch
 from kafka import KafkaConsumer
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from streamrec.announce import announce
 from streamrec.config import Settings
 from streamrec.encoder.artifact import TrainedModel, load_model_dir, save_model_dir
 from streamrec.encoder.online import OnlineLearner
@@ -185,8 +186,7 @@ class TrainerProcess:
         )
         version = result.ref.version
         tmp_dir.rename(self.lineage / version)
-        self.producer.send(self.s.topics.models, key="model", value=result.ref.announcement())
-        self.producer.flush()
+        announce(self.s, result.ref.announcement(), self.producer)
         self.registry.prune(self.s.registry.keep, protect=(version,))
         return version
 
