@@ -191,7 +191,9 @@ def read_topic(
         while not parts and time.monotonic() < deadline:
             time.sleep(0.2)
             parts = consumer.partitions_for_topic(topic)
-        tps = [TopicPartition(topic, p) for p in sorted(parts or ())]
+        if not parts:
+            return []  # no such topic (yet): nothing to read
+        tps = [TopicPartition(topic, p) for p in sorted(parts)]
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)
         out: list[Any] = []
