@@ -6,15 +6,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))  # --import-mode=importlib: the harness is a sibling file
-from test_worker_harness import (
+from support.worker_harness import (
     WorkerEnv,
     announce,
     build_artifact,

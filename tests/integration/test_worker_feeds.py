@@ -6,14 +6,11 @@ a newer feed; training batches and catalogue updates flow."""
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))  # --import-mode=importlib: the harness is a sibling file
-from test_worker_harness import (
+from support.worker_harness import (
     K,
     WorkerEnv,
     announce,

@@ -5,15 +5,12 @@ then back loses no event, readiness drops meanwhile; SIGTERM commits processed o
 from __future__ import annotations
 
 import signal
-import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))  # --import-mode=importlib: the harness is a sibling file
-from test_worker_harness import (
+from support.worker_harness import (
     WorkerEnv,
     WorkerProcess,
     announce,
