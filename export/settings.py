@@ -10,6 +10,9 @@ from streamrec.settings_base import Section
 class RegistrySettings(Section):
     """Model registry location. ``url`` empty = ``<data_dir>/registry`` on local disk."""
 
-    url: str = Field("", description="registry: a directory, file://PATH, or redis://HOST:PORT/DB (shared by pods); see export/README.md")
+    url: str = Field(
+        "",
+        description="registry: a directory, file://PATH, or redis://HOST:PORT/DB (shared by pods); see export/README.md",
+    )
     keep: int = Field(5, ge=1, description="versions kept when pruning")
     fp16: bool = Field(False, description="export an fp16 variant for GPU serving")
