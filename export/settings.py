@@ -12,7 +12,7 @@ class RegistrySettings(Section):
 
     url: str = Field(
         "",
-        description="registry: a directory, file://PATH, or redis://HOST:PORT/DB (shared by pods); see export/README.md",
+        description="registry: a directory, file://PATH, or redis://HOST:PORT/DB (shared by pods)",
     )
     keep: int = Field(5, ge=1, description="versions kept when pruning")
     fp16: bool = Field(False, description="export an fp16 variant for GPU serving")
