@@ -125,16 +125,38 @@ class DemoRun(Stack):
         self._last_worker = w
         return now, processed, w
 
-    def drain(self, timeout_s: float) -> None:
+    def drain(self, produced: int, timeout_s: float) -> None:
         """Wait until the worker has consumed everything produced (or the timeout)."""
         deadline = time.monotonic() + timeout_s
-        produced = len(self.replay_events)
         while time.monotonic() < deadline:
             w = self.scrape("worker")
             self._last_worker = w
             if w.get("streamrec_events_total") >= produced:
                 return
             if "worker" in self.children and not self.children["worker"].alive():
+                return
+            time.sleep(0.5)
+
+    def settle(self, timeout_s: float) -> None:
+        """Give the trainer one more gate on the replay's last examples if it has promoted
+        nothing yet (a short replay can end before its first evaluation is due)."""
+        if "trainer" not in self.children:
+            return
+
+        def gates(t: Scrape) -> float:
+            return t.get("streamrec_trainer_promotions_total") + t.get("streamrec_trainer_rejections_total")
+
+        t = self._last_trainer = self.scrape("trainer")
+        if t.get("streamrec_trainer_promotions_total") > 0:
+            return
+        before = gates(t)
+        print(f"── waiting up to {timeout_s:.0f}s for the trainer's next gate", flush=True)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and self.children["trainer"].alive():
+            t = self._last_trainer = self.scrape("trainer")
+            if gates(t) > before:
+                time.sleep(3.0)  # the worker swaps within a batch or two of the announcement
+                self._last_worker = self.scrape("worker")
                 return
             time.sleep(0.5)
 

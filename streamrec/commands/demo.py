@@ -94,7 +94,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             if not args.no_trainer:
                 demo.start_trainer()
             timeline: Timeline = demo.replay(args.rate, args.duration, live=not args.no_live, stop=stop)
-            demo.drain(timeout_s=60.0)
+            demo.drain(timeline.produced, timeout_s=60.0)
+            if not args.no_trainer:
+                demo.settle(timeout_s=2 * settings.trainer.interval_s + 10)
         finally:
             codes = demo.stop_children()
         summary = summary_dict(demo, timeline, codes)
