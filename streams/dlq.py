@@ -4,10 +4,8 @@ Delivery guarantee: at-least-once. The dead letter is handed to the faust produc
 source event is acked, and faust flushes its producer before committing offsets, so a crash
 can repeat a dead letter (after a restart) but never lose one.
 
-Envelope, JSON: ``{"reason", "source": {"topic", "partition", "offset", "timestamp"}, "key",
-"value_b64", "value"}``. ``value_b64`` is the original bytes exactly (replayable, even when not
-UTF-8); ``value`` is a readable excerpt (first 1 KiB, invalid UTF-8 replaced) for operators.
-The message key is the original key, so a user's dead letters stay together.
+Envelope: :mod:`streamrec.dlq` (shared with ``streamrec replay``). The message key is the
+original key, so a user's dead letters stay together.
 """
 
 from __future__ import annotations
@@ -18,9 +16,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from streamrec.dlq import dead_letter
 from streamrec.streams.records import Record
-
-PREVIEW_BYTES = 1024
 
 SendFn = Callable[[bytes | None, bytes], Awaitable[Any]]
 
@@ -37,21 +34,14 @@ class DeadLetter:
 
 
 def envelope(record: Record, reason: str) -> bytes:
-    """The DLQ message value for ``record`` refused for ``reason``."""
-    raw = record.value
-    body = {
-        "reason": reason,
-        "source": {
-            "topic": record.topic,
-            "partition": record.partition,
-            "offset": record.offset,
-            "timestamp": record.timestamp,
-        },
-        "key": None if record.key is None else record.key.decode("utf-8", "replace"),
-        "value_b64": None if raw is None else base64.b64encode(raw).decode(),
-        "value": None if raw is None else raw[:PREVIEW_BYTES].decode("utf-8", "replace"),
+    """The DLQ message value for ``record`` refused for ``reason`` (format: :mod:`streamrec.dlq`)."""
+    source = {
+        "topic": record.topic,
+        "partition": record.partition,
+        "offset": record.offset,
+        "timestamp": record.timestamp,
     }
-    return json.dumps(body, separators=(",", ":")).encode()
+    return dead_letter(record.value, reason, source, record.key)
 
 
 def parse_envelope(raw: bytes) -> DeadLetter:
