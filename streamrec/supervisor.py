@@ -15,7 +15,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from streamrec.services import ServiceError, _die_with_parent
+from streamrec.services import ServiceError, die_with_parent, stop_process
 
 
 @dataclass
@@ -34,14 +34,7 @@ class Child:
             return ""
 
     def stop(self, grace_s: float = 15.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(grace_s)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return int(self.proc.returncode)
+        return stop_process(self.proc, grace_s)
 
 
 def spawn(name: str, args: list[str], env: dict[str, str], log_dir: Path) -> Child:
@@ -56,7 +49,7 @@ def spawn(name: str, args: list[str], env: dict[str, str], log_dir: Path) -> Chi
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             env=full_env,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
     return Child(name, proc, log_path)
 
