@@ -219,7 +219,8 @@ class Bench(Stack):
         w = self.scrape("worker")
         while w.get(EVENTS) < self.produced and time.monotonic() < deadline:
             if not self.children["worker"].alive():
-                raise RuntimeError(f"the worker died; see {self.children['worker'].log_path}")
+                child = self.children["worker"]
+                raise RuntimeError(f"the worker died (exit {child.proc.returncode}); its log ends:\n{child.log_tail()}")
             time.sleep(0.2)
             w = self.scrape("worker")
         return w.get(EVENTS) >= self.produced, w

@@ -1,19 +1,134 @@
-"""`streamrec bench`: not built yet (issue #8)."""
+"""``streamrec bench``: end-to-end, model-path and scaling benchmarks (issue #8).
+
+The code lives in ``bench/`` (installed as ``streamrec.bench``); this command picks the parts,
+runs them in one process and writes the JSON and, with ``--results DIR``, ``RESULTS.md`` and the
+plots.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
 import sys
+from pathlib import Path
+from typing import Any
 
 from streamrec.config import Settings
+from streamrec.errors import UserError
 
-HELP = "run the benchmarks and write JSON (not built yet)"
+HELP = "benchmarks: end to end through one worker, eager torch vs onnxruntime, scaling; JSON + RESULTS.md"
+PARTS = ("e2e", "model", "scaling")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="write every figure here")
+    parser.add_argument("--quick", action="store_true", help="small grids and short windows (CI smoke, < 3 min)")
+    parser.add_argument("--only", default=",".join(PARTS), help=f"comma-separated parts: {','.join(PARTS)}")
+    parser.add_argument(
+        "--results", type=Path, default=None, metavar="DIR", help="write RESULTS.md and PNG plots into DIR"
+    )
+    parser.add_argument(
+        "--loads", default=None, help="comma-separated offered loads for the e2e part (default 250,1000,4000)"
+    )
+    parser.add_argument(
+        "--fetch-fix-ms",
+        type=int,
+        default=None,
+        metavar="MS",
+        help="also run the e2e loads with the worker's consumer fetch_max_wait_ms patched to MS",
+    )
+    parser.add_argument("--no-profile", action="store_true", help="do not py-spy the worker")
+
+
+def parse_parts(only: str) -> list[str]:
+    parts = [p.strip() for p in only.split(",") if p.strip()]
+    bad = [p for p in parts if p not in PARTS]
+    if bad or not parts:
+        raise UserError(f"--only: unknown part(s) {bad or only!r}; choose from {', '.join(PARTS)}")
+    return parts
+
+
+def parse_loads(loads: str | None) -> tuple[int, ...] | None:
+    if loads is None:
+        return None
+    try:
+        out = tuple(int(x) for x in loads.split(",") if x.strip())
+    except ValueError:
+        raise UserError(f"--loads: expected comma-separated integers, got {loads!r}") from None
+    if not out or any(x <= 0 for x in out):
+        raise UserError(f"--loads: rates must be positive, got {loads!r}")
+    return out
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    print("streamrec bench: not built yet (issue #8)", file=sys.stderr)
-    return 2
+    from dataclasses import replace
+
+    from streamrec.bench import report
+
+    parts = parse_parts(args.only)
+    loads = parse_loads(args.loads)
+    if args.fetch_fix_ms is not None and not 1 <= args.fetch_fix_ms <= 60_000:
+        raise UserError("--fetch-fix-ms must be between 1 and 60000")
+    result: dict[str, Any] = {"machine": report.machine(), "quick": args.quick, "parts": parts}
+    if "e2e" in parts:
+        from streamrec.bench.e2e_bench import E2EConfig, run_e2e_bench
+        from streamrec.bench.profile import py_spy
+
+        cfg = E2EConfig.quick() if args.quick else E2EConfig()
+        cfg = replace(cfg, profile=not args.no_profile and py_spy() is not None and not args.quick)
+        if loads:
+            cfg = replace(cfg, loads=loads)
+        result["e2e"] = run_e2e_bench(settings, cfg)
+        if args.fetch_fix_ms is not None:
+            result["e2e_fetch_patch"] = run_e2e_bench(settings, replace(cfg, fetch_max_wait_ms=args.fetch_fix_ms))
+            result["e2e_fetch_patch"] |= report.e2e_summary(result["e2e_fetch_patch"])
+    if "model" in parts:
+        from streamrec.bench.model_bench import run_model_bench
+
+        print("── model path: eager torch vs onnxruntime", flush=True)
+        result["model"] = run_model_bench(
+            quick=args.quick,
+            catalogues=[10_000] if args.quick else [10_000, 100_000, 1_000_000],
+            batches=[1, 64] if args.quick else [1, 16, 64, 256],
+            device=settings.device,
+        )
+    if "scaling" in parts:
+        from streamrec.bench.scaling_bench import run_scaling_bench
+
+        result["scaling"] = run_scaling_bench(args.quick, (result.get("model") or {}).get("runs"))
+    result["machine"]["loadavg_end"] = os.getloadavg()
+    report.summarise(result)
+    command = "streamrec bench " + shlex.join(sys.argv[2:]) if len(sys.argv) > 2 else "streamrec bench"
+    if args.json:
+        report.write_json(result, args.json)
+        print(f"results written to {args.json}")
+    if args.results:
+        write_results(result, args.results, command)
+    _print_summary(result)
+    return 0
+
+
+def write_results(result: dict[str, Any], out_dir: Path, command: str) -> None:
+    from streamrec.bench import report
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plots: dict[str, str] = {}
+    if report.plot_latency_vs_load(result, out_dir / "latency_vs_load.png"):
+        plots["latency_vs_load"] = "latency_vs_load.png"
+    if report.plot_throughput_vs_catalogue(result, out_dir / "throughput_vs_catalogue.png"):
+        plots["throughput_vs_catalogue"] = "throughput_vs_catalogue.png"
+    (out_dir / "RESULTS.md").write_text(report.results_md(result, command, plots))
+    print(f"RESULTS.md and plots written to {out_dir}")
+
+
+def _print_summary(result: dict[str, Any]) -> None:
+    e2e = result.get("e2e")
+    if e2e:
+        print(f"e2e: {e2e['events_per_s']:,.0f} events/s at saturation")
+        for rate, p50 in e2e["latency_ms"]["p50"].items():
+            print(f"  {rate:>5}/s offered: p50 {p50:,.0f} ms, p99 {e2e['latency_ms']['p99'][rate]:,.0f} ms")
+    ovt = (result.get("model") or {}).get("onnx_vs_torch")
+    if ovt:
+        ratios = ", ".join(f"{k} {v:.2f}x" for k, v in ovt.items() if k.startswith("batch_"))
+        print(f"model: onnxruntime vs eager torch at {ovt['items']:,} items: {ratios}")
