@@ -143,10 +143,12 @@ class DeliveryReport:
 class EventProducer:
     """Publishes events keyed by user id and accounts for every delivery."""
 
-    def __init__(self, bootstrap: str, topic: str, security: KafkaSecurity | None = None) -> None:
+    def __init__(self, bootstrap: str, topic: str, security: KafkaSecurity | None = None, **overrides: Any) -> None:
+        """``overrides`` are kafka-python producer options (e.g. ``delivery_timeout_ms``: how long
+        a send may be retried before it is reported failed; 120 s by default)."""
         self.topic = topic
         self.report = DeliveryReport()
-        self._producer = make_producer(bootstrap, security)
+        self._producer = make_producer(bootstrap, security, **overrides)
 
     def send(self, user_id: str, value: bytes | dict[str, Any]) -> None:
         fut = self._producer.send(self.topic, key=user_id, value=value)

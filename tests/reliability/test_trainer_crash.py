@@ -1,0 +1,138 @@
+"""Issue #9, item 7 (DESIGN.md invariant 3, STYLE "artifacts written to a temp name and
+renamed"): the online trainer SIGKILLed at an exact point of its export/publish step leaves no
+half artifact visible in the registry and nothing half announced; restarted, it resumes from
+the last promoted version it keeps state for and promotes again."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from streamrec.config import Settings
+from streamrec.encoder.artifact import TrainedModel, save_model_dir
+from streamrec.encoder.model import ModelConfig, Recommender
+from streamrec.export.exporter import export_model
+from streamrec.export.registry import open_registry
+from streamrec.kafka import ensure_topics, make_producer, read_topic, topic_plan
+from streamrec.services import EmbeddedServices, free_port
+from streamrec.trainer_process import TrainerProcess
+from streamrec.training_batch import Example, encode_batch
+
+pytestmark = [pytest.mark.integration, pytest.mark.reliability]
+N_ITEMS = 40
+TESTS_DIR = Path(__file__).resolve().parents[1]
+
+
+def _examples(n: int, seed: int) -> list[Example]:
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for k in range(n):
+        start = int(torch.randint(0, N_ITEMS, (1,), generator=g))
+        items = [(start + 7 * j) % N_ITEMS for j in range(4)]
+        out.append(
+            Example(f"u{k}", [f"i{i}" for i in items[:-1]], ["click"] * 3, f"i{items[-1]}", "click", 0.0, f"e{k}")
+        )
+    return out
+
+
+def _env(services: EmbeddedServices, prefix: str, data_dir: Path) -> dict[str, str]:
+    return {
+        "STREAMREC_BROKER": services.broker,
+        "STREAMREC_REDIS": services.redis,
+        "STREAMREC_DATA_DIR": str(data_dir),
+        "STREAMREC_K": "10",
+        "STREAMREC_DEVICE": "cpu",
+        **{f"STREAMREC_TOPICS__{n.upper()}": f"{prefix}.{n}" for n in ("events", "dlq", "items", "training", "models")},
+        "STREAMREC_TRAINER__GROUP_ID": f"{prefix}-trainer",
+        "STREAMREC_TRAINER__INTERVAL_S": "1",
+        "STREAMREC_TRAINER__MIN_NEW_EXAMPLES": "64",
+        "STREAMREC_TRAINER__HOLDOUT_SIZE": "100",
+        "STREAMREC_TRAINER__UPDATE_BATCH": "64",
+        "STREAMREC_TRAINER__LR": "3e-3",
+        "STREAMREC_TRAINER__TOLERANCE": "1.0",  # always promote: the test is about the export step
+        "STREAMREC_TRAINER__WEB_PORT": str(free_port()),
+        "STREAMREC_ENCODER__N_NEGATIVES": "16",
+    }
+
+
+def _visible_versions(registry_root: Path) -> list[str]:
+    """What any reader of the registry directory can see (dot-names are staging/trash)."""
+    return sorted(p.name for p in registry_root.iterdir() if not p.name.startswith("."))
+
+
+@pytest.mark.parametrize("point", ["parity", "sealed", "published", "announce"])
+def test_trainer_killed_during_export_leaves_no_half_artifact_and_resumes(
+    point: str, services: EmbeddedServices, unique_prefix: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pass: a real trainer process SIGKILLs itself at ``point`` of its first promotion; then
+    (a) every version the registry lists (and every visible directory in it) verifies
+    completely; before the publish rename nothing new is visible, after it the new version is
+    whole; (b) nothing was announced; (c) a restarted trainer (no --init-model) resumes from the
+    newest version it has state for (the crashed candidate only if its lineage rename happened),
+    promotes again, and announces a complete version whose parent is that version."""
+    env = _env(services, unique_prefix, tmp_path / "data")
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    settings = Settings()
+    ensure_topics(settings.broker, topic_plan(settings))
+    torch.manual_seed(0)
+    cfg = ModelConfig(d=16, n_layers=1, n_heads=2, max_len=8, dropout=0.0, n_items=N_ITEMS)
+    trained = TrainedModel(Recommender(cfg), [f"i{j}" for j in range(N_ITEMS)], {})
+    init = save_model_dir(tmp_path / "init-model", trained)
+    registry = open_registry("", settings.data_dir)
+    first = export_model(
+        trained.session_tower, trained.item_ids, trained.item_matrix(), registry, k=10, session_length=8
+    ).ref.version
+    producer = make_producer(settings.broker)
+    for b in range(10):
+        producer.send(settings.topics.training, value=encode_batch(first, _examples(100, seed=b)))
+    producer.flush()
+    producer.close()
+
+    log_path = tmp_path / "trainer.log"
+    with log_path.open("wb") as log:
+        child = subprocess.run(
+            [sys.executable, "-m", "support.reliability_trainer_child", str(init), point],
+            env={**os.environ, **env, "PYTHONPATH": str(TESTS_DIR)},
+            cwd=TESTS_DIR,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            timeout=180,
+        )
+    out = log_path.read_text(errors="replace")
+    assert child.returncode == -signal.SIGKILL and f"CRASH-POINT {point}" in out, out[-3000:]
+
+    listed = [r.version for r in registry.list()]
+    assert _visible_versions(registry.root) == sorted(listed)  # nothing visible that is not listed
+    for version in listed:
+        registry.fetch(version)  # verifies every file: raises on a half artifact
+    if point in ("parity", "sealed"):
+        assert listed == [first]
+    else:
+        assert len(listed) == 2 and listed[0] == first
+    assert read_topic(settings.broker, settings.topics.models, timeout_s=3) == []
+
+    restarted = TrainerProcess(Settings(), None, threading.Event())
+    resumed = listed[-1] if point == "announce" else first
+    assert restarted.served.version == resumed
+    thread = threading.Thread(target=restarted.run)
+    thread.start()
+    deadline = time.monotonic() + 90
+    while restarted.metrics.promotions._value.get() < 1 and time.monotonic() < deadline and thread.is_alive():
+        time.sleep(0.2)
+    restarted.stop.set()
+    thread.join(30)
+    assert restarted.metrics.promotions._value.get() >= 1, "the restarted trainer did not promote"
+    announced = [json.loads(r.value) for r in read_topic(settings.broker, settings.topics.models, min_count=1)]
+    assert announced[-1]["version"] == restarted.served.version and announced[-1]["parent"] == resumed
+    registry.fetch(announced[-1]["version"], announced[-1]["sha256"])
+    assert _visible_versions(registry.root) == sorted(r.version for r in registry.list())
