@@ -10,32 +10,18 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
+from support.tiny_model import chain_examples, tiny_trained
 
 from streamrec.config import Settings
-from streamrec.encoder.artifact import TrainedModel, save_model_dir
-from streamrec.encoder.model import ModelConfig, Recommender
+from streamrec.encoder.artifact import save_model_dir
 from streamrec.export.exporter import export_model
 from streamrec.export.registry import open_registry
 from streamrec.kafka import ensure_topics, make_producer, read_topic, topic_plan
 from streamrec.services import EmbeddedServices, free_port
 from streamrec.trainer_process import TrainerProcess
-from streamrec.training_batch import Example, encode_batch
+from streamrec.training_batch import encode_batch
 
 pytestmark = pytest.mark.integration
-N_ITEMS = 40
-
-
-def _examples(n: int, seed: int) -> list[Example]:
-    g = torch.Generator().manual_seed(seed)
-    out = []
-    for k in range(n):
-        start = int(torch.randint(0, N_ITEMS, (1,), generator=g))
-        items = [(start + 7 * j) % N_ITEMS for j in range(4)]
-        out.append(
-            Example(f"u{k}", [f"i{i}" for i in items[:-1]], ["click"] * 3, f"i{items[-1]}", "click", 0.0, f"e{k}")
-        )
-    return out
 
 
 @pytest.fixture
@@ -59,9 +45,7 @@ def setup(services: EmbeddedServices, unique_prefix: str, tmp_path: Path) -> tup
         encoder={"n_negatives": 16},
     )
     ensure_topics(settings.broker, topic_plan(settings))
-    torch.manual_seed(0)
-    cfg = ModelConfig(d=16, n_layers=1, n_heads=2, max_len=8, dropout=0.0, n_items=N_ITEMS)
-    trained = TrainedModel(Recommender(cfg), [f"i{j}" for j in range(N_ITEMS)], {})
+    trained = tiny_trained()
     init = save_model_dir(tmp_path / "init-model", trained)
     registry = open_registry("", tmp_path)
     first = export_model(
@@ -69,7 +53,7 @@ def setup(services: EmbeddedServices, unique_prefix: str, tmp_path: Path) -> tup
     )
     producer = make_producer(settings.broker)
     for b in range(10):
-        producer.send(settings.topics.training, value=encode_batch(first.ref.version, _examples(100, seed=b)))
+        producer.send(settings.topics.training, value=encode_batch(first.ref.version, chain_examples(100, seed=b)))
     producer.flush()
     producer.close()
     return settings, init, first.ref.version

@@ -4,43 +4,21 @@ damaged on purpose is rejected by the gate, and rejection restores the served we
 from __future__ import annotations
 
 import torch
+from support.tiny_model import chain_examples, tiny_trained
 
-from streamrec.encoder.artifact import TrainedModel
-from streamrec.encoder.model import ModelConfig, Recommender
 from streamrec.encoder.online import OnlineLearner
 from streamrec.encoder.settings import EncoderSettings, TrainerSettings
 from streamrec.training_batch import Example
 
-N_ITEMS = 40
-
-
-def _trained() -> TrainedModel:
-    torch.manual_seed(0)
-    cfg = ModelConfig(d=16, n_layers=1, n_heads=2, max_len=8, dropout=0.0, n_items=N_ITEMS)
-    return TrainedModel(model=Recommender(cfg), item_ids=[f"i{j}" for j in range(N_ITEMS)], config={})
-
-
-def _stream(n: int, seed: int) -> list[Example]:
-    """Next item = last item + 7 (mod N): a pattern a session tower can learn from scratch."""
-    g = torch.Generator().manual_seed(seed)
-    out = []
-    for k in range(n):
-        start = int(torch.randint(0, N_ITEMS, (1,), generator=g))
-        items = [(start + 7 * j) % N_ITEMS for j in range(4)]
-        out.append(
-            Example(f"u{k}", [f"i{i}" for i in items[:-1]], ["click"] * 3, f"i{items[-1]}", "click", 0.0, f"e{k}")
-        )
-    return out
-
 
 def _learner() -> OnlineLearner:
     settings = TrainerSettings(holdout_size=200, buffer_size=5000, update_batch=64, lr=3e-3, tolerance=0.0)
-    return OnlineLearner(_trained(), settings, EncoderSettings(n_negatives=16, temperature=0.1, seed=0))
+    return OnlineLearner(tiny_trained(), settings, EncoderSettings(n_negatives=16, temperature=0.1, seed=0))
 
 
 def test_updates_raise_held_back_accuracy_and_pass_the_gate() -> None:
     learner = _learner()
-    learner.add(_stream(1200, seed=1), entered_at=100.0)
+    learner.add(chain_examples(1200, seed=1), entered_at=100.0)
     assert len(learner.holdout) == 200 and len(learner.buffer) == 1000
     before = learner.evaluate(learner.served, list(learner.holdout))
     losses = [learner.step() for _ in range(150)]
@@ -54,7 +32,7 @@ def test_updates_raise_held_back_accuracy_and_pass_the_gate() -> None:
 
 def test_candidate_made_worse_on_purpose_is_rejected_and_rolled_back() -> None:
     learner = _learner()
-    learner.add(_stream(1200, seed=2), entered_at=100.0)
+    learner.add(chain_examples(1200, seed=2), entered_at=100.0)
     for _ in range(150):
         learner.step()
     learner.promoted()  # served = the trained model

@@ -1,0 +1,29 @@
+"""A tiny model and a learnable toy stream for trainer tests (built in code, no weights)."""
+
+from __future__ import annotations
+
+import torch
+
+from streamrec.encoder.artifact import TrainedModel
+from streamrec.encoder.model import ModelConfig, Recommender
+from streamrec.training_batch import Example
+
+N_ITEMS = 40
+STEP = 7  # next item = last item + STEP (mod N): learnable from scratch by a session tower
+
+
+def tiny_trained(n_items: int = N_ITEMS, seed: int = 0) -> TrainedModel:
+    torch.manual_seed(seed)
+    cfg = ModelConfig(d=16, n_layers=1, n_heads=2, max_len=8, dropout=0.0, n_items=n_items)
+    return TrainedModel(model=Recommender(cfg), item_ids=[f"i{j}" for j in range(n_items)], config={})
+
+
+def chain_examples(n: int, seed: int, n_items: int = N_ITEMS) -> list[Example]:
+    """``n`` examples of 3-item prefixes following the STEP chain, and their next item."""
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for k in range(n):
+        start = int(torch.randint(0, n_items, (1,), generator=g))
+        items = [f"i{(start + STEP * j) % n_items}" for j in range(4)]
+        out.append(Example(f"u{k}", items[:-1], ["click"] * 3, items[-1], "click", 0.0, f"e{k}"))
+    return out
