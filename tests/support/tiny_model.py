@@ -18,12 +18,13 @@ def tiny_trained(n_items: int = N_ITEMS, seed: int = 0) -> TrainedModel:
     return TrainedModel(model=Recommender(cfg), item_ids=[f"i{j}" for j in range(n_items)], config={})
 
 
-def chain_examples(n: int, seed: int, n_items: int = N_ITEMS) -> list[Example]:
-    """``n`` examples of 3-item prefixes following the STEP chain, and their next item."""
+def chain_examples(n: int, seed: int, n_items: int = N_ITEMS, step: int = STEP) -> list[Example]:
+    """``n`` examples of 3-item prefixes following the ``step`` chain, and their next item
+    (another ``step`` is the same users' interests after a drift)."""
     g = torch.Generator().manual_seed(seed)
     out = []
     for k in range(n):
         start = int(torch.randint(0, n_items, (1,), generator=g))
-        items = [f"i{(start + STEP * j) % n_items}" for j in range(4)]
-        out.append(Example(f"u{k}", items[:-1], ["click"] * 3, items[-1], "click", 0.0, f"e{k}"))
+        items = [f"i{(start + step * j) % n_items}" for j in range(4)]
+        out.append(Example(f"u{k}", items[:-1], ["click"] * 3, items[-1], "click", 0.0, f"e{step}-{k}"))
     return out

@@ -53,3 +53,22 @@ def test_unknown_items_are_counted_not_crashing() -> None:
     assert learner.add([ex], 0.0) == 0 and learner.skipped_unknown == 1
     ex2 = Example("u", ["new-item", "i1"], ["view", "click"], "i2", "click", 0.0, "e2")
     assert learner.add([ex2], 0.0) == 1 and learner.holdout[-1].prefix == [1]
+
+
+def test_online_updates_follow_drift_that_the_frozen_model_misses() -> None:
+    """Pass: after pretraining on the old pattern, the frozen model scores low on the drifted
+    stream's held-back window, and the online candidate beats it there by a wide margin."""
+    learner = _learner()
+    learner.add(chain_examples(1200, seed=3), entered_at=0.0)
+    for _ in range(150):
+        learner.step()
+    learner.promoted()  # served (frozen from here on) = the model of the old pattern
+    learner.add(chain_examples(1200, seed=4, step=11), entered_at=1.0)  # pushes the old examples out of the holdout
+    assert all(r.target >= 0 for r in learner.holdout)
+    frozen = learner.evaluate(learner.served, list(learner.holdout))
+    for _ in range(150):
+        learner.step()
+    result = learner.gate()
+    assert result.served == frozen
+    assert result.candidate["hr@10"] > 1.5 * frozen["hr@10"] + 0.1, (frozen, result.candidate)
+    assert result.promote
