@@ -59,8 +59,9 @@ class E2EConfig:
     drain_timeout_s: float = 120.0
     worker_env: tuple[tuple[str, str], ...] = ()  # extra STREAMREC_WORKER__* overrides for the child
     # faust hard-codes aiokafka's fetch_max_wait_ms=1500 for the worker's consumer, and Tansu holds
-    # every fetch for about half of it even when records are waiting; a value here patches it
-    # into the worker child (a sitecustomize on its PYTHONPATH) to measure the proposed fix.
+    # every fetch for about half of it even when records are waiting. A value here goes to the
+    # worker's own setting when it has one, else is patched into the worker child (a
+    # sitecustomize on its PYTHONPATH), to compare the consume path with and without the fix.
     fetch_max_wait_ms: int | None = None
     profile: bool = False  # py-spy the worker at the profile load and at saturation
     profile_rate: int = 1000
@@ -161,7 +162,9 @@ class Bench(Stack):
 
     def child_env(self) -> dict[str, str]:
         env = {**super().child_env(), **dict(self.cfg.worker_env)}
-        if self.cfg.fetch_max_wait_ms is not None:
+        if self.cfg.fetch_max_wait_ms is not None and "fetch_max_wait_ms" in type(self.settings.worker).model_fields:
+            env["STREAMREC_WORKER__FETCH_MAX_WAIT_MS"] = str(int(self.cfg.fetch_max_wait_ms))
+        elif self.cfg.fetch_max_wait_ms is not None:
             patch_dir = self.run_dir / "fetch-patch"
             patch_dir.mkdir(parents=True, exist_ok=True)
             (patch_dir / "sitecustomize.py").write_text(FETCH_PATCH.format(ms=int(self.cfg.fetch_max_wait_ms)))
@@ -344,6 +347,7 @@ def running_stack(settings: Settings, cfg: E2EConfig, run_dir: Path | None = Non
 
 def run_e2e_bench(settings: Settings, cfg: E2EConfig, run_dir: Path | None = None) -> dict[str, Any]:
     result: dict[str, Any] = {"config": _jsonable(cfg), "loads": []}
+    result["worker_fetch_max_wait_ms"] = effective_fetch_wait(settings, cfg)
     with running_stack(settings, cfg, run_dir) as bench:
         # first model call, first group join and the first feeds are not part of any window
         bench.produce(100, 2.0)
@@ -366,6 +370,14 @@ def run_e2e_bench(settings: Settings, cfg: E2EConfig, run_dir: Path | None = Non
     result["events_per_s"] = max(sat["events_per_s_overall"], alone.get("events_per_s", 0.0) or 0.0)
     result["latency_ms"] = {str(r["offered_per_s"]): r["latency_ms"] for r in result["loads"]}
     return result
+
+
+def effective_fetch_wait(settings: Settings, cfg: E2EConfig) -> int:
+    """What the worker's consumer uses: the bench's override, else the worker's setting, else
+    faust's hard-coded 1500 ms (workers from before the setting existed)."""
+    if cfg.fetch_max_wait_ms is not None:
+        return int(cfg.fetch_max_wait_ms)
+    return int(getattr(settings.worker, "fetch_max_wait_ms", 1500))
 
 
 def _brief(row: dict[str, Any]) -> str:

@@ -143,9 +143,12 @@ def _clean(x: Any) -> Any:
 
 
 # ---------------------------------------------------------------------------- plots
+def _fetch_label(r: dict[str, Any]) -> str:
+    return f"fetch_max_wait_ms={r.get('worker_fetch_max_wait_ms', '?')}"
+
+
 def plot_latency_vs_load(result: dict[str, Any], path: Path) -> bool:
-    runs = [("as shipped", result.get("e2e")), ("fetch_max_wait_ms patched", result.get("e2e_fetch_patch"))]
-    runs = [(label, r) for label, r in runs if r and r.get("loads")]
+    runs = [(_fetch_label(r), r) for r in (result.get("e2e"), result.get("e2e_fetch_compare")) if r and r.get("loads")]
     if not runs:
         return False
     import matplotlib
@@ -288,7 +291,8 @@ def results_md(result: dict[str, Any], command: str, plots: dict[str, str]) -> s
             f"| p99 < 250 ms at 1,000 events/s | {_f(tg.get('p99_ms_at_1000', {}).get('measured'))} ms | "
             f"{'yes' if tg.get('p99_ms_at_1000', {}).get('met') else 'no'} |",
             "",
-            f"Worker as shipped ({e2e['config']['n_items']:,}-item catalogue, {e2e['config']['n_users']:,} users):",
+            f"Worker as configured, consumer `{_fetch_label(e2e)}` ({e2e['config']['n_items']:,}-item catalogue, "
+            f"{e2e['config']['n_users']:,} users):",
             "",
             *_load_rows(e2e),
             "",
@@ -303,11 +307,10 @@ def results_md(result: dict[str, Any], command: str, plots: dict[str, str]) -> s
                 f"bursts every {_f(tl['stall_period_s'], '.2f')} s.",
                 "",
             ]
-    patch = result.get("e2e_fetch_patch")
+    patch = result.get("e2e_fetch_compare")
     if patch:
-        fm = patch["config"]["fetch_max_wait_ms"]
         lines += [
-            f"### Same loads with the proposed fix (`fetch_max_wait_ms={fm}` in the worker's consumer)",
+            f"### Same loads with the worker's consumer at `{_fetch_label(patch)}`",
             "",
             *_load_rows(patch),
             "",
@@ -378,8 +381,9 @@ def results_md(result: dict[str, Any], command: str, plots: dict[str, str]) -> s
 def _where(result: dict[str, Any]) -> list[str]:
     lines: list[str] = []
     e2e = result.get("e2e") or {}
-    patch = result.get("e2e_fetch_patch") or {}
-    for label, r in (("as shipped", e2e), ("with the fetch fix", patch)):
+    patch = result.get("e2e_fetch_compare") or {}
+    for r in (e2e, patch):
+        label = _fetch_label(r)
         for row in r.get("loads", []):
             if "profile" in row:
                 lines += _profile_rows(f"{label}, {row['offered_per_s']:,} events/s offered", row["profile"])
@@ -392,7 +396,9 @@ def _where(result: dict[str, Any]) -> list[str]:
 
 def diagnosis(result: dict[str, Any]) -> list[str]:
     """The consume-path stall, with this run's before/after figures when both were measured."""
-    e2e, patch = result.get("e2e") or {}, result.get("e2e_fetch_patch") or {}
+    runs = [r for r in (result.get("e2e"), result.get("e2e_fetch_compare")) if r and r.get("loads")]
+    runs.sort(key=lambda r: -int(r.get("worker_fetch_max_wait_ms", 1500)))  # slow fetch (before) first
+    e2e, patch = [*runs, {}, {}][:2]
     tl = e2e.get("timeline") or {}
     lines = [
         "**The stall.** faust 0.15.3 builds the worker's aiokafka consumer with a hard-coded "
@@ -402,13 +408,13 @@ def diagnosis(result: dict[str, Any]) -> list[str]:
         "aiokafka consumer at 200 events/s, 4 partitions: fetch_max_wait_ms 1500 → a fetch with data every "
         "754 ms, p50 386 / p99 753 ms; 500 → 253 ms, p50 133 / p99 256; 100 → 53 ms, p50 33 / p99 74; "
         "20 → 12 ms, p50 11 / p99 27. So the worker receives its events in bursts every ~0.75 s "
-        f"({_f(tl.get('zero_share'), '.0%')} of 0.25 s ticks idle in this run) and half the burst period "
+        f"({_f(tl.get('zero_share'), '.0%')} of 0.25 s ticks idle in this run at "
+        f"{_fetch_label(e2e)}) and half the burst period "
         "is added to every event's latency before the worker even sees it. Apache Kafka answers a fetch "
         "as soon as `fetch_min_bytes` are there, so production brokers do not show this.",
         "",
     ]
     if patch.get("loads") and e2e.get("loads"):
-        fm = patch["config"]["fetch_max_wait_ms"]
         before = {r["offered_per_s"]: r for r in e2e["loads"]}
         rows = ["| offered/s | p50 before → after ms | p99 before → after ms | achieved/s before → after |"]
         rows.append("| ---: | ---: | ---: | ---: |")
@@ -421,13 +427,14 @@ def diagnosis(result: dict[str, Any]) -> list[str]:
                 f"| {_f(b['latency_ms']['p99'])} → {_f(r['latency_ms']['p99'])} "
                 f"| {_f(b['events_per_s'])} → {_f(r['events_per_s'])} |"
             )
-        lines += [f"Before/after with `fetch_max_wait_ms={fm}` patched into the worker (this run):", "", *rows, ""]
+        lines += [f"Before/after: `{_fetch_label(e2e)}` → `{_fetch_label(patch)}` (this run):", "", *rows, ""]
     lines += [
-        "**Proposed fix** (for `streams/`, not made here): a `WorkerSettings.fetch_max_wait_ms` (default 100) "
-        "applied where faust creates the consumer, e.g. in `streams/faust_glue.py` wrap "
-        "`faust.transport.drivers.aiokafka.AIOKafkaConsumerThread._create_worker_consumer` to set "
-        "`consumer._fetch_max_wait_ms` on the consumer it returns (it is read when the consumer starts its "
-        "Fetcher); the bench's `--fetch-fix-ms` applies exactly that to the worker child. Past the stall, "
+        "**Fix**: a `WorkerSettings.fetch_max_wait_ms` applied where faust creates the consumer "
+        "(`streams/faust_glue.py` sets `consumer._fetch_max_wait_ms` on the consumer "
+        "`_create_worker_consumer` returns; it is read when the consumer starts its Fetcher). "
+        "`streamrec bench --fetch-compare-ms MS` runs the e2e part again at another value "
+        "(`STREAMREC_WORKER__FETCH_MAX_WAIT_MS`, or a patch of the worker child for workers without "
+        "the setting). Past the stall, "
         "the remaining cost at saturation is the onnxruntime call on the scoring thread and per-event "
         "Python on the event loop (faust stream + validation + session), which share 2 cores.",
         "",

@@ -53,17 +53,18 @@ def _model_runs() -> list[dict[str, Any]]:
 def _result() -> dict[str, Any]:
     e2e = {
         "config": {"n_items": 50_000, "n_users": 10_000, "fetch_max_wait_ms": None},
+        "worker_fetch_max_wait_ms": 1500,
         "loads": [_load(250, 450.0, 960.0), _load(1000, 1600.0, 2400.0)],
         "events_per_s": 1800.0,
         "saturation": {"events": 40_000, "events_per_s_overall": 1500.0, "worker_alone": {"events_per_s": 1800.0}},
         "timeline": {"offered_per_s": 250, "tick_s": 0.25, "zero_share": 0.6, "stall_period_s": 0.75},
     }
-    patch = {**e2e, "config": {**e2e["config"], "fetch_max_wait_ms": 100}}
+    patch = {**e2e, "config": {**e2e["config"], "fetch_max_wait_ms": 100}, "worker_fetch_max_wait_ms": 100}
     patch["loads"] = [_load(250, 50.0, 100.0), _load(1000, 80.0, 200.0)]
     return {
         "machine": report.machine(),
         "e2e": e2e,
-        "e2e_fetch_patch": patch,
+        "e2e_fetch_compare": patch,
         "model": {"runs": _model_runs(), "machine": {"runner_device": "cpu"}},
         "scaling": {
             "state_per_user": [
