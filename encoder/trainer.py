@@ -256,6 +256,9 @@ class Trainer:
                 bad += 1
                 if bad >= s.patience:
                     break
+            if time.monotonic() - t0 > 60 * s.max_minutes:
+                log.warning("stopping after %d epochs: the %.0f-minute training budget is spent", epoch, s.max_minutes)
+                break
         assert best_state is not None
         self.model.load_state_dict(best_state)
         self.model.eval()
