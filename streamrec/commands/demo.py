@@ -12,6 +12,7 @@ import argparse
 import csv
 import json
 import signal
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -111,7 +112,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         plot_timeline(timeline, args.plot)
         print(f"plot written to {args.plot}")
     lost = summary["events_produced"] - summary["events_processed"]
-    return 0 if lost <= 0 else 1
+    failed = {name: code for name, code in summary["exit_codes"].items() if code != 0}
+    if failed:
+        print(f"streamrec demo: child process(es) failed: {failed}; logs in {run_dir / 'logs'}", file=sys.stderr)
+    return 0 if lost <= 0 and not failed else 1
 
 
 def _print_summary(summary: dict[str, Any]) -> None:
