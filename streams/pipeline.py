@@ -13,6 +13,11 @@ offset can be committed. The order of steps is what makes at-least-once safe:
 5. write all feeds in one pipelined Redis round trip, retried until it succeeds;
 6. queue the training examples.
 
+Steps 1-3 are :meth:`BatchPipeline.prepare` (event loop), 4-6 :meth:`BatchPipeline.finish`; the
+worker overlaps the ``prepare`` of batch k+1 (and faust's consuming of it) with the scoring of
+batch k and the feed write of batch k-1, while each batch is still acked only after its own feed
+write, in batch order (streams/app.py).
+
 A duplicate still marks its user for scoring: the crash may have happened after the session
 update but before the feed write, and the feed script's offset check makes a redundant write
 a no-op.
@@ -23,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -82,6 +87,16 @@ class BatchResult:
     last_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
 
 
+@dataclass(slots=True)
+class Prepared:
+    """A batch after :meth:`BatchPipeline.prepare`: what is left to score and write."""
+
+    result: BatchResult
+    touched: dict[str, _Touched] = field(default_factory=dict)
+    examples: list[Example] = field(default_factory=list)
+    timestamps: list[float] = field(default_factory=list)  # of the valid events, for latency
+
+
 class BatchPipeline:
     def __init__(
         self,
@@ -107,12 +122,17 @@ class BatchPipeline:
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scoring")
 
     async def process(self, records: Sequence[Record]) -> BatchResult:
-        result = BatchResult(events=len(records))
+        """The whole batch: :meth:`prepare` then :meth:`finish`."""
+        return await self.finish(await self.prepare(records))
+
+    async def prepare(self, records: Sequence[Record]) -> Prepared:
+        """Steps 1-3 on the event loop: dead letters sent, sessions applied and written to the
+        table. The next batch's ``prepare`` sees these sessions, so it may run while this
+        batch is still being scored (per-user order holds: sessions change in partition order)."""
+        prepared = Prepared(BatchResult(events=len(records)))
+        result, touched, examples = prepared.result, prepared.touched, prepared.examples
         self.metrics.events.inc(len(records))
         self.metrics.batch_size.observe(len(records))
-        touched: dict[str, _Touched] = {}
-        examples: list[Example] = []
-        valid: list[Record] = []
         for rec in records:
             result.last_offsets[(rec.topic, rec.partition)] = rec.offset
             try:
@@ -121,7 +141,7 @@ class BatchPipeline:
                 log.exception("processing event at %s[%d]@%d failed", rec.topic, rec.partition, rec.offset)
                 reason = f"internal error: {type(exc).__name__}: {exc}"[:500]
             if reason is None:
-                valid.append(rec)
+                prepared.timestamps.append(rec.timestamp)
             else:
                 result.dead_letters += 1
                 await self.dlq.put(rec, reason)
@@ -129,19 +149,31 @@ class BatchPipeline:
             if t.dirty:
                 self.sessions.put(user_id, t.session.to_value(), t.record)
         result.users = len(touched)
+        return prepared
+
+    async def finish(self, prepared: Prepared, before_write: Awaitable[Any] | None = None) -> BatchResult:
+        """Steps 4-6: score (in the scoring thread), write the feeds, queue training examples.
+        ``before_write`` (the previous batch's finish) is awaited after scoring and before the
+        feed write, so feeds are written, and batches complete, in batch order."""
+        result, touched = prepared.result, prepared.touched
+        ranked: list[Feed] = []
+        runner: Runner | None = None
         if touched:
             runner = await self._runner()
             result.model_version = runner.version
-            feeds = await self._score(runner, touched)
-            applied = await self.feeds.write(feeds)
+            ranked = await self._score(runner, touched)
+        if before_write is not None:
+            await before_write
+        if runner is not None:
+            applied = await self.feeds.write(ranked)
             result.feeds_applied = sum(applied)
             self.metrics.feeds_written.inc(result.feeds_applied)
             self.metrics.feeds_stale.inc(len(applied) - result.feeds_applied)
             self.metrics.users_per_batch.observe(len(touched))
             now = self.clock()
-            for rec in valid:
-                self.metrics.latency.observe(max(0.0, now - rec.timestamp))
-            self.training.add(examples, runner.version)
+            for ts in prepared.timestamps:
+                self.metrics.latency.observe(max(0.0, now - ts))
+            self.training.add(prepared.examples, runner.version)
         await self.training.maybe_flush()
         return result
 

@@ -17,6 +17,9 @@ class WorkerSettings(Section):
     store: str = Field("memory://", description="table store: memory:// or rocksdb:// (rocksdict)")
     batch_max_events: int = Field(256, ge=1, le=100_000, description="micro-batch size cap")
     batch_max_ms: int = Field(20, ge=1, le=60_000, description="micro-batch time cap")
+    fetch_max_wait_ms: int = Field(
+        50, ge=1, le=10_000, description="longest a fetch waits at the broker (faust hard-codes 1500)"
+    )
     dedupe_window: int = Field(128, ge=1, description="recent event ids remembered per user")
     exclude_seen: bool = Field(True, description="drop items already in the session from the feed")
     mmr_lambda: float = Field(1.0, ge=0, le=1, description="MMR re-rank trade-off; 1.0 = off")
