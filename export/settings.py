@@ -12,6 +12,7 @@ class RegistrySettings(Section):
 
     url: str = Field(
         "",
+        repr=False,  # a redis:// URL carries the password (the k8s overlays take it from the Redis Secret)
         description="registry: a directory, file://PATH, or redis://HOST:PORT/DB (shared by pods)",
     )
     keep: int = Field(5, ge=1, description="versions kept when pruning")

@@ -54,7 +54,10 @@ class Settings(BaseSettings):
     )
 
     broker: str = Field("", description="Kafka bootstrap servers host:port[,host:port]; empty = embedded Tansu")
-    redis: str = Field("", description="Redis URL redis://[:password@]host:port/db; empty = embedded redis-server")
+    # repr=False: the URL carries the Redis password; a logged or printed Settings must not show it.
+    redis: str = Field(
+        "", repr=False, description="Redis URL redis://[:password@]host:port/db; empty = embedded redis-server"
+    )
     data_dir: Path = Field(Path(".streamrec"), description="local state: registry, tables, runs")
     partitions: int = Field(4, ge=1, le=1024, description="partitions of the events topic (= max workers)")
     replication: int = Field(1, ge=1, le=9, description="replication factor of created topics")

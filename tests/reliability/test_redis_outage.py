@@ -47,7 +47,11 @@ def test_redis_down_30s_loses_nothing_and_commits_no_offset_ahead_of_writes(wenv
         w.wait_ready()
         wait_until(lambda: all_reflected(wenv, first), 60, lambda: w.tail())
         end_first = end_offsets(wenv.broker, topic, PARTITIONS)
-        wait_until(lambda: committed_offsets(wenv.broker, group, topic, PARTITIONS) == end_first, 20, "no commit")
+        wait_until(
+            lambda: committed_offsets(wenv.broker, group, topic, PARTITIONS) == end_first,
+            20,
+            lambda: f"committed {committed_offsets(wenv.broker, group, topic, PARTITIONS)} != end {end_first}",
+        )
         redis.stop()
         t_down = time.monotonic()
         produce(wenv.broker, topic, second)

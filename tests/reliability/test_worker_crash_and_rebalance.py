@@ -53,11 +53,11 @@ def undisturbed_feeds(
         yield final_feeds(env, USER_IDS)
 
 
-def _assert_same_as_undisturbed(env: WorkerEnv, reference: dict[str, Feed | None]) -> None:
+def _assert_same_as_undisturbed(env: WorkerEnv, reference: dict[str, Feed | None], note: str = "") -> None:
     sessions = session_differences(sessions_of(env, USER_IDS), expected_sessions(MSGS))
     feeds = feed_differences(final_feeds(env, USER_IDS), reference)
     assert (sessions, feeds) == ([], []), (
-        f"{len(sessions)} sessions differ from the events produced:\n"
+        f"{note}\n{len(sessions)} sessions differ from the events produced:\n"
         + "\n".join(sessions)
         + f"\n{len(feeds)} feeds differ from the undisturbed run's:\n"
         + "\n".join(feeds)
@@ -104,10 +104,15 @@ def test_rebalance_join_then_leave_reflects_every_event_once(
         b.start()
         b.wait_ready()
         wait_until(lambda: b.metric("streamrec_events_total") >= 20, 60, lambda: f"B got no partition:\n{b.tail()}")
+        a_consumed = a.metric("streamrec_events_total")
         assert a.stop() == 0  # A leaves gracefully mid-stream (commits what it processed)
         producer.join(60)
         wait_until(lambda: all_reflected(wenv, MSGS), 90, lambda: f"events not reflected:\n{b.tail()}")
-        _assert_same_as_undisturbed(wenv, undisturbed_feeds)
+        counts = (
+            f"A consumed >= {a_consumed:.0f} before its SIGTERM, B consumed {b.metric('streamrec_events_total'):.0f} "
+            f"(B duplicates {b.metric('streamrec_duplicates_total'):.0f}) of {len(MSGS)} produced"
+        )
+        _assert_same_as_undisturbed(wenv, undisturbed_feeds, counts)
         assert b.stop() == 0
     finally:
         a.stop(signal.SIGKILL)

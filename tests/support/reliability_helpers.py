@@ -98,7 +98,9 @@ def feed_differences(got: dict[str, Feed | None], want: dict[str, Feed | None]) 
             if g is not w:
                 out.append(f"{user}: {g} != {w}")
             continue
-        same_scores = len(g.scores) == len(w.scores) and all(abs(a - b) < 1e-4 for a, b in zip(g.scores, w.scores, strict=True))
+        same_scores = len(g.scores) == len(w.scores) and all(
+            abs(a - b) < 1e-4 for a, b in zip(g.scores, w.scores, strict=True)
+        )
         if (g.items, g.model_version, g.event_id) != (w.items, w.model_version, w.event_id) or not same_scores:
             out.append(f"{user}: {g.items} {g.event_id} != {w.items} {w.event_id}")
     return out
