@@ -125,15 +125,6 @@ def committed_offsets(broker: str, group: str, topic: str, partitions: int) -> d
         consumer.close()
 
 
-def end_offsets(broker: str, topic: str, partitions: int) -> dict[int, int]:
-    consumer = KafkaConsumer(bootstrap_servers=broker, enable_auto_commit=False)
-    try:
-        tps = [TopicPartition(topic, p) for p in range(partitions)]
-        return {tp.partition: o for tp, o in consumer.end_offsets(tps).items()}
-    finally:
-        consumer.close()
-
-
 def rss_mb(pid: int) -> float:
     """Resident set size of a process, from /proc (Linux)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
