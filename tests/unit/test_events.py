@@ -81,3 +81,18 @@ def test_arbitrary_field_values_never_raise(obj: dict[str, object]) -> None:
         assert result.reason and "\n" not in result.reason
     else:
         assert result.user_id.strip() and result.type in ("view", "click", "cart", "purchase")
+
+
+def test_dead_letter_of_a_huge_event_stays_small_and_says_so() -> None:
+    import hashlib
+
+    from streamrec.dlq import MAX_ORIGINAL_BYTES, dead_letter, original_bytes
+
+    small = dead_letter(b'{"x": 1}', "why", {"file": "f", "line": 3}, key=b"u1")
+    assert original_bytes(json.loads(small)) == b'{"x": 1}' and "truncated" not in json.loads(small)
+    huge = b"x" * (10 * 1024 * 1024)
+    record = json.loads(dead_letter(huge, "event is too big", {"topic": "t", "partition": 0, "offset": 9}))
+    assert len(json.dumps(record)) < 1024 * 1024  # fits the producer's default request limit
+    assert record["truncated"] and record["original_bytes"] == len(huge)
+    assert record["original_sha256"] == hashlib.sha256(huge).hexdigest()
+    assert original_bytes(record) == huge[:MAX_ORIGINAL_BYTES]
