@@ -21,6 +21,14 @@ def make_loader(settings: Settings) -> Loader:
     def load(announcement: dict[str, Any]) -> Runner:
         digest = announcement.get("sha256") or None
         path = registry.fetch(announcement["version"], digest)
-        return Runner.load(path, settings.device, expected_sha256=digest, fp16=settings.registry.fp16)
+        w = settings.worker
+        return Runner.load(
+            path,
+            settings.device,
+            expected_sha256=digest,
+            fp16=settings.registry.fp16,
+            threads=w.score_threads,
+            spinning=w.score_spinning,
+        )
 
     return load

@@ -20,6 +20,12 @@ class WorkerSettings(Section):
     fetch_max_wait_ms: int = Field(
         50, ge=1, le=10_000, description="longest a fetch waits at the broker (faust hard-codes 1500)"
     )
+    score_threads: int = Field(
+        0, ge=0, le=256, description="onnxruntime intra-op threads for scoring (0 = one per core)"
+    )
+    score_spinning: bool = Field(
+        False, description="let idle scoring threads spin-wait (off: the cores are shared with the event loop)"
+    )
     dedupe_window: int = Field(128, ge=1, description="recent event ids remembered per user")
     exclude_seen: bool = Field(True, description="drop items already in the session from the feed")
     mmr_lambda: float = Field(1.0, ge=0, le=1, description="MMR re-rank trade-off; 1.0 = off")
