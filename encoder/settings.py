@@ -47,6 +47,6 @@ class TrainerSettings(Section):
     lr: float = Field(3e-4, gt=0, description="online learning rate")
     interval_s: float = Field(20.0, gt=0, description="seconds between candidate evaluations")
     min_new_examples: int = Field(256, ge=1, description="fresh examples needed before a candidate is built")
-    tolerance: float = Field(0.01, ge=0, description="allowed NDCG@10 drop vs the served model on the holdout")
+    tolerance: float = Field(0.0, ge=0, description="allowed NDCG@10 drop vs the served model on the holdout")
     train_item_projection: bool = Field(False, description="also update the item projection online")
     web_port: int = Field(6067, ge=0, le=65535, description="trainer metrics/health HTTP port (0 = any free)")
