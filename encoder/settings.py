@@ -21,7 +21,7 @@ class EncoderSettings(Section):
     max_minutes: float = Field(
         14.0, gt=0, description="wall-clock cap on offline training; the best epoch so far is kept"
     )
-    patience: int = Field(5, ge=1, description="epochs without validation gain before stopping")
+    patience: int = Field(10, ge=1, description="epochs without validation gain before stopping")
     batch_size: int = Field(128, ge=1, description="training batch size")
     lr: float = Field(3e-3, gt=0, description="learning rate")
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay")

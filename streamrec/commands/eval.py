@@ -24,11 +24,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _table(results: dict) -> str:
     rows = [("model", results["model"])] + [(f"{k} (baseline)", v) for k, v in results["baselines"].items()]
     rows += [(f"{name} [cold start]", res["cold_start"]) for name, res in rows]
-    head = f"{'method':<32}" + "".join(f"{c:>11}" for c in COLUMNS) + f"{'users':>8}"
+    head = f"{'method':<38}" + "".join(f"{c:>11}" for c in COLUMNS) + f"{'users':>8}"
     lines = [head, "-" * len(head)]
     for name, res in rows:
         cells = "".join(f"{res[c]:>11.4f}" if c in res else f"{'-':>11}" for c in COLUMNS)
-        lines.append(f"{name:<32}{cells}{res['users']:>8}")
+        lines.append(f"{name:<38}{cells}{res['users']:>8}")
     return "\n".join(lines)
 
 
