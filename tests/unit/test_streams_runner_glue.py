@@ -22,7 +22,7 @@ from streamrec.streams import cold_start
 from streamrec.streams.faust_glue import disown, hold, release
 from streamrec.streams.metrics import WorkerMetrics
 from streamrec.streams.model_slot import ModelSlot
-from streamrec.streams.pipeline import BatchPipeline, PipelineConfig
+from streamrec.streams.pipeline import BatchPipeline, PipelineConfig, length_groups
 from streamrec.streams.records import Record
 from streamrec.streams.training import TrainingEmitter
 
@@ -228,3 +228,28 @@ def test_cached_text_model_embeds_like_the_encoder(monkeypatch: pytest.MonkeyPat
     want = embed_texts(texts, path, max_tokens=32, progress=False)
     model = cold_start.TextModel(path, batch_size=2)
     np.testing.assert_allclose(model.embed(texts, 32), want, atol=1e-5)
+
+
+def test_length_groups_partition_the_batch_by_similar_length() -> None:
+    assert length_groups([]) == []
+    assert length_groups([5] * 10) == [list(range(10))]  # one length: one call
+    lengths = [1, 50, 2, 49, 3, 30, 120]
+    groups = length_groups(lengths)
+    assert sorted(i for g in groups for i in g) == list(range(len(lengths)))
+    assert [sorted(g) for g in groups] == [[0, 2, 4], [1, 3, 5, 6]]  # short ones apart from long ones
+
+
+def test_grouped_scoring_returns_feeds_in_input_order(runner: Runner) -> None:
+    feeds = _Feeds()
+    p = _pipeline(runner, feeds)
+    users = {f"u{u}": [f"i{(u + n) % N}" for n in range(1 if u % 2 else L)] for u in range(30)}
+    assert len(length_groups([len(v) for v in users.values()], L)) == 2  # this batch takes two calls
+    records, offset = [], 0
+    for user, items in users.items():
+        for item in items:
+            records.append(_record(offset, user, item))
+            offset += 1
+    asyncio.run(p.process(records))
+    got = {f.user_id: f.items for f in feeds.written[0]}
+    want = runner.recommend(list(users.values()), [["click"] * len(v) for v in users.values()], 3, True)
+    assert [got[u] for u in users] == [w[0] for w in want]
