@@ -31,16 +31,6 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def port_or_free(port: int) -> int:
-    """``port`` if nothing listens on it, else a free one: on a shared machine a second local
-    stack must not scrape (or die on) the first one's fixed port."""
-    if port:
-        with socket.socket() as s, contextlib.suppress(OSError):
-            s.bind(("0.0.0.0", port))
-            return port
-    return free_port()
-
-
 def die_with_parent() -> None:  # runs in the child between fork and exec
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG

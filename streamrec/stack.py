@@ -16,23 +16,25 @@ from streamrec.config import Settings
 from streamrec.errors import UserError
 from streamrec.kafka import ensure_topics, topic_plan
 from streamrec.prom import Scrape, parse
-from streamrec.services import embedded_services, port_or_free
+from streamrec.services import embedded_services, free_port
 from streamrec.settings_cli import settings_env
 from streamrec.supervisor import Child, http_get, spawn, wait_ready
 
 
 @contextlib.contextmanager
 def local_services(settings: Settings, run_dir: Path) -> Iterator[Settings]:
-    """Start what is not configured (broker, Redis) and yield settings pointing at them, with
-    free ports for the worker's and trainer's HTTP endpoints when theirs are 0 or taken."""
+    """Start what is not configured (broker, Redis) and yield settings pointing at them. The
+    worker's and trainer's HTTP endpoints get fresh ephemeral ports: a fixed port (6066) can be
+    taken between a check and the child's bind by another stack on the same machine, and the
+    demo would then read someone else's metrics."""
     with embedded_services(settings.broker, settings.redis, run_dir / "services") as svc:
         yield settings.model_copy(
             update={
                 "broker": svc.broker,
                 "redis": svc.redis,
                 "data_dir": settings.data_dir.resolve(),
-                "worker": settings.worker.model_copy(update={"web_port": port_or_free(settings.worker.web_port)}),
-                "trainer": settings.trainer.model_copy(update={"web_port": port_or_free(settings.trainer.web_port)}),
+                "worker": settings.worker.model_copy(update={"web_port": free_port()}),
+                "trainer": settings.trainer.model_copy(update={"web_port": free_port()}),
             }
         )
 
