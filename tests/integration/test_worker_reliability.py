@@ -5,18 +5,17 @@ then back loses no event, readiness drops meanwhile; SIGTERM commits processed o
 from __future__ import annotations
 
 import signal
-import threading
 import time
 from pathlib import Path
 
 import pytest
+from support.reliability_helpers import all_reflected, expected_sessions, produce_slowly
 from support.worker_harness import (
     WorkerEnv,
     WorkerProcess,
     announce,
     build_artifact,
     event,
-    feeds,
     produce,
     session_table,
     wait_until,
@@ -38,35 +37,6 @@ def _stream(n_users: int = USERS, per_user: int = PER_USER) -> list[tuple[str, d
     ]
 
 
-def _produce_slowly(broker: str, topic: str, msgs: list, per_s: float) -> threading.Thread:
-    def run() -> None:
-        chunk = max(1, int(per_s / 10))
-        for i in range(0, len(msgs), chunk):
-            produce(broker, topic, msgs[i : i + chunk])
-            time.sleep(0.1)
-
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    return t
-
-
-def _expected_sessions(msgs: list) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for user, ev in msgs:
-        out.setdefault(user, []).append(ev["item_id"])
-    return out
-
-
-def _last_event(msgs: list) -> dict[str, str]:
-    return {user: ev["event_id"] for user, ev in msgs}
-
-
-def _all_reflected(env: WorkerEnv, msgs: list) -> bool:
-    last = _last_event(msgs)
-    got = feeds(env.redis, env.feed_prefix, list(last))
-    return all(f is not None and f.event_id == last[u] for u, f in got.items())
-
-
 @pytest.fixture
 def wenv(services: EmbeddedServices, unique_prefix: str, tmp_path: Path) -> WorkerEnv:
     env = WorkerEnv(services.broker, services.redis, unique_prefix, tmp_path / "data", tmp_path / "registry")
@@ -80,7 +50,7 @@ def test_sigkill_mid_stream_loses_no_event_and_applies_none_twice(wenv: WorkerEn
     w = WorkerProcess(wenv, tmp_path / "worker.log").start()
     try:
         w.wait_ready()
-        producer = _produce_slowly(wenv.broker, wenv.topics["events"], msgs, per_s=80)
+        producer = produce_slowly(wenv.broker, wenv.topics["events"], msgs, per_s=80)
         # Kill once part of the stream is processed (feeds exist) and part is still coming.
         wait_until(lambda: w.metric("streamrec_events_total") >= len(msgs) // 3, 60, lambda: w.tail())
         w.stop(signal.SIGKILL)
@@ -89,9 +59,9 @@ def test_sigkill_mid_stream_loses_no_event_and_applies_none_twice(wenv: WorkerEn
         w2 = WorkerProcess(wenv, tmp_path / "worker2.log").start()
         try:
             w2.wait_ready()
-            wait_until(lambda: _all_reflected(wenv, msgs), 90, lambda: f"not all events reflected:\n{w2.tail()}")
+            wait_until(lambda: all_reflected(wenv, msgs), 90, lambda: f"not all events reflected:\n{w2.tail()}")
             table = session_table(wenv.broker, wenv.prefix)
-            want = _expected_sessions(msgs)
+            want = expected_sessions(msgs)
             assert {u: table[u]["i"] for u in want} == want  # every event once, in order
         finally:
             assert w2.stop() == 0
@@ -109,7 +79,7 @@ def test_redis_down_then_back_loses_no_event(wenv: WorkerEnv, tmp_path: Path) ->
     w = WorkerProcess(wenv, tmp_path / "worker.log").start()
     try:
         w.wait_ready()
-        wait_until(lambda: _all_reflected(wenv, first), 60, lambda: w.tail())
+        wait_until(lambda: all_reflected(wenv, first), 60, lambda: w.tail())
         redis.stop()
         produce(wenv.broker, wenv.topics["events"], second)
         wait_until(lambda: w.get("/readyz")[0] == 503, 15, "readiness did not drop while Redis was down")
@@ -117,10 +87,10 @@ def test_redis_down_then_back_loses_no_event(wenv: WorkerEnv, tmp_path: Path) ->
         wait_until(lambda: w.metric("streamrec_redis_errors_total") >= 2, 30, lambda: w.tail())
         time.sleep(2)
         redis = start_redis(redis_dir, port=redis.port)  # back, empty (no persistence)
-        wait_until(lambda: _all_reflected(wenv, second), 60, lambda: f"events lost after Redis came back:\n{w.tail()}")
+        wait_until(lambda: all_reflected(wenv, second), 60, lambda: f"events lost after Redis came back:\n{w.tail()}")
         wait_until(lambda: w.get("/readyz")[0] == 200, 15, "readiness did not come back")
         table = session_table(wenv.broker, wenv.prefix)
-        want = _expected_sessions(first + second)
+        want = expected_sessions(first + second)
         assert {u: table[u]["i"] for u in want} == want
         assert w.stop() == 0  # SIGTERM: graceful, exit 0
     finally:
@@ -133,7 +103,7 @@ def test_sigterm_commits_processed_offsets(wenv: WorkerEnv, tmp_path: Path) -> N
     produce(wenv.broker, wenv.topics["events"], msgs)
     w = WorkerProcess(wenv, tmp_path / "worker.log").start()
     w.wait_ready()
-    wait_until(lambda: _all_reflected(wenv, msgs), 60, lambda: w.tail())
+    wait_until(lambda: all_reflected(wenv, msgs), 60, lambda: w.tail())
     assert w.stop() == 0
     # Restarted, it resumes after the committed offsets: nothing is re-processed.
     w2 = WorkerProcess(wenv, tmp_path / "worker2.log").start()
@@ -141,7 +111,7 @@ def test_sigterm_commits_processed_offsets(wenv: WorkerEnv, tmp_path: Path) -> N
         w2.wait_ready()
         more = [("u0", event(999, "u0", "item-199"))]
         produce(wenv.broker, wenv.topics["events"], more)
-        wait_until(lambda: _all_reflected(wenv, more), 60, lambda: w2.tail())
+        wait_until(lambda: all_reflected(wenv, more), 60, lambda: w2.tail())
         assert w2.metric("streamrec_events_total") == 1
         assert w2.metric("streamrec_duplicates_total") == 0
     finally:
