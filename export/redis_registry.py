@@ -23,14 +23,13 @@ import contextlib
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
 
 from streamrec.export.artifact import META_JSON, ArtifactError, ArtifactMeta, sha256_bytes, verify
-from streamrec.export.registry import ArtifactRef
+from streamrec.export.registry import ArtifactRef, staging_dir
 
 # An upload of ~27 MB takes well under a second on a LAN; an hour covers any slow link, and a
 # publisher that dies mid-upload leaves nothing behind after it.
@@ -88,15 +87,8 @@ class RedisRegistry:
     def uri(self, version: str) -> str:
         return f"{self.url}#{self._key(version)}"
 
-    @contextlib.contextmanager
-    def staging(self) -> Iterator[Path]:
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
-        path = self.cache_dir / f".staging-{uuid.uuid4().hex}"
-        path.mkdir()
-        try:
-            yield path
-        finally:
-            shutil.rmtree(path, ignore_errors=True)
+    def staging(self) -> contextlib.AbstractContextManager[Path]:
+        return staging_dir(self.cache_dir)
 
     def publish(self, staging_dir: Path) -> ArtifactRef:
         meta = verify(staging_dir)

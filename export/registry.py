@@ -42,6 +42,20 @@ class ArtifactRef:
         }
 
 
+@contextlib.contextmanager
+def staging_dir(parent: Path) -> Iterator[Path]:
+    """A fresh hidden directory under ``parent`` to build one artifact in, removed afterwards
+    (after a publish it is already renamed away); a crash leaves only a ``.staging-*`` that no
+    listing shows."""
+    parent.mkdir(parents=True, exist_ok=True)
+    path = parent / f".staging-{uuid.uuid4().hex}"
+    path.mkdir()
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def _ref(meta: ArtifactMeta, digest: str, uri: str) -> ArtifactRef:
     return ArtifactRef(meta.version, digest, uri, meta.parent, meta.created, meta.metrics)
 
@@ -82,15 +96,8 @@ class LocalRegistry:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
 
-    @contextlib.contextmanager
-    def staging(self) -> Iterator[Path]:
-        self.root.mkdir(parents=True, exist_ok=True)
-        path = self.root / f".staging-{uuid.uuid4().hex}"
-        path.mkdir()
-        try:
-            yield path
-        finally:
-            shutil.rmtree(path, ignore_errors=True)
+    def staging(self) -> contextlib.AbstractContextManager[Path]:
+        return staging_dir(self.root)
 
     def publish(self, staging_dir: Path) -> ArtifactRef:
         meta = verify(staging_dir)
