@@ -25,16 +25,8 @@ from support.worker_harness import (
 from streamrec.export.registry import ArtifactRef
 from streamrec.export.runner import Runner
 from streamrec.feed import Feed
-from streamrec.services import EmbeddedServices
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def wenv(services: EmbeddedServices, unique_prefix: str, tmp_path: Path) -> WorkerEnv:
-    env = WorkerEnv(services.broker, services.redis, unique_prefix, tmp_path / "data", tmp_path / "registry")
-    env.create_topics()
-    return env
 
 
 def _feed_after(env: WorkerEnv, user: str, event_id: str, timeout_s: float = 30) -> Feed:

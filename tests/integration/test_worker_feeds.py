@@ -27,18 +27,10 @@ from support.worker_harness import (
 from streamrec.export.runner import Runner
 from streamrec.feed import Feed, redis_client, write_feeds
 from streamrec.kafka import read_topic
-from streamrec.services import EmbeddedServices
 from streamrec.streams.dlq import parse_envelope
 from streamrec.training_batch import decode_batch
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def wenv(services: EmbeddedServices, unique_prefix: str, tmp_path: Path) -> WorkerEnv:
-    env = WorkerEnv(services.broker, services.redis, unique_prefix, tmp_path / "data", tmp_path / "registry")
-    env.create_topics()
-    return env
 
 
 def test_events_in_feeds_out_with_the_expected_items(wenv: WorkerEnv, tmp_path: Path) -> None:

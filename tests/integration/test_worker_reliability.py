@@ -21,7 +21,7 @@ from support.worker_harness import (
     wait_until,
 )
 
-from streamrec.services import EmbeddedServices, start_redis
+from streamrec.services import start_redis
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 
@@ -38,11 +38,10 @@ def _stream(n_users: int = USERS, per_user: int = PER_USER) -> list[tuple[str, d
 
 
 @pytest.fixture
-def wenv(services: EmbeddedServices, unique_prefix: str, tmp_path: Path) -> WorkerEnv:
-    env = WorkerEnv(services.broker, services.redis, unique_prefix, tmp_path / "data", tmp_path / "registry")
-    env.create_topics()
-    announce(env.broker, env.topics["models"], build_artifact(env.registry_dir))
-    return env
+def wenv(wenv: WorkerEnv) -> WorkerEnv:
+    """The shared worker env with a model already announced."""
+    announce(wenv.broker, wenv.topics["models"], build_artifact(wenv.registry_dir))
+    return wenv
 
 
 def test_sigkill_mid_stream_loses_no_event_and_applies_none_twice(wenv: WorkerEnv, tmp_path: Path) -> None:

@@ -1,0 +1,18 @@
+"""Fixtures for worker integration tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from support.worker_harness import WorkerEnv
+
+from streamrec.services import EmbeddedServices
+
+
+@pytest.fixture
+def wenv(services: EmbeddedServices, unique_prefix: str, tmp_path: Path) -> WorkerEnv:
+    """Topics, data dir and registry of one worker test, named after the test."""
+    env = WorkerEnv(services.broker, services.redis, unique_prefix, tmp_path / "data", tmp_path / "registry")
+    env.create_topics()
+    return env
