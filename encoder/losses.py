@@ -20,15 +20,31 @@ def next_item_infonce(
     cand_vecs: torch.Tensor,
     log_q: torch.Tensor | None,
     temperature: float,
+    exclude: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """sessions [P, d] (normalised), target_rows [P] int (row of each positive in the candidates),
-    cand_vecs [C, d] (normalised, unique items), log_q [C] or None -> mean loss (scalar).
+    cand_vecs [C, d] (normalised, unique items), log_q [C] or None, exclude [P, C] bool or None
+    (candidates left out of a row's softmax; never its target) -> mean loss (scalar).
 
     Candidates are unique, so a positive never also appears as its own negative."""
     logits = sessions @ cand_vecs.T / temperature  # [P, C]
     if log_q is not None:
         logits = logits - log_q.unsqueeze(0)  # [P, C]
+    if exclude is not None:
+        logits = logits.masked_fill(exclude, float("-inf"))  # [P, C]
     return F.cross_entropy(logits, target_rows)
+
+
+def seen_so_far(hist_rows: torch.Tensor, mask: torch.Tensor, n_cand: int) -> torch.Tensor:
+    """hist_rows [B, L] candidate rows of each session's items, mask [B, L] bool -> [B, L, C] bool:
+    True where candidate c already occurs at or before position i of session b (what serving
+    masks out when ranking after position i)."""
+    B, L = hist_rows.shape
+    pos = torch.arange(L, device=hist_rows.device).expand(B, L)  # [B, L]
+    pos = torch.where(mask, pos, torch.full_like(pos, L))  # [B, L]; padding counts as never
+    first = torch.full((B, n_cand), L, dtype=torch.long, device=hist_rows.device)  # [B, C]
+    first = first.scatter_reduce(1, hist_rows, pos, reduce="amin")  # [B, C] first position of c
+    return first.unsqueeze(1) <= torch.arange(L, device=hist_rows.device).view(1, L, 1)  # [B, L, C]
 
 
 def candidate_log_q(pop: torch.Tensor, n_batch_slots: int, n_uniform: int, n_items: int) -> torch.Tensor:

@@ -26,9 +26,27 @@ class EncoderSettings(Section):
     lr: float = Field(3e-3, gt=0, description="learning rate")
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay")
     temperature: float = Field(0.1, gt=0, description="InfoNCE temperature")
-    n_negatives: int = Field(256, ge=0, description="sampled negatives per batch (besides in-batch)")
-    logq: bool = Field(True, description="subtract log popularity from negative logits")
+    full_softmax_items: int = Field(
+        20_000,
+        ge=0,
+        description="catalogues up to this size train on the exact softmax over all items; "
+        "larger ones on in-batch + sampled negatives with logQ correction (0 = always sampled)",
+    )
+    n_negatives: int = Field(256, ge=0, description="sampled negatives per batch (besides in-batch; sampled loss only)")
+    logq: bool = Field(True, description="subtract log popularity from negative logits (sampled loss only)")
+    mask_seen: bool = Field(
+        False, description="leave items already in the session out of the training softmax (serving masks them)"
+    )
     cl_weight: float = Field(0.0, ge=0, description="weight of the self-supervised session contrastive term")
+    ema_decay: float = Field(
+        0.0,
+        ge=0.0,
+        lt=1.0,
+        description="decay of an exponential moving average of the weights, validated and saved (0 = off)",
+    )
+    shift_windows: bool = Field(
+        False, description="re-cut training windows at a random offset every epoch (varied context per target)"
+    )
     seed: int = Field(0, description="random seed (training is deterministic given it)")
     time_gaps: bool = Field(False, description="feed log-bucketed time gaps between events to the session tower")
     id_dropout: float = Field(

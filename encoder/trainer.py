@@ -22,7 +22,7 @@ from streamrec.datasets import Catalogue, EventLog
 from streamrec.encoder.artifact import TrainedModel
 from streamrec.encoder.data import Sequences, build_sequences, catalogue_rows, gaps_of, left_pad, left_pad_float
 from streamrec.encoder.evaluate import model_score_fn, rank_all, summarize
-from streamrec.encoder.losses import candidate_log_q, next_item_infonce, session_contrastive
+from streamrec.encoder.losses import candidate_log_q, next_item_infonce, seen_so_far, session_contrastive
 from streamrec.encoder.model import ModelConfig, Recommender
 from streamrec.encoder.settings import EncoderSettings
 from streamrec.encoder.text import embed_texts, resolve_text_model
@@ -48,13 +48,22 @@ class Windows:
     gaps: list[np.ndarray]
 
 
-def make_windows(seqs: Sequences, max_len: int) -> Windows:
+def make_windows(seqs: Sequences, max_len: int, rng: np.random.Generator | None = None) -> Windows:
+    """Windows end at the newest training event and step back by L, so every event is a target
+    at least once. With ``rng`` the older windows start from a random offset (drawn per user, per
+    call): across epochs an event is then predicted from different amounts of context, not
+    always from the same few items when it happens to open a window."""
     items, types, gaps = [], [], []
     for u in range(len(seqs.users)):
         part = seqs.train_part(u)
         its, tys, g = seqs.items[u][part], seqs.types[u][part], gaps_of(seqs.ts[u][part])
-        # Windows end at the newest training event and step back by L, so every event is a target once.
-        for end in range(len(its), 1, -max_len):
+        ends = list(range(len(its), 1, -max_len))
+        if rng is not None and len(its) > max_len + 1:
+            # The second window ends 1..L events before the newest: it overlaps the first one by
+            # 0..L-1 targets, so no event is skipped, and the rest step back by L from there.
+            shift = int(rng.integers(1, max_len + 1))
+            ends = [len(its), *range(len(its) - shift, 1, -max_len)]
+        for end in ends:
             start = max(0, end - max_len - 1)
             items.append(its[start:end])
             types.append(tys[start:end])
@@ -81,6 +90,27 @@ def augment(positions: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     out = positions.copy()
     out[s : s + m] = rng.permutation(out[s : s + m])
     return out
+
+
+class EMA:
+    """Exponential moving average of a model's floating-point weights and buffers. The decay
+    ramps up from 0 ((1 + t) / (10 + t)), so the average does not remember the initial weights."""
+
+    def __init__(self, model: torch.nn.Module, decay: float) -> None:
+        self.decay = decay
+        self.steps = 0
+        self.state = {k: v.detach().clone() for k, v in model.state_dict().items() if v.is_floating_point()}
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module) -> None:
+        self.steps += 1
+        d = min(self.decay, (1 + self.steps) / (10 + self.steps))
+        for k, v in model.state_dict().items():
+            if k in self.state:
+                self.state[k].lerp_(v.detach(), 1.0 - d)
+
+    def copy_to(self, model: torch.nn.Module) -> None:
+        model.load_state_dict(self.state, strict=False)
 
 
 class Trainer:
@@ -149,6 +179,7 @@ class Trainer:
         if not self.windows.items:
             raise UserError("no user has two or more training events: nothing to learn from")
         self.val_users = [u for u in range(len(self.seqs.users)) if len(self.seqs.items[u]) >= 3]
+        self.full_softmax = n <= settings.full_softmax_items
 
     # -- one optimisation step ------------------------------------------------------------
     def _step(self, batch: list[int], rng: np.random.Generator, gen: torch.Generator) -> torch.Tensor:
@@ -158,21 +189,37 @@ class Trainer:
         tgt, _ = left_pad([w.items[i][1:] for i in batch], L)  # [B, L], same mask as hist
         tys, _ = left_pad([w.types[i][:-1] for i in batch], L)  # [B, L]
         gaps = left_pad_float([w.gaps[i][:-1] for i in batch], L) if self.cfg.time_gaps else None
-        neg = torch.randint(self.cfg.n_items, (s.n_negatives,), generator=gen)  # [M]
         hist_t, hmask_t, tgt_t = torch.from_numpy(hist), torch.from_numpy(hmask), torch.from_numpy(tgt)
-        n_h = int(hmask.sum())
-        all_idx = torch.cat([hist_t[hmask_t], tgt_t[hmask_t], neg])  # [2*n_h + M]
-        uniq, inv = torch.unique(all_idx, return_inverse=True)  # [U], [2*n_h + M]
-        uniq = uniq.to(dev)
-        vecs = self.model.items(uniq)  # [U, d]
-        hist_rows = torch.zeros_like(hist_t)  # [B, L]
-        hist_rows[hmask_t] = inv[:n_h]
-        hist_rows, hmask_d = hist_rows.to(dev), hmask_t.to(dev)
+        if self.full_softmax:
+            # Small catalogue: every item is a candidate, so the loss is the exact softmax over
+            # the catalogue that evaluation ranks against, and no sampling correction is needed.
+            vecs = self.model.items()  # [N, d]
+            hist_rows = hist_t.to(dev)  # [B, L] (padded slots point at row 0 and are masked)
+            target_rows = tgt_t[hmask_t].to(dev)  # [P]
+            log_q = None
+        else:
+            neg = torch.randint(self.cfg.n_items, (s.n_negatives,), generator=gen)  # [M]
+            n_h = int(hmask.sum())
+            all_idx = torch.cat([hist_t[hmask_t], tgt_t[hmask_t], neg])  # [2*n_h + M]
+            uniq, inv = torch.unique(all_idx, return_inverse=True)  # [U], [2*n_h + M]
+            uniq = uniq.to(dev)
+            vecs = self.model.items(uniq)  # [U, d]
+            hist_rows = torch.zeros_like(hist_t)  # [B, L]
+            hist_rows[hmask_t] = inv[:n_h]
+            hist_rows = hist_rows.to(dev)
+            target_rows = inv[n_h : 2 * n_h].to(dev)  # [P]
+            log_q = candidate_log_q(self.pop[uniq], 2 * n_h, s.n_negatives, self.cfg.n_items) if s.logq else None
+        hmask_d = hmask_t.to(dev)
         types_d = torch.from_numpy(tys).to(dev)
         gaps_d = torch.from_numpy(gaps).to(dev) if gaps is not None else None
         sess = self.model.session.forward_all(vecs[hist_rows], types_d, hmask_d, gaps_d)  # [B, L, d]
-        log_q = candidate_log_q(self.pop[uniq], 2 * n_h, s.n_negatives, self.cfg.n_items) if s.logq else None
-        loss = next_item_infonce(sess[hmask_d], inv[n_h : 2 * n_h].to(dev), vecs, log_q, s.temperature)
+        exclude = None
+        if s.mask_seen:
+            # Serving never shows an item already in the session, so training does not spend the
+            # softmax on pushing those down; a target that repeats an earlier item stays a target.
+            exclude = seen_so_far(hist_rows, hmask_d, vecs.shape[0])[hmask_d]  # [P, C]
+            exclude[torch.arange(len(target_rows), device=dev), target_rows] = False
+        loss = next_item_infonce(sess[hmask_d], target_rows, vecs, log_q, s.temperature, exclude)
         if s.cl_weight > 0 and len(batch) > 1:
             views = []
             for _ in range(2):
@@ -219,9 +266,14 @@ class Trainer:
         gen = torch.Generator().manual_seed(s.seed)
         best, best_state, best_epoch, bad = -1.0, None, 0, 0
         history = []
+        # Exponential moving average of the weights (Polyak averaging): validated and saved in
+        # place of the raw weights, it smooths out the step-to-step noise of small-batch training.
+        ema = EMA(self.model, s.ema_decay) if s.ema_decay > 0 else None
         t0 = time.monotonic()
         for epoch in range(1, s.epochs + 1):
             self.model.train()
+            if s.shift_windows and epoch > 1:
+                self.windows = make_windows(self.seqs, self.max_len, rng)
             order = rng.permutation(len(self.windows.items))
             batches = [order[i : i + s.batch_size].tolist() for i in range(0, len(order), s.batch_size)]
             total = 0.0
@@ -232,8 +284,14 @@ class Trainer:
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
                 opt.step()
+                if ema is not None:
+                    ema.update(self.model)
                 total += float(loss.detach())
                 bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
+            live = None
+            if ema is not None:
+                live = copy.deepcopy(self.model.state_dict())
+                ema.copy_to(self.model)
             val = self.validate() if self.val_users else {"ndcg@10": 0.0, "hr@10": 0.0}
             history.append({"epoch": epoch, "loss": total / max(len(batches), 1), **val})
             log.info(
@@ -254,8 +312,10 @@ class Trainer:
                 best_state = copy.deepcopy(self.model.state_dict())
             else:
                 bad += 1
-                if bad >= s.patience:
-                    break
+            if live is not None:
+                self.model.load_state_dict(live)  # back to the raw weights the optimiser holds
+            if bad >= s.patience:
+                break
             if time.monotonic() - t0 > 60 * s.max_minutes:
                 log.warning("stopping after %d epochs: the %.0f-minute training budget is spent", epoch, s.max_minutes)
                 break
