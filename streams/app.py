@@ -33,6 +33,7 @@ from typing import Any
 
 import faust
 from aiokafka import ConsumerRecord
+from faust.types import TP
 
 from streamrec.config import Settings
 from streamrec.feed import redis_client
@@ -46,6 +47,7 @@ from streamrec.streams.hotswap import HotSwapper, Loader
 from streamrec.streams.kafka_opts import aiokafka_security, faust_credentials
 from streamrec.streams.metrics import WorkerMetrics
 from streamrec.streams.model_slot import ModelSlot, Runner
+from streamrec.streams.offsets import OffsetGuard, Verdict
 from streamrec.streams.pipeline import BatchPipeline, PipelineConfig, Prepared
 from streamrec.streams.training import TrainingEmitter
 from streamrec.streams.web import register_pages
@@ -123,6 +125,7 @@ class WorkerRuntime:
         self.items_follower = TopicFollower(settings.broker, settings.topics.items, self._on_items, **sec)
         self.models_follower = TopicFollower(settings.broker, settings.topics.models, self._on_models, **sec)
         self.processed: dict[int, int] = {}  # events partition -> last processed offset
+        self.offsets = OffsetGuard(self._committed_offset)
         self._last: asyncio.Future[bool] | None = None  # the newest batch in flight
         self._inflight: set[asyncio.Future[bool]] = set()
         self._register()
@@ -189,12 +192,21 @@ class WorkerRuntime:
         async def flush_training() -> None:
             await self.training.maybe_flush()
 
+        @app.on_partitions_assigned.connect
+        async def on_assigned(sender: Any, assigned: set[TP], **_: Any) -> None:
+            self.offsets.reset()
+            mine = sorted(tp.partition for tp in assigned if tp.topic == self.settings.topics.events)
+            log.info("assigned partitions %s of %s", mine, self.settings.topics.events)
+
         register_pages(app, self.metrics, self.health)
 
     async def _submit(self, events: Sequence[Any]) -> None:
         """Prepare batch k on the event loop, then leave its scoring, feed write and ack to a task
         and return to faust for batch k+1 (two batches in flight at most: batch k-1 has finished
         before this returns). Batches finish in order, each acked only after its own feed write."""
+        events = await self._in_offset_order(events)
+        if not events:
+            return
         hold(events)
         try:
             prepared = await self.pipeline.prepare([to_record(e) for e in events])
@@ -212,6 +224,30 @@ class WorkerRuntime:
         task.add_done_callback(self._inflight.discard)
         if prev is not None:
             await asyncio.shield(prev)
+
+    async def _in_offset_order(self, events: Sequence[Any]) -> list[Any]:
+        """The events to process now: those above a hole in their partition's offsets are held
+        back (never acked) and the partition is sought back to the hole (streams/offsets.py)."""
+        kept, held_back, seeks = [], [], {}
+        for event in events:
+            m = event.message
+            verdict = self.offsets.check(m.partition, m.offset)
+            if verdict is Verdict.PROCESS:
+                kept.append(event)
+                continue
+            held_back.append(event)
+            if verdict is Verdict.SEEK:
+                seeks[m.tp] = self.offsets.expected(m.partition)
+        if held_back:
+            disown(held_back)
+            self.metrics.held_back.inc(len(held_back))
+        for tp, offset in seeks.items():
+            await self.app.consumer.seek(tp, offset)
+        return kept
+
+    def _committed_offset(self, partition: int) -> int | None:
+        tp = TP(self.settings.topics.events, partition)
+        return self.app.consumer._committed_offset.get(tp)
 
     async def _finish(self, events: Sequence[Any], prepared: Prepared, prev: asyncio.Future[bool] | None) -> bool:
         """Score, write, then ack ``events``; False (and never acked) if this batch or an

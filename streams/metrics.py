@@ -23,6 +23,9 @@ class WorkerMetrics:
         self.events = Counter("streamrec_events", "events consumed from the events topic", registry=r)
         self.dlq = Counter("streamrec_dlq", "events routed to the dead-letter topic", registry=r)
         self.duplicates = Counter("streamrec_duplicates", "redelivered events not applied twice", registry=r)
+        self.held_back = Counter(
+            "streamrec_held_back", "events held back above a hole in their partition's offsets", registry=r
+        )
         self.batch_size = Histogram("streamrec_batch_size", "events per micro-batch", buckets=BATCH_BUCKETS, registry=r)
         self.users_per_batch = Histogram(
             "streamrec_batch_users", "distinct users encoded per micro-batch", buckets=BATCH_BUCKETS, registry=r
