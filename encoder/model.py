@@ -99,17 +99,27 @@ class CausalSelfAttention(nn.Module):
         self.proj = nn.Linear(cfg.d, cfg.d)
         self.drop = nn.Dropout(cfg.dropout)
 
-    def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, allowed: torch.Tensor, last_only: bool = False) -> torch.Tensor:
+        """[B, L, d] -> [B, L, d], or [B, 1, d] for the newest query alone with ``last_only``
+        (serving needs only the session vector: the last layer then skips L-1 queries, ~40% of
+        the tower's FLOPs at 2 layers)."""
         B, L, d = x.shape
-        q, k, v = self.qkv(x).split(d, dim=2)  # 3 x [B, L, d]
-        q = q.view(B, L, self.n_heads, d // self.n_heads).transpose(1, 2)  # [B, H, L, d/H]
+        w, b = self.qkv.weight, self.qkv.bias  # [3d, d], [3d]
+        if last_only:
+            q = F.linear(x[:, -1:], w[:d], b[:d])  # [B, 1, d]
+            k, v = F.linear(x, w[d:], b[d:]).split(d, dim=2)  # 2 x [B, L, d]
+            allowed = allowed[..., -1:, :]  # [B, 1, 1, L]
+        else:
+            q, k, v = self.qkv(x).split(d, dim=2)  # 3 x [B, L, d]
+        Lq = q.shape[1]
+        q = q.view(B, Lq, self.n_heads, d // self.n_heads).transpose(1, 2)  # [B, H, Lq, d/H]
         k = k.view(B, L, self.n_heads, d // self.n_heads).transpose(1, 2)  # [B, H, L, d/H]
         v = v.view(B, L, self.n_heads, d // self.n_heads).transpose(1, 2)  # [B, H, L, d/H]
-        att = (q @ k.transpose(-2, -1)) * self.scale  # [B, H, L, L]
-        att = att.masked_fill(~allowed, float("-inf"))  # [B, H, L, L]; diagonal always allowed -> no NaN
-        att = self.drop(F.softmax(att, dim=-1))  # [B, H, L, L]
-        y = (att @ v).transpose(1, 2).reshape(B, L, d)  # [B, L, d]
-        return self.drop(self.proj(y))  # [B, L, d]
+        att = (q @ k.transpose(-2, -1)) * self.scale  # [B, H, Lq, L]
+        att = att.masked_fill(~allowed, float("-inf"))  # [B, H, Lq, L]; diagonal always allowed -> no NaN
+        att = self.drop(F.softmax(att, dim=-1))  # [B, H, Lq, L]
+        y = (att @ v).transpose(1, 2).reshape(B, Lq, d)  # [B, Lq, d]
+        return self.drop(self.proj(y))  # [B, Lq, d]
 
 
 class Block(nn.Module):
@@ -124,9 +134,11 @@ class Block(nn.Module):
             nn.Linear(cfg.d, 4 * cfg.d), nn.GELU(), nn.Linear(4 * cfg.d, cfg.d), nn.Dropout(cfg.dropout)
         )
 
-    def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.ln1(x), allowed)  # [B, L, d]
-        return x + self.mlp(self.ln2(x))  # [B, L, d]
+    def forward(self, x: torch.Tensor, allowed: torch.Tensor, last_only: bool = False) -> torch.Tensor:
+        """[B, L, d] -> [B, L, d] (or [B, 1, d], the newest position, with ``last_only``)."""
+        h = self.attn(self.ln1(x), allowed, last_only)  # [B, L or 1, d]
+        x = (x[:, -1:] if last_only else x) + h  # [B, L or 1, d]
+        return x + self.mlp(self.ln2(x))  # [B, L or 1, d]
 
 
 class SessionTower(nn.Module):
@@ -156,8 +168,11 @@ class SessionTower(nn.Module):
         types: torch.Tensor,
         mask: torch.Tensor,
         gaps: torch.Tensor | None = None,
+        last_only: bool = False,
     ) -> torch.Tensor:
-        """Session vector after every prefix: [B, L, d] (position i sees positions <= i only)."""
+        """Session vector after every prefix: [B, L, d] (position i sees positions <= i only);
+        with ``last_only`` just the newest one, [B, 1, d], computed without the other queries of
+        the last layer."""
         L = item_vecs.shape[1]  # item_vecs [B, L, d]
         recency = torch.arange(L - 1, -1, -1, device=item_vecs.device)  # [L]: L-1 ... 0
         recency = recency.clamp(max=self.cfg.max_len - 1)  # [L]: longer inputs share the oldest slot
@@ -172,9 +187,9 @@ class SessionTower(nn.Module):
         # A padded query (all its keys padded) attends to itself, so no row is all -inf.
         allowed = causal.unsqueeze(0) & (mask.unsqueeze(1) | eye.unsqueeze(0))  # [B, L, L]
         allowed = allowed.unsqueeze(1)  # [B, 1, L, L], broadcast over heads
-        for block in self.blocks:
-            x = block(x, allowed)  # [B, L, d]
-        return F.normalize(self.out(self.ln_f(x)), dim=-1)  # [B, L, d]
+        for i, block in enumerate(self.blocks):
+            x = block(x, allowed, last_only and i == len(self.blocks) - 1)  # [B, L, d] ([B, 1, d] last)
+        return F.normalize(self.out(self.ln_f(x)), dim=-1)  # [B, L or 1, d]
 
     def forward(
         self,
@@ -184,7 +199,7 @@ class SessionTower(nn.Module):
         gaps: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """item_vecs [B, L, d] float32, types [B, L] int64, mask [B, L] bool -> session vec [B, d]."""
-        return self.forward_all(item_vecs, types, mask, gaps)[:, -1, :]  # [B, d]
+        return self.forward_all(item_vecs, types, mask, gaps, last_only=True)[:, -1, :]  # [B, d]
 
 
 class Recommender(nn.Module):
