@@ -223,6 +223,14 @@ def load_events(path: str | Path) -> EventLog:
     return EventLog(events, rejected)
 
 
+def item_text(title: str | None, category: str | None, text: str | None) -> str:
+    """The one string an item's text model input is made of. Shared by training (files) and the
+    catalogue topic (worker cold start, online trainer), so a new item is embedded from the same
+    kind of text the model learned from."""
+    parts = [title, category, text]
+    return ". ".join(p.strip() for p in parts if p and p.strip())
+
+
 @dataclass(frozen=True)
 class Catalogue:
     """Items with their text. Row order is the catalogue order used by models."""
@@ -246,8 +254,7 @@ class Catalogue:
 
     def text_of(self, i: int) -> str:
         """What the text tower reads: title, category and description in one string."""
-        parts = [self.titles[i], self.categories[i], self.texts[i]]
-        return ". ".join(p.strip() for p in parts if p and p.strip())
+        return item_text(self.titles[i], self.categories[i], self.texts[i])
 
     def all_texts(self) -> list[str]:
         return [self.text_of(i) for i in range(len(self))]

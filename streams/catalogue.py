@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from streamrec.datasets import item_text
 from streamrec.streams.model_slot import Runner
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,8 @@ def parse_item(key: bytes | None, value: bytes | None) -> ItemUpdate | str:
     vector = obj.get("vector")
     if vector is not None and (not isinstance(vector, list) or not all(isinstance(x, int | float) for x in vector)):
         return "vector must be a list of numbers"
-    text = " ".join(str(obj[f]) for f in ("title", "text", "category") if obj.get(f)) or None
+    fields = (str(obj[f]) if obj.get(f) else None for f in ("title", "category", "text"))
+    text = item_text(*fields) or None  # the training text format: the text model sees the same input
     return ItemUpdate(obj["item_id"], bool(obj.get("available", True)), text, vector)
 
 
