@@ -6,6 +6,11 @@ so both are judged on events neither has trained on. Older examples move into a 
 buffer; each update mixes the freshest examples (to follow drift) with older ones (to not
 forget), and minimises the same next-item InfoNCE with logQ correction as offline training.
 Only the session tower learns by default: the item matrix the workers hold stays valid.
+
+Items that reach the catalogue after offline training join the item table as text-only (cold)
+rows (:meth:`OnlineLearner.upsert_items`), in the candidate and the served model alike, so both
+are gated on the same item space and every exported version carries them; items marked
+unavailable stay in the table (workers mask them) but are not drawn as sampled negatives.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import torch
 
 from streamrec.encoder.artifact import TrainedModel
 from streamrec.encoder.data import TYPE_INDEX
+from streamrec.encoder.item_table import append_cold_rows, set_text_rows
 from streamrec.encoder.losses import candidate_log_q, next_item_infonce
 from streamrec.encoder.metrics import hit_rate, ndcg, target_ranks
 from streamrec.encoder.settings import EncoderSettings, TrainerSettings
@@ -63,6 +69,11 @@ class OnlineLearner:
     def __post_init__(self) -> None:
         self.index = self.trained.item_index()
         self.n_items = len(self.index)
+        # Rows the offline model came with; kept in the model's config so a resumed lineage
+        # version still knows how many items were added online since.
+        self.offline_items = int(self.trained.config.setdefault("offline_items", self.n_items))
+        self.unavailable: set[int] = set()
+        self._neg_pool: torch.Tensor | None = None  # rows drawn as uniform negatives; None = all
         self.max_len = self.trained.model_config.max_len
         self.holdout = deque(maxlen=self.settings.holdout_size)
         self.buffer = deque(maxlen=self.settings.buffer_size)
@@ -109,6 +120,52 @@ class OnlineLearner:
             added += 1
         return added
 
+    # ------------------------------------------------------------ catalogue
+    @property
+    def new_items(self) -> int:
+        """Items added to the table since the offline model."""
+        return self.n_items - self.offline_items
+
+    def upsert_items(self, item_ids: list[str], text_emb: np.ndarray) -> int:
+        """Unknown ``item_ids`` become cold rows from their text-model embeddings (float32
+        [n, T]); known ones get their text embedding replaced (their text changed). Applied to the
+        candidate and the served model alike. Returns how many rows were appended."""
+        if len(item_ids) != len(text_emb):
+            raise ValueError(f"{len(item_ids)} ids but {len(text_emb)} embeddings")
+        emb = torch.from_numpy(np.asarray(text_emb, np.float32))  # [n, T]
+        last = {item: k for k, item in enumerate(item_ids)}  # a repeated id: its newest text wins
+        known = [(self.index[item], k) for item, k in last.items() if item in self.index]
+        new = [(item, k) for item, k in last.items() if item not in self.index]
+        for model in (self.model, self.served):
+            if known:
+                rows = torch.tensor([r for r, _ in known])  # [m]
+                set_text_rows(model.items, rows, emb[[k for _, k in known]])
+            if new:
+                append_cold_rows(model.items, emb[[k for _, k in new]])
+        for item, _ in new:
+            self.index[item] = len(self.trained.item_ids)
+            self.trained.item_ids.append(item)
+        self.n_items = len(self.trained.item_ids)
+        self._refresh_neg_pool()
+        return len(new)
+
+    def set_available(self, item_ids: Iterable[str], available: bool) -> None:
+        """Availability of known items: unavailable ones are not drawn as sampled negatives."""
+        rows = {self.index[i] for i in item_ids if i in self.index}
+        if available:
+            self.unavailable -= rows
+        else:
+            self.unavailable |= rows
+        self._refresh_neg_pool()
+
+    def _refresh_neg_pool(self) -> None:
+        if not self.unavailable:
+            self._neg_pool = None
+            return
+        keep = torch.ones(self.n_items, dtype=torch.bool)  # [N]
+        keep[torch.tensor(sorted(self.unavailable))] = False
+        self._neg_pool = torch.nonzero(keep).flatten()  # [N_avail]
+
     def fresh_untrained(self) -> int:
         return sum(1 for r in self.buffer if not r.trained)
 
@@ -143,14 +200,18 @@ class OnlineLearner:
         sessions = self.model.encode_sessions(idx, types, mask)  # [B, d]
         targets = torch.tensor([r.target for r in rows])  # [B]
         n_uniform = self.encoder.n_negatives
-        uniform = torch.randint(0, self.n_items, (n_uniform,))  # [U]
+        pool = self._neg_pool
+        n_pool = self.n_items if pool is None else max(len(pool), 1)
+        uniform = torch.randint(0, n_pool, (n_uniform,))  # [U]
+        if pool is not None and len(pool):
+            uniform = pool[uniform]  # [U], available rows only
         cands, target_rows = torch.unique(torch.cat([targets, uniform]), return_inverse=True)  # [C], [B+U]
         cand_vecs = self.model.items(cands)  # [C, d]
         log_q = None
         if self.encoder.logq:
             total = sum(self.pop.values())
             pop = torch.tensor([self.pop.get(int(c), 0) / total for c in cands], dtype=torch.float32)  # [C]
-            log_q = candidate_log_q(pop, len(rows), n_uniform, self.n_items)
+            log_q = candidate_log_q(pop, len(rows), n_uniform, n_pool)
         loss = next_item_infonce(sessions, target_rows[: len(rows)], cand_vecs, log_q, self.encoder.temperature)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()

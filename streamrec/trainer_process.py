@@ -7,6 +7,9 @@ an example may be learned twice across a crash, which an SGD learner tolerates).
 survives restarts: the lineage of promoted model directories under
 ``<data_dir>/trainer/models/<version>`` plus the registry; a restart resumes from the newest
 promoted version that has a lineage entry, else from ``--init-model``.
+
+Catalogue: the trainer follows ``streamrec.items`` too (:mod:`streamrec.trainer_items`); items
+its table lacks join it as text-only rows, so every promoted version carries them.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from streamrec.encoder.artifact import TrainedModel, load_model_dir, save_model_
 from streamrec.encoder.online import OnlineLearner
 from streamrec.errors import UserError
 from streamrec.kafka import make_producer, security_kwargs
+from streamrec.trainer_items import CatalogueSync, ItemsReader, TextEncoder
 from streamrec.training_batch import TrainingBatchError, decode_batch
 
 log = logging.getLogger("streamrec.trainer")
@@ -46,6 +50,10 @@ class TrainerMetrics:
         self.model_age = Gauge(
             "streamrec_model_age_seconds", "now - newest example the served model learned from", registry=r
         )
+        self.items = Gauge("streamrec_trainer_items", "rows of the trainer's item table", registry=r)
+        self.new_items = Gauge(
+            "streamrec_trainer_new_items", "items added to the table since the offline model", registry=r
+        )
         self.freshness = Histogram(
             "streamrec_trainer_freshness_seconds",
             "example entered the training topic -> first announced version trained on it",
@@ -61,7 +69,15 @@ class Served:
 
 
 class TrainerProcess:
-    def __init__(self, settings: Settings, init_model: Path | None, stop: threading.Event) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        init_model: Path | None,
+        stop: threading.Event,
+        text_encoder: TextEncoder | None = None,
+    ) -> None:
+        """``text_encoder`` (texts -> float32 [n, T]) replaces the model's text model for new
+        catalogue items; tests inject a cheap one."""
         from streamrec.export.registry import open_registry
 
         self.s = settings
@@ -72,6 +88,8 @@ class TrainerProcess:
         trained, version = self._resume(init_model)
         self.served = Served(version)
         self.learner = OnlineLearner(trained, settings.trainer, settings.encoder)
+        self.catalogue = CatalogueSync(self.learner, text_encoder)
+        self._count_items()
         self.producer = make_producer(settings.broker, settings.kafka_security)
 
     def _resume(self, init_model: Path | None) -> tuple[TrainedModel, str]:
@@ -102,11 +120,27 @@ class TrainerProcess:
             **security_kwargs(self.s.kafka_security),
         )
 
+    def items_reader(self) -> ItemsReader:
+        return ItemsReader(
+            self.s.topics.items,
+            bootstrap_servers=self.s.broker,
+            auto_offset_reset="earliest",
+            **security_kwargs(self.s.kafka_security),
+        )
+
+    def _count_items(self) -> None:
+        self.metrics.items.set(self.learner.n_items)
+        self.metrics.new_items.set(self.learner.new_items)
+
     def run(self) -> None:
         consumer = self.consumer()
+        items = self.items_reader()
         last_gate = time.monotonic()
         try:
             while not self.stop.is_set():
+                self.catalogue.handle(items.poll())
+                if self.catalogue.pump():
+                    self._count_items()
                 for records in consumer.poll(timeout_ms=200, max_records=20).values():
                     for rec in records:
                         self._ingest(rec.value, rec.timestamp / 1000.0)
@@ -124,6 +158,8 @@ class TrainerProcess:
                     last_gate = time.monotonic()
         finally:
             consumer.close(autocommit=False)
+            items.close()
+            self.catalogue.close()
             self.producer.close()
 
     def _ingest(self, raw: bytes, entered_at: float) -> None:
@@ -179,7 +215,12 @@ class TrainerProcess:
             session_length=trained.model_config.max_len,
             fp16=self.s.registry.fp16,
             parent=self.served.version,
-            metrics={"online": metrics, "updates": self.learner.updates},
+            metrics={
+                "online": metrics,
+                "updates": self.learner.updates,
+                "items": self.learner.n_items,
+                "new_items": self.learner.new_items,  # added since the offline model
+            },
             config=trained.config,
             text_projection=trained.text_projection,
             text_dim=trained.model_config.text_dim,

@@ -37,7 +37,7 @@ from faust.types import TP
 
 from streamrec.config import Settings
 from streamrec.feed import redis_client
-from streamrec.streams.catalogue import CatalogueOverlay, ItemUpdate, parse_item
+from streamrec.streams.catalogue import CatalogueOverlay, ItemUpdate, parse_records
 from streamrec.streams.dlq import DeadLetterSink
 from streamrec.streams.faust_glue import TableSessionStore, WorkerApp, disown, hold, release, to_record
 from streamrec.streams.feed_sink import FeedSink
@@ -288,13 +288,7 @@ class WorkerRuntime:
 
     # -- catalogue and models ---------------------------------------------------------------
     async def _on_items(self, records: list[ConsumerRecord]) -> None:
-        updates: list[ItemUpdate] = []
-        for r in records:
-            u = parse_item(r.key, r.value)
-            if isinstance(u, str):
-                log.warning("ignoring item message at offset %d: %s", r.offset, u)
-            else:
-                updates.append(u)
+        updates = parse_records(records)
         if not updates:
             return
         await self._embed_cold_items(updates)

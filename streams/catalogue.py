@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -54,6 +55,19 @@ def parse_item(key: bytes | None, value: bytes | None) -> ItemUpdate | str:
     fields = (str(obj[f]) if obj.get(f) else None for f in ("title", "category", "text"))
     text = item_text(*fields) or None  # the training text format: the text model sees the same input
     return ItemUpdate(obj["item_id"], bool(obj.get("available", True)), text, vector)
+
+
+def parse_records(records: Iterable[Any]) -> list[ItemUpdate]:
+    """The usable updates among consumer records (aiokafka's or kafka-python's: ``key``,
+    ``value``, ``offset``); an unusable one is logged with its reason and skipped."""
+    updates: list[ItemUpdate] = []
+    for r in records:
+        u = parse_item(r.key, r.value)
+        if isinstance(u, str):
+            log.warning("ignoring item message at offset %d: %s", r.offset, u)
+        else:
+            updates.append(u)
+    return updates
 
 
 class CatalogueOverlay:

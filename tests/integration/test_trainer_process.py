@@ -1,6 +1,7 @@
 """The online trainer against the real broker: it consumes training batches, promotes a
 gated candidate, exports it to the registry, announces it on the models topic and commits its
-offsets; restarted, it resumes from the promoted version instead of learning from zero."""
+offsets; restarted, it resumes from the promoted version instead of learning from zero. An item
+published on the catalogue topic after the offline model is in the promoted version."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from support.tiny_model import chain_examples, tiny_trained
 
@@ -25,7 +27,10 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def setup(services: EmbeddedServices, unique_prefix: str, tmp_path: Path) -> tuple[Settings, Path, str]:
+def setup(
+    request: pytest.FixtureRequest, services: EmbeddedServices, unique_prefix: str, tmp_path: Path
+) -> tuple[Settings, Path, str]:
+    """Settings, the initial model dir and its registry version; ``indirect`` param: text_dim."""
     settings = Settings(
         broker=services.broker,
         redis=services.redis,
@@ -45,7 +50,7 @@ def setup(services: EmbeddedServices, unique_prefix: str, tmp_path: Path) -> tup
         encoder={"n_negatives": 16},
     )
     ensure_topics(settings.broker, topic_plan(settings))
-    trained = tiny_trained()
+    trained = tiny_trained(text_dim=getattr(request, "param", 0))
     init = save_model_dir(tmp_path / "init-model", trained)
     registry = open_registry("", tmp_path)
     first = export_model(
@@ -92,3 +97,31 @@ def test_trainer_promotes_announces_and_resumes(setup: tuple[Settings, Path, str
     committed = consumer.committed(TopicPartition(settings.topics.training, 0))
     consumer.close()
     assert committed is not None and committed > 0  # offsets committed at promotion
+
+
+def _text_encoder(texts: list[str]) -> np.ndarray:
+    """A cheap, deterministic stand-in for the text model (the test is about the broker path)."""
+    return np.stack([np.random.default_rng(len(t)).standard_normal(8).astype(np.float32) for t in texts])
+
+
+@pytest.mark.parametrize("setup", [8], indirect=True)
+def test_new_catalogue_item_ships_with_the_promoted_version(setup: tuple[Settings, Path, str]) -> None:
+    settings, init, _first_version = setup
+    producer = make_producer(settings.broker)
+    item = {"item_id": "brand-new", "title": "Moon dust", "text": "regolith", "category": "astronomy"}
+    producer.send(settings.topics.items, key=b"brand-new", value=json.dumps(item).encode())
+    producer.flush()
+    producer.close()
+
+    proc = TrainerProcess(settings, init, threading.Event(), text_encoder=_text_encoder)
+    _run_until_promoted(proc)
+    assert proc.metrics.promotions._value.get() >= 1, "no candidate was promoted"
+    assert proc.metrics.new_items._value.get() == 1 and proc.metrics.items._value.get() == 41
+
+    registry = open_registry("", settings.data_dir)
+    ref = registry.list()[-1]
+    assert ref.version == proc.served.version and ref.metrics["new_items"] == 1
+    ids = json.loads((registry.fetch(ref.version) / "item_ids.json").read_text())
+    assert ids[-1] == "brand-new" and len(ids) == 41
+    matrix = np.load(registry.fetch(ref.version) / "items.npy")
+    assert matrix.shape[0] == 41 and np.isfinite(matrix).all()
