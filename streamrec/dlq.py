@@ -15,9 +15,10 @@ partition. (Events over ``max_event_bytes`` are refused for their size, so nothi
 from __future__ import annotations
 
 import base64
-import json
 from hashlib import sha256
 from typing import Any
+
+from streamrec import compact_json
 
 PREVIEW_BYTES = 1024
 MAX_ORIGINAL_BYTES = 256 * 1024
@@ -34,7 +35,7 @@ def dead_letter(original: bytes | None, reason: str, source: dict[str, Any], key
     if original is not None and len(original) > MAX_ORIGINAL_BYTES:
         body["value_b64"] = base64.b64encode(original[:MAX_ORIGINAL_BYTES]).decode()
         body |= {"truncated": True, "original_bytes": len(original), "original_sha256": sha256(original).hexdigest()}
-    return json.dumps(body, separators=(",", ":")).encode()
+    return compact_json.dumps(body).encode()
 
 
 def original_bytes(record: dict[str, Any]) -> bytes | None:

@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
+
+from streamrec import compact_json
 
 EVENT_TYPES: Final = ("view", "click", "cart", "purchase")
 REQUIRED: Final = ("event_id", "user_id", "item_id", "ts")
@@ -35,7 +37,7 @@ class Event:
     ts: float
 
     def to_json(self) -> bytes:
-        return json.dumps(asdict(self), separators=(",", ":")).encode()
+        return compact_json.dumps(self).encode()
 
 
 @dataclass(frozen=True, slots=True)

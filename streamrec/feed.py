@@ -12,10 +12,12 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from urllib.parse import quote
 
 import redis
+
+from streamrec import compact_json
 
 # KEYS[1]=feed key; ARGV: pos, partition, feed json, ttl seconds. Returns 1 if written.
 WRITE_FEED_LUA = """
@@ -49,7 +51,7 @@ class Feed:
     offset: int
 
     def pack(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
+        return compact_json.dumps(self)
 
     @classmethod
     def unpack(cls, raw: bytes | str) -> Feed:

@@ -7,7 +7,6 @@ tests and benchmarks. The stream worker uses faust/aiokafka with the same securi
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import ssl
 import time
@@ -19,6 +18,7 @@ from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 
+from streamrec import compact_json
 from streamrec.config import KafkaSecurity, Settings
 from streamrec.errors import UserError
 
@@ -118,7 +118,7 @@ def make_producer(bootstrap: str, security: KafkaSecurity | None = None, **overr
         "retries": 2**31 - 1,
         "delivery_timeout_ms": 120_000,
         "key_serializer": lambda k: k.encode() if isinstance(k, str) else k,
-        "value_serializer": lambda v: v if isinstance(v, bytes) else json.dumps(v, separators=(",", ":")).encode(),
+        "value_serializer": lambda v: v if isinstance(v, bytes) else compact_json.dumps(v).encode(),
     }
     opts |= security_kwargs(security or KafkaSecurity())
     opts |= overrides

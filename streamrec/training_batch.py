@@ -10,8 +10,11 @@ message limit; the version field lets the trainer refuse (not misread) a future 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Final
+
+from streamrec import compact_json
+from streamrec.compact_json import shallow_dict
 
 VERSION: Final = 1
 
@@ -41,8 +44,8 @@ class TrainingBatch:
 
 def encode_batch(model_version: str, examples: list[Example]) -> bytes:
     """Serialize a batch (format v1)."""
-    body = {"v": VERSION, "model_version": model_version, "examples": [asdict(e) for e in examples]}
-    return json.dumps(body, separators=(",", ":")).encode()
+    body = {"v": VERSION, "model_version": model_version, "examples": [shallow_dict(e) for e in examples]}
+    return compact_json.dumps(body).encode()
 
 
 def _example(obj: Any) -> Example:

@@ -46,6 +46,15 @@ def test_redelivery_within_the_window_is_not_applied_twice() -> None:
     assert s.items == ["i0", "i1", "i2", "i3", "i4"]
 
 
+def test_a_session_stored_with_raw_event_ids_still_dedupes_them() -> None:
+    """Values written before ids were kept as digests: a replay of those events is a duplicate."""
+    old = {"i": ["i0", "i1"], "t": ["view", "view"], "s": [0.0, 1.0], "e": ["e0", "e1"]}
+    s = Session.from_value(old)
+    assert not apply_event(s, Event("e1", "u", "i1", "view", 1.0), 50, 128)
+    assert apply_event(s, Event("e2", "u", "i2", "view", 2.0), 50, 128)
+    assert s.items == ["i0", "i1", "i2"] and all(isinstance(e, int) for e in s.to_value()["e"])
+
+
 @given(st.integers(1, 30), st.integers(1, 10), st.floats(0, 1))
 def test_mmr_keeps_k_distinct_candidates(n: int, k: int, lam: float) -> None:
     rng = np.random.default_rng(n)
