@@ -37,6 +37,7 @@ from faust.types import TP
 
 from streamrec.config import Settings
 from streamrec.feed import redis_client
+from streamrec.kafka import security_kwargs
 from streamrec.streams.catalogue import CatalogueOverlay, ItemUpdate, parse_records
 from streamrec.streams.dlq import DeadLetterSink
 from streamrec.streams.faust_glue import TableSessionStore, WorkerApp, disown, hold, release, to_record
@@ -44,7 +45,7 @@ from streamrec.streams.feed_sink import FeedSink
 from streamrec.streams.follower import TopicFollower
 from streamrec.streams.health import Health, tcp_reachable
 from streamrec.streams.hotswap import HotSwapper, Loader
-from streamrec.streams.kafka_opts import aiokafka_security, faust_credentials
+from streamrec.streams.kafka_opts import faust_credentials
 from streamrec.streams.metrics import WorkerMetrics
 from streamrec.streams.model_slot import ModelSlot, Runner
 from streamrec.streams.offsets import OffsetGuard, Verdict
@@ -121,7 +122,7 @@ class WorkerRuntime:
         self.embed = embed
         self._catalogue_lock = asyncio.Lock()
         self.swapper = HotSwapper(self.slot, load, install=self._install_model, on_failure=self._on_model_failure)
-        sec = aiokafka_security(settings.kafka_security)
+        sec = security_kwargs(settings.kafka_security)
         self.items_follower = TopicFollower(settings.broker, settings.topics.items, self._on_items, **sec)
         self.models_follower = TopicFollower(settings.broker, settings.topics.models, self._on_models, **sec)
         self.processed: dict[int, int] = {}  # events partition -> last processed offset

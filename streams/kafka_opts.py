@@ -1,51 +1,29 @@
-"""Broker security for the worker's two Kafka clients (faust, and aiokafka for the followers),
-from the same :class:`streamrec.config.KafkaSecurity` the kafka-python tools use."""
+"""Broker security for faust, from the same :class:`streamrec.config.KafkaSecurity` (and the
+same checks) as the kafka-python tools and the worker's aiokafka followers, which take
+:func:`streamrec.kafka.security_kwargs` as is: aiokafka uses kafka-python's option names."""
 
 from __future__ import annotations
 
-import ssl
 from typing import Any
 
 import faust
 
 from streamrec.config import KafkaSecurity
-from streamrec.errors import UserError
-
-
-def _ssl_context(sec: KafkaSecurity) -> ssl.SSLContext:
-    return ssl.create_default_context(cafile=str(sec.ca_file) if sec.ca_file else None)
-
-
-def _refuse_plaintext_sasl(sec: KafkaSecurity) -> None:
-    if sec.protocol == "SASL_PLAINTEXT":
-        # faust falls back to PLAIN over plaintext without an ssl_context: the password would
-        # cross the network in the clear.
-        raise UserError("SASL_PLAINTEXT sends the password in clear text; use SASL_SSL")
+from streamrec.kafka import security_kwargs
 
 
 def faust_credentials(sec: KafkaSecurity) -> Any:
-    _refuse_plaintext_sasl(sec)
+    """faust wants a credentials object, not options. The options are still built first: they
+    refuse SASL_PLAINTEXT (faust would fall back to PLAIN over plaintext without an
+    ssl_context, sending the password in the clear) and carry the SSL context."""
+    opts = security_kwargs(sec)
     if sec.protocol == "SSL":
-        return faust.SSLCredentials(_ssl_context(sec))
+        return faust.SSLCredentials(opts["ssl_context"])
     if sec.protocol == "SASL_SSL":
         return faust.SASLCredentials(
             username=sec.sasl_username,
             password=sec.sasl_password.get_secret_value(),
             mechanism=sec.sasl_mechanism,
-            ssl_context=_ssl_context(sec),
+            ssl_context=opts["ssl_context"],
         )
     return None
-
-
-def aiokafka_security(sec: KafkaSecurity) -> dict[str, Any]:
-    _refuse_plaintext_sasl(sec)
-    out: dict[str, Any] = {"security_protocol": sec.protocol}
-    if sec.protocol in ("SSL", "SASL_SSL"):
-        out["ssl_context"] = _ssl_context(sec)
-    if sec.protocol == "SASL_SSL":
-        out |= {
-            "sasl_mechanism": sec.sasl_mechanism,
-            "sasl_plain_username": sec.sasl_username,
-            "sasl_plain_password": sec.sasl_password.get_secret_value(),
-        }
-    return out
