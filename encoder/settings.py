@@ -63,7 +63,9 @@ class TrainerSettings(Section):
     holdout_size: int = Field(512, ge=16, description="recent examples held back for the promotion gate")
     update_batch: int = Field(128, ge=8, description="examples per update step")
     lr: float = Field(3e-4, gt=0, description="online learning rate")
-    interval_s: float = Field(20.0, gt=0, description="seconds between candidate evaluations")
+    interval_s: float = Field(
+        10.0, gt=0, description="seconds between candidate evaluations (each promotion = export + swap in every worker)"
+    )
     min_new_examples: int = Field(256, ge=1, description="fresh examples needed before a candidate is built")
     tolerance: float = Field(0.0, ge=0, description="allowed NDCG@10 drop vs the served model on the holdout")
     train_item_projection: bool = Field(False, description="also update the item projection online")
