@@ -99,18 +99,22 @@ class Prepared:
 
 # Cost model of one runner call, in "session positions encoded" (one position of one session
 # through the 2-layer d=128 tower ~ 0.84 MFLOP): scoring a session against 50k items (6.4 MFLOP
-# GEMM + seen-mask scatter + top-K) ~ 10 positions; a call's fixed cost ~ 64.
-_ROW_COST, _CALL_COST = 10, 64
+# GEMM + top-K) ~ 10 positions; a call's fixed cost ~ 64 plus one per 100 catalogue items, for
+# the pass over the whole item matrix that every call's scoring GEMM makes. Measured with 218
+# sessions of geometric lengths (mean 18) per batch, 2 cores: at 50k items a fixed 64 split a
+# batch into 8 calls, 78 ms; 564 (this rule) into 3, 69 ms; one call 91 ms. At 10k items every
+# fixed cost from 64 to 564 gave 30-32 ms.
+_ROW_COST, _CALL_COST, _ITEMS_PER_CALL_COST = 10, 64, 100
 
 
-def length_groups(lengths: Sequence[int], max_length: int = 50) -> list[list[int]]:
+def length_groups(lengths: Sequence[int], max_length: int = 50, n_items: int = 0) -> list[list[int]]:
     """Split a batch into groups of similar session length (indices into ``lengths``).
 
     The runner pads a call to its longest session, so one 50-item session makes every other
     session of the call cost 50 positions: with lengths spread over 1..50, one call per group of
     similar length encodes ~2x fewer positions. The split minimises
     ``sum(CALL + n * (ROW + longest))`` over groups of the sorted lengths (a DP over the distinct
-    lengths, at most ``max_length`` of them)."""
+    lengths, at most ``max_length`` of them); ``n_items`` (the catalogue size) raises CALL."""
     if not lengths:
         return []
     capped = [max(1, min(n, max_length)) for n in lengths]
@@ -121,12 +125,13 @@ def length_groups(lengths: Sequence[int], max_length: int = 50) -> list[list[int
     for v in values:
         total += capped.count(v)
         count_upto.append(total)
+    call = _CALL_COST + n_items // _ITEMS_PER_CALL_COST
     best = [0.0] * (len(values) + 1)  # best[j]: cost of the sessions with the j shortest lengths
     cut = [0] * (len(values) + 1)
     for j in range(1, len(values) + 1):
         row = _ROW_COST + values[j - 1]  # every session of a group costs its longest
         best[j], cut[j] = min(
-            (best[i] + _CALL_COST + (count_upto[j - 1] - (count_upto[i - 1] if i else 0)) * row, i) for i in range(j)
+            (best[i] + call + (count_upto[j - 1] - (count_upto[i - 1] if i else 0)) * row, i) for i in range(j)
         )
     bounds = []
     j = len(values)
@@ -310,7 +315,8 @@ class BatchPipeline:
         # batch's scoring is not scoring
         t0 = time.perf_counter()
         try:
-            groups = length_groups([len(s) for s in sessions], self.config.session_length)
+            n_items = len(getattr(runner, "item_ids", ()))
+            groups = length_groups([len(s) for s in sessions], self.config.session_length, n_items)
             if len(groups) <= 1:
                 return runner.recommend(sessions, types, want, exclude_seen)
             out: list[tuple[list[str], list[float]]] = [([], [])] * len(sessions)

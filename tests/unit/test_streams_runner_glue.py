@@ -239,6 +239,13 @@ def test_length_groups_partition_the_batch_by_similar_length() -> None:
     assert [sorted(g) for g in groups] == [[0, 2, 4], [1, 3, 5, 6]]  # short ones apart from long ones
 
 
+def test_a_larger_catalogue_makes_fewer_calls() -> None:
+    """Every call passes over the whole item matrix once: the bigger it is, the fewer calls pay."""
+    lengths = [1 + (i * 7) % 50 for i in range(200)]
+    counts = [len(length_groups(lengths, 50, n)) for n in (0, 50_000, 1_000_000)]
+    assert counts[0] > counts[1] > counts[2] == 1
+
+
 def test_grouped_scoring_returns_feeds_in_input_order(runner: Runner) -> None:
     feeds = _Feeds()
     p = _pipeline(runner, feeds)
