@@ -24,9 +24,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer
 
 from streamrec.encoder.online import OnlineLearner
+from streamrec.kafka import assign_from_beginning
 from streamrec.streams.catalogue import ItemUpdate, parse_records
 
 log = logging.getLogger("streamrec.trainer")
@@ -82,10 +83,12 @@ class CatalogueSync:
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="item-text") if self.enabled else None
 
     def handle(self, updates: Iterable[ItemUpdate]) -> None:
-        """Record updates; new items and changed texts are queued for embedding."""
+        """Record updates; new items and changed texts are queued for embedding. Availability of
+        known items is applied once per call (each change rebuilds the negative pool)."""
+        available: dict[str, bool] = {}  # known items, newest update wins
         for u in updates:
             if u.item_id in self.learner.index:
-                self.learner.set_available([u.item_id], u.available)
+                available[u.item_id] = u.available
             else:
                 self.pending_available[u.item_id] = u.available
             if not self.enabled or not u.text:
@@ -96,6 +99,7 @@ class CatalogueSync:
                 continue
             if self.digests.get(u.item_id) != digest:
                 self.queue[u.item_id] = u.text
+        self._set_available(available)
 
     def pump(self, wait: bool = False) -> int:
         """Apply a finished embedding batch and start the next one; returns rows appended.
@@ -126,9 +130,7 @@ class CatalogueSync:
         online_ids = self.learner.trained.item_ids[self.learner.offline_items :]
         online = {i: self.digests[i] for i in online_ids if i in self.digests}
         self.learner.trained.config[DIGESTS] = online
-        for item in ids:
-            if item in self.pending_available:
-                self.learner.set_available([item], self.pending_available.pop(item))
+        self._set_available({item: self.pending_available.pop(item) for item in ids if item in self.pending_available})
         log.info(
             "catalogue: %d new items, %d texts refreshed (%.0f ms); %d items, %d added online",
             added,
@@ -138,6 +140,12 @@ class CatalogueSync:
             self.learner.new_items,
         )
         return added
+
+    def _set_available(self, flags: dict[str, bool]) -> None:
+        for flag in (True, False):
+            ids = [item for item, f in flags.items() if f is flag]
+            if ids:
+                self.learner.set_available(ids, flag)
 
     def close(self) -> None:
         if self.pool is not None:
@@ -160,12 +168,8 @@ class ItemsReader:
             if time.monotonic() < self.next_lookup:
                 return []
             self.next_lookup = time.monotonic() + 2.0  # a metadata round trip: not on every loop
-            parts = self.consumer.partitions_for_topic(self.topic)
-            if not parts:
+            if not assign_from_beginning(self.consumer, self.topic):
                 return []
-            tps = [TopicPartition(self.topic, p) for p in sorted(parts)]
-            self.consumer.assign(tps)
-            self.consumer.seek_to_beginning(*tps)
             self.assigned = True
         polled = self.consumer.poll(timeout_ms=timeout_ms, max_records=1000)
         return [u for records in polled.values() for u in parse_records(records)]
