@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from streamrec import compact_json
-from streamrec.compact_json import shallow_dict
 
 VERSION: Final = 1
 
@@ -44,7 +43,7 @@ class TrainingBatch:
 
 def encode_batch(model_version: str, examples: list[Example]) -> bytes:
     """Serialize a batch (format v1)."""
-    body = {"v": VERSION, "model_version": model_version, "examples": [shallow_dict(e) for e in examples]}
+    body = {"v": VERSION, "model_version": model_version, "examples": [compact_json.shallow_dict(e) for e in examples]}
     return compact_json.dumps(body).encode()
 
 
