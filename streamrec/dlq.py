@@ -35,7 +35,7 @@ def dead_letter(original: bytes | None, reason: str, source: dict[str, Any], key
     if original is not None and len(original) > MAX_ORIGINAL_BYTES:
         body["value_b64"] = base64.b64encode(original[:MAX_ORIGINAL_BYTES]).decode()
         body |= {"truncated": True, "original_bytes": len(original), "original_sha256": sha256(original).hexdigest()}
-    return compact_json.dumps(body).encode()
+    return compact_json.dumps(body)
 
 
 def original_bytes(record: dict[str, Any]) -> bytes | None:

@@ -37,7 +37,7 @@ class Event:
     ts: float
 
     def to_json(self) -> bytes:
-        return compact_json.dumps(self).encode()
+        return compact_json.dumps(self)
 
 
 @dataclass(frozen=True, slots=True)

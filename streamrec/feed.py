@@ -50,7 +50,7 @@ class Feed:
     partition: int
     offset: int
 
-    def pack(self) -> str:
+    def pack(self) -> bytes:
         return compact_json.dumps(self)
 
     @classmethod

@@ -43,8 +43,7 @@ class TrainingBatch:
 
 def encode_batch(model_version: str, examples: list[Example]) -> bytes:
     """Serialize a batch (format v1)."""
-    body = {"v": VERSION, "model_version": model_version, "examples": [compact_json.shallow_dict(e) for e in examples]}
-    return compact_json.dumps(body).encode()
+    return compact_json.dumps({"v": VERSION, "model_version": model_version, "examples": examples})
 
 
 def _example(obj: Any) -> Example:

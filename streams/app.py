@@ -147,6 +147,8 @@ class WorkerRuntime:
             processing_guarantee=w.processing_guarantee,
             consumer_auto_offset_reset="earliest",
             producer_acks=-1,
+            producer_linger_ms=w.producer_linger_ms,
+            producer_max_batch_size=w.producer_max_batch_kb * 1024,
             broker_session_timeout=w.session_timeout_s,
             broker_heartbeat_interval=min(3.0, w.session_timeout_s / 3),
             broker_rebalance_timeout=max(2 * w.session_timeout_s, 10.0),

@@ -24,7 +24,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"no feed for user {args.user!r}")
         return 1
     if args.json:
-        print(feed.pack())
+        print(feed.pack().decode())
         return 0
     print(
         f"user {feed.user_id}  model {feed.model_version}  age {feed_age_s(feed):.1f}s  "
