@@ -21,6 +21,7 @@ import numpy as np
 
 SESSION_ONNX = "session.onnx"
 SESSION_FP16_ONNX = "session_fp16.onnx"
+SESSION_INT8_ONNX = "session_int8.onnx"
 ITEMS_NPY = "items.npy"
 ITEM_IDS_JSON = "item_ids.json"
 ITEM_PROJ_ONNX = "item_proj.onnx"

@@ -19,7 +19,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from streamrec.export.artifact import ITEM_PROJ_ONNX, SESSION_FP16_ONNX, SESSION_ONNX, new_version, save_items, seal
+from streamrec.export.artifact import (
+    ITEM_PROJ_ONNX,
+    SESSION_FP16_ONNX,
+    SESSION_INT8_ONNX,
+    SESSION_ONNX,
+    new_version,
+    save_items,
+    seal,
+)
 from streamrec.export.item_index import ItemIndex, encode_sessions
 from streamrec.export.onnx_export import export_serving_graph
 from streamrec.export.parity import ParityError, ParityReport, check_parity, golden_cases
@@ -82,6 +90,7 @@ def export_model(
     k: int,
     session_length: int,
     fp16: bool = False,
+    int8: bool = True,
     parent: str | None = None,
     metrics: dict[str, Any] | None = None,
     config: dict[str, Any] | None = None,
@@ -101,12 +110,22 @@ def export_model(
     cases = golden_cases(n, session_length, real_golden(item_ids, item_matrix, real_sessions, session_length))
     reports: list[ParityReport] = []
     with registry.staging() as staging:
-        variants = [(SESSION_ONNX, False)] + ([(SESSION_FP16_ONNX, True)] if fp16 else [])
-        for name, half in variants:
-            progress(f"exporting {name} (K={k}, L={session_length}, d={d}{', fp16' if half else ''})")
-            export_serving_graph(tower, staging / name, k=k, d=d, session_length=session_length, half=half)
+        variants = [(SESSION_ONNX, "fp32")]
+        variants += [(SESSION_FP16_ONNX, "fp16")] if fp16 else []
+        variants += [(SESSION_INT8_ONNX, "int8")] if int8 else []
+        for name, variant in variants:
+            progress(f"exporting {name} (K={k}, L={session_length}, d={d}, {variant})")
+            export_serving_graph(
+                tower,
+                staging / name,
+                k=k,
+                d=d,
+                session_length=session_length,
+                half=variant == "fp16",
+                int8=variant == "int8",
+            )
             progress(f"parity of {name} on {sum(c.items.shape[0] for c in cases)} sessions")
-            report = check_parity(staging / name, tower, item_matrix, k, cases, half=half)
+            report = check_parity(staging / name, tower, item_matrix, k, cases, variant=variant)
             reports.append(report)
             if not report.passed:
                 raise ParityError(f"{name} failed parity: {report.reason}")
@@ -141,6 +160,7 @@ def export_model_dir(
     *,
     k: int,
     fp16: bool = False,
+    int8: bool = True,
     parent: str | None = None,
     real_sessions: Sequence[tuple[Sequence[str], Sequence[str]]] = (),
     progress: Progress = lambda _msg: None,
@@ -159,6 +179,7 @@ def export_model_dir(
         k=k,
         session_length=cfg.max_len,
         fp16=fp16,
+        int8=int8,
         parent=parent,
         metrics=trained.metrics,
         config=trained.config,

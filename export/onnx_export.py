@@ -18,7 +18,8 @@ import torch
 from onnx import numpy_helper
 from torch import nn
 
-from streamrec.export.serving_graph import INPUT_NAMES, OUTPUT_NAMES, ServingGraph
+from streamrec.export.item_index import quantize_items
+from streamrec.export.serving_graph import INPUT_NAMES, INT8_INPUTS, OUTPUT_NAMES, ServingGraph
 
 OPSET_FP32 = 17
 OPSET_FP16 = 16
@@ -29,13 +30,15 @@ DYNAMIC_AXES = {
     "session_mask": _SESSION_AXES,
     "item_matrix": {0: "items"},
     "item_bias": {0: "items"},
+    "item_codes": {1: "items"},
+    "item_scales": {0: "items"},
     "top_scores": {0: "batch"},
     "top_indices": {0: "batch"},
     "session_vec": {0: "batch"},
 }
 
 
-def dummy_inputs(n_items: int, d: int, length: int, batch: int = 2) -> tuple[torch.Tensor, ...]:
+def dummy_inputs(n_items: int, d: int, length: int, batch: int = 2, int8: bool = False) -> tuple[torch.Tensor, ...]:
     """Trace inputs. Batch 2 and a left-padded first row, so no size-1 axis gets specialised."""
     g = torch.Generator().manual_seed(0)
     items = torch.randint(0, n_items, (batch, length), generator=g)
@@ -43,15 +46,19 @@ def dummy_inputs(n_items: int, d: int, length: int, batch: int = 2) -> tuple[tor
     mask = torch.ones(batch, length, dtype=torch.bool)
     mask[0, : length // 2] = False
     matrix = torch.randn(n_items, d, generator=g)
-    return items, types, mask, matrix, torch.zeros(n_items), torch.tensor(True)
+    args = (items, types, mask, matrix, torch.zeros(n_items), torch.tensor(True))
+    if not int8:
+        return args
+    codes, scales = quantize_items(matrix.numpy())
+    return (*args, torch.from_numpy(codes), torch.from_numpy(scales))
 
 
 def export_serving_graph(
-    tower: nn.Module, path: Path, *, k: int, d: int, session_length: int, half: bool = False
+    tower: nn.Module, path: Path, *, k: int, d: int, session_length: int, half: bool = False, int8: bool = False
 ) -> None:
     """Write the serving chain for ``tower`` to ``path`` (ONNX, weights inline; ~1.5 MB at d=128)."""
-    graph = ServingGraph(tower.eval(), k, half=half).eval()
-    args = dummy_inputs(max(4 * (k + session_length), 256), d, session_length)
+    graph = ServingGraph(tower.eval(), k, half=half, int8=int8).eval()
+    args = dummy_inputs(max(4 * (k + session_length), 256), d, session_length, int8=int8)
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # tracer and nested-tensor warnings about the fast path
         torch.onnx.export(
@@ -59,11 +66,12 @@ def export_serving_graph(
             args,
             str(path),
             dynamo=False,
-            input_names=list(INPUT_NAMES),
+            input_names=list(INPUT_NAMES) + (list(INT8_INPUTS) if int8 else []),
             output_names=list(OUTPUT_NAMES),
             dynamic_axes=DYNAMIC_AXES,
             opset_version=OPSET_FP16 if half else OPSET_FP32,
             do_constant_folding=True,
+            custom_opsets={"com.microsoft": 1} if int8 else None,
         )
     _default_exclude_seen(path)
 

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from streamrec.export.artifact import ArtifactError
+from streamrec.export.item_index import quantize_items
 from streamrec.export.serving_graph import ServingGraph
 from streamrec.export.signature import OUTPUT_NAMES, check_signature, session_options
 
@@ -38,8 +39,9 @@ class Tolerance:
     score_rtol: float  # relative to the largest |score| in the batch
 
     @classmethod
-    def for_variant(cls, half: bool) -> Tolerance:
-        return cls(5e-2, 1e-2) if half else cls(1e-4, 1e-5)
+    def for_variant(cls, variant: str) -> Tolerance:
+        """int8 ranks by int8 scores but returns exact fp32 scores of its candidates: fp32's."""
+        return cls(5e-2, 1e-2) if variant == "fp16" else cls(1e-4, 1e-5)
 
 
 @dataclass(frozen=True)
@@ -109,18 +111,24 @@ def _overlap(ref_scores: np.ndarray, ref_idx: np.ndarray, got_idx: np.ndarray, t
 
 
 def check_parity(
-    path: Path, tower: nn.Module, item_matrix: np.ndarray, k: int, cases: Sequence[GoldenCase], half: bool = False
+    path: Path,
+    tower: nn.Module,
+    item_matrix: np.ndarray,
+    k: int,
+    cases: Sequence[GoldenCase],
+    variant: str = "fp32",
 ) -> ParityReport:
-    """Compare the ONNX file at ``path`` with eager torch on ``cases``; never raises for a
-    mismatch (the report says why), only for files onnxruntime cannot load."""
-    variant = "fp16" if half else "fp32"
-    tol = Tolerance.for_variant(half)
+    """Compare the ONNX file at ``path`` (``variant`` fp32, fp16 or int8) with eager torch on
+    ``cases``; never raises for a mismatch (the report says why), only for files onnxruntime
+    cannot load."""
+    tol = Tolerance.for_variant(variant)
     session = ort.InferenceSession(str(path), session_options(), providers=["CPUExecutionProvider"])
-    problem = check_signature(session)
+    problem = check_signature(session, int8=variant == "int8")
     if problem:
         return ParityReport(variant, 0, float("nan"), float("nan"), 0.0, 0.0, False, problem)
     graph = ServingGraph(tower.eval(), k).eval()  # the reference is always eager fp32
     matrix_t = torch.from_numpy(np.ascontiguousarray(item_matrix, dtype=np.float32))
+    codes, scales = quantize_items(item_matrix)
     emb_err = score_err = 0.0
     overlaps: list[tuple[float, float, int]] = []
     reason = ""
@@ -134,9 +142,11 @@ def check_parity(
             "item_bias": case.bias,
             "exclude_seen": np.array(case.exclude_seen),
         }
-        got_scores, got_idx, got_vec = session.run(list(OUTPUT_NAMES), feeds)
         with torch.no_grad():
             ref = graph(*(torch.from_numpy(v) for v in feeds.values()))
+        if variant == "int8":
+            feeds |= {"item_codes": codes, "item_scales": scales}
+        got_scores, got_idx, got_vec = session.run(list(OUTPUT_NAMES), feeds)
         ref_scores, ref_idx, ref_vec = (t.numpy() for t in ref)
         b = case.items.shape[0]
         n_sessions += b

@@ -22,7 +22,15 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from streamrec.export.artifact import SESSION_FP16_ONNX, SESSION_ONNX, ArtifactError, ArtifactMeta, load_items, verify
+from streamrec.export.artifact import (
+    SESSION_FP16_ONNX,
+    SESSION_INT8_ONNX,
+    SESSION_ONNX,
+    ArtifactError,
+    ArtifactMeta,
+    load_items,
+    verify,
+)
 from streamrec.export.item_index import Catalogue, EncodedBatch, ItemIndex, encode_sessions
 from streamrec.export.providers import CUDA, Device, ProviderChoice, choose_providers
 from streamrec.export.signature import check_signature, session_options
@@ -47,8 +55,10 @@ class Runner:
         session: ort.InferenceSession,
         index: ItemIndex,
         choice: ProviderChoice,
+        file_name: str = SESSION_ONNX,
     ) -> None:
         self.directory, self.meta, self.session, self.choice = directory, meta, session, choice
+        self.file_name = file_name  # which serving variant runs (session.onnx, session_int8.onnx, ...)
         self._index = index
         self.max_batch = DEFAULT_MAX_BATCH
 
@@ -60,6 +70,7 @@ class Runner:
         *,
         expected_sha256: str | None = None,
         fp16: bool = False,
+        int8: bool = False,
         tensorrt: bool = False,
         threads: int = 0,
         spinning: bool = True,
@@ -67,7 +78,8 @@ class Runner:
     ) -> Runner:
         """Verify checksums, open the session on ``device``, bind the catalogue, warm up.
         ``threads``: onnxruntime intra-op threads (0 = one per core); ``spinning``: let idle ones
-        spin-wait (fastest when the cores are otherwise free).
+        spin-wait (fastest when the cores are otherwise free). ``fp16`` serves the fp16 variant on
+        CUDA, ``int8`` the int8-scoring variant on CPU, where the artifact has them.
         Raises :class:`ArtifactError` for anything wrong with the artifact."""
         directory = Path(artifact_dir)
         meta = verify(directory, expected_sha256)
@@ -77,6 +89,10 @@ class Runner:
             name = SESSION_FP16_ONNX
         elif fp16:
             log.info("fp16 variant %s: using %s", "is for CUDA only" if choice.device != "cuda" else "absent", name)
+        if int8 and choice.device == "cpu" and SESSION_INT8_ONNX in meta.files:
+            name = SESSION_INT8_ONNX
+        elif int8 and choice.device == "cpu":
+            log.info("int8 variant absent (exported before it existed or with int8 off): using %s", name)
         opts = session_options(threads)
         if not spinning:
             # Idle intra-op threads sleep instead of spin-waiting: on 2 cores shared with the worker's
@@ -90,11 +106,13 @@ class Runner:
             reason = f"CUDA provider failed to initialise (session has {session.get_providers()}); falling back to CPU"
             log.warning(reason)
             choice = ProviderChoice(session.get_providers(), "cpu", reason)
-        problem = check_signature(session)
+        quantized = name == SESSION_INT8_ONNX
+        problem = check_signature(session, int8=quantized)
         if problem:
             raise ArtifactError(f"artifact {directory}: {name}: {problem}")
         item_ids, matrix = load_items(directory, meta)
-        runner = cls(directory, meta, session, ItemIndex(item_ids, matrix, choice.device), choice)
+        index = ItemIndex(item_ids, matrix, choice.device, quantize=quantized)
+        runner = cls(directory, meta, session, index, choice, name)
         if warmup:
             runner.warm_up()
         log.info("loaded %s from %s on %s (%s)", meta.version, name, choice.device, choice.reason)
@@ -147,6 +165,9 @@ class Runner:
         binding.bind_ortvalue_input("item_bias", cat.bias_value)
         # An input with a default initializer binds only as an OrtValue (bind_cpu_input refuses it).
         binding.bind_ortvalue_input("exclude_seen", _EXCLUDE_SEEN[exclude_seen])
+        if cat.codes_value is not None and cat.scales_value is not None:  # the int8 variant
+            binding.bind_ortvalue_input("item_codes", cat.codes_value)
+            binding.bind_ortvalue_input("item_scales", cat.scales_value)
         binding.bind_output("top_scores", self.choice.device)
         binding.bind_output("top_indices", self.choice.device)
         self.session.run_with_iobinding(binding)

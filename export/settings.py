@@ -17,3 +17,6 @@ class RegistrySettings(Section):
     )
     keep: int = Field(5, ge=1, description="versions kept when pruning")
     fp16: bool = Field(False, description="export an fp16 variant for GPU serving")
+    int8: bool = Field(
+        True, description="export an int8-scoring variant and serve it on CPU (exact fp32 re-score of its candidates)"
+    )

@@ -9,19 +9,22 @@ import onnxruntime as ort
 
 INPUT_NAMES = ("session_items", "session_types", "session_mask", "item_matrix", "item_bias", "exclude_seen")
 OUTPUT_NAMES = ("top_scores", "top_indices", "session_vec")
+INT8_INPUTS = ("item_codes", "item_scales")  # the int8 variant's extra inputs, after the six
 # exclude_seen is optional for callers: the exporter gives it a default (True) initializer, so
 # a caller that feeds only the five inputs of docs/contracts.md gets seen items masked.
 REQUIRED_INPUTS = INPUT_NAMES[:5]
 OPTIONAL_INPUTS = INPUT_NAMES[5:]
 
 
-def check_signature(session: ort.InferenceSession) -> str:
-    """Names and dynamic axes of a loaded file; returns "" when right, else what is wrong."""
+def check_signature(session: ort.InferenceSession, int8: bool = False) -> str:
+    """Names and dynamic axes of a loaded file (``int8``: of the int8 variant); returns "" when
+    right, else what is wrong."""
     inputs = {i.name: i.shape for i in session.get_inputs()}  # without inputs that have defaults
     optional = {i.name for i in session.get_overridable_initializers()}
     outputs = {o.name: o.shape for o in session.get_outputs()}
-    if list(inputs) != list(REQUIRED_INPUTS):
-        return f"inputs {list(inputs)} != {list(REQUIRED_INPUTS)}"
+    required = list(REQUIRED_INPUTS) + (list(INT8_INPUTS) if int8 else [])
+    if list(inputs) != required:
+        return f"inputs {list(inputs)} != {required}"
     if not set(OPTIONAL_INPUTS) <= optional:
         return f"optional inputs {sorted(optional)} lack {', '.join(OPTIONAL_INPUTS)}"
     if list(outputs) != list(OUTPUT_NAMES):
@@ -29,8 +32,11 @@ def check_signature(session: ort.InferenceSession) -> str:
     for name in ("session_items", "session_types", "session_mask"):
         if not all(isinstance(a, str) for a in inputs[name]):
             return f"input {name} has static axes {inputs[name]} (batch and sequence must be dynamic)"
-    if not isinstance(inputs["item_matrix"][0], str) or not isinstance(inputs["item_bias"][0], str):
-        return "item axis of item_matrix/item_bias is static (catalogue growth would need a re-export)"
+    item_axes = [inputs["item_matrix"][0], inputs["item_bias"][0]]
+    if int8:
+        item_axes += [inputs["item_codes"][1], inputs["item_scales"][0]]
+    if not all(isinstance(a, str) for a in item_axes):
+        return "item axis of an item input is static (catalogue growth would need a re-export)"
     if not all(isinstance(outputs[name][0], str) for name in OUTPUT_NAMES):
         return "batch axis of an output is static"
     return ""

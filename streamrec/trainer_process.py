@@ -214,6 +214,7 @@ class TrainerProcess:
             k=self.s.k,
             session_length=trained.model_config.max_len,
             fp16=self.s.registry.fp16,
+            int8=self.s.registry.int8,
             parent=self.served.version,
             metrics={
                 "online": metrics,

@@ -27,6 +27,7 @@ def make_loader(settings: Settings) -> Loader:
             settings.device,
             expected_sha256=digest,
             fp16=settings.registry.fp16,
+            int8=settings.registry.int8,
             threads=w.score_threads,
             spinning=w.score_spinning,
         )

@@ -61,6 +61,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             registry,
             k=k,
             fp16=fp16,
+            int8=settings.registry.int8,
             parent=args.parent,
             real_sessions=_real_sessions(args.events, settings.session_length),
             progress=lambda msg: print(f"  {msg}", flush=True),

@@ -60,7 +60,10 @@ def test_real_session_tower_exports_with_parity(registry: LocalRegistry) -> None
     by_variant = {r.variant: r for r in result.parity}
     assert by_variant["fp32"].passed and by_variant["fp32"].max_abs_err_embedding < 1e-5
     assert by_variant["fp16"].passed and by_variant["fp16"].untied_topk_overlap == 1.0
-    assert "session_fp16.onnx" in verify(registry.fetch(result.ref.version)).files
+    assert by_variant["int8"].passed and by_variant["int8"].untied_topk_overlap == 1.0
+    assert by_variant["int8"].max_abs_err_scores < 1e-4  # candidates re-scored in fp32
+    files = verify(registry.fetch(result.ref.version)).files
+    assert "session_fp16.onnx" in files and "session_int8.onnx" in files
 
 
 def test_failing_parity_writes_nothing(registry: LocalRegistry) -> None:

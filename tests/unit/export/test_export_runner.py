@@ -1,4 +1,5 @@
-"""Runner: recommendations, the session rule, seen/unavailable masking, cold-start upserts."""
+"""Runner: recommendations, the session rule, seen/unavailable masking, cold-start upserts; each
+on the fp32 and on the int8-scoring variant."""
 
 from __future__ import annotations
 
@@ -10,10 +11,25 @@ from streamrec.export.runner import Runner
 from .conftest import K, L, item_ids, item_matrix
 
 
-@pytest.fixture()
-def runner(artifact) -> Runner:
+@pytest.fixture(params=[False, True], ids=["fp32", "int8"])
+def runner(artifact, request: pytest.FixtureRequest) -> Runner:
     registry, result = artifact
-    return Runner.load(registry.fetch(result.ref.version), "cpu")
+    return Runner.load(registry.fetch(result.ref.version), "cpu", int8=request.param)
+
+
+def test_int8_variant_serves_the_fp32_top_k_with_fp32_scores(artifact) -> None:
+    registry, result = artifact
+    path = registry.fetch(result.ref.version)
+    fp32, int8 = Runner.load(path, "cpu"), Runner.load(path, "cpu", int8=True)
+    assert (fp32.file_name, int8.file_name) == ("session.onnx", "session_int8.onnx")
+    rng = np.random.default_rng(7)
+    sessions = [[item_ids()[r] for r in rng.integers(0, len(item_ids()), size=n)] for n in rng.integers(1, L + 3, 200)]
+    types = [["click"] * len(s) for s in sessions]
+    for (ids_a, scores_a), (ids_b, scores_b) in zip(
+        fp32.recommend(sessions, types), int8.recommend(sessions, types), strict=True
+    ):
+        assert ids_a == ids_b
+        np.testing.assert_allclose(scores_a, scores_b, rtol=1e-5, atol=1e-6)
 
 
 def _session(rows: list[int]) -> tuple[list[str], list[str]]:

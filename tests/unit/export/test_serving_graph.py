@@ -1,4 +1,5 @@
-"""The serving graph's seen-masking among K + L candidates equals masking the whole score matrix."""
+"""The serving graph's seen-masking among K + L candidates equals masking the whole score matrix,
+in the fp32 graph and in the int8 one (int8 candidates, exact fp32 re-score)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
+from streamrec.export.item_index import quantize_items
 from streamrec.export.onnx_export import export_serving_graph
 from streamrec.export.serving_graph import ServingGraph
 
@@ -36,27 +38,36 @@ def sessions(n_items: int, length: int, seed: int = 0) -> tuple[torch.Tensor, to
     return items, torch.ones(6, length, dtype=torch.long), mask
 
 
+def int8_inputs(matrix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    codes, scales = quantize_items(matrix.numpy())
+    return torch.from_numpy(codes), torch.from_numpy(scales)
+
+
+@pytest.mark.parametrize("int8", [False, True], ids=["fp32", "int8"])
 @pytest.mark.parametrize("n_items", [300, 12])  # 12 < K + L: the candidate set is the catalogue
 @pytest.mark.parametrize("exclude_seen", [True, False])
-def test_candidate_masking_matches_full_masking(n_items: int, exclude_seen: bool) -> None:
+def test_candidate_masking_matches_full_masking(n_items: int, exclude_seen: bool, int8: bool) -> None:
     tower = MeanTower().eval()  # ranks a session's own items first: the hardest case for masking
     matrix = torch.from_numpy(item_matrix(n_items))
     bias = torch.zeros(n_items)
     bias[3] = float("-inf")  # an unavailable item
     items, types, mask = sessions(n_items, length=8)
+    extra = int8_inputs(matrix) if int8 else ()
     with torch.no_grad():
-        scores, rows, _ = ServingGraph(tower, K)(items, types, mask, matrix, bias, torch.tensor(exclude_seen))
+        graph = ServingGraph(tower, K, int8=int8)
+        scores, rows, _ = graph(items, types, mask, matrix, bias, torch.tensor(exclude_seen), *extra)
     ref_scores, ref_rows = reference_topk(tower, items, types, mask, matrix, bias, exclude_seen)
     torch.testing.assert_close(scores, ref_scores)
     finite = torch.isfinite(ref_scores)
     assert torch.equal(rows[finite], ref_rows[finite])
 
 
-def test_exported_graph_sizes_candidates_by_the_inputs(tmp_path: Path) -> None:
+@pytest.mark.parametrize("int8", [False, True], ids=["fp32", "int8"])
+def test_exported_graph_sizes_candidates_by_the_inputs(tmp_path: Path, int8: bool) -> None:
     """The candidate count K + L is computed from input shapes in ONNX, not frozen at export."""
     tower = MeanTower().eval()
     path = tmp_path / "s.onnx"
-    export_serving_graph(tower, path, k=K, d=D, session_length=8)
+    export_serving_graph(tower, path, k=K, d=D, session_length=8, int8=int8)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     for n_items, length in [(300, 8), (300, 3), (9, 8)]:
         matrix = torch.from_numpy(item_matrix(n_items))
@@ -70,7 +81,8 @@ def test_exported_graph_sizes_candidates_by_the_inputs(tmp_path: Path) -> None:
                 "session_mask": mask.numpy(),
                 "item_matrix": matrix.numpy(),
                 "item_bias": bias.numpy(),
-            },
+            }
+            | (dict(zip(("item_codes", "item_scales"), quantize_items(matrix.numpy()), strict=True)) if int8 else {}),
         )
         ref_scores, ref_rows = reference_topk(tower, items, types, mask, matrix, bias, exclude_seen=True)
         np.testing.assert_allclose(scores, ref_scores.numpy(), rtol=1e-5, atol=1e-6)
