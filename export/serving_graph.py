@@ -55,7 +55,9 @@ class Int8Scores(torch.autograd.Function):
         g: torch.Graph, vec: torch.Value, codes: torch.Value, scales: torch.Value, bias: torch.Value
     ) -> torch.Value:
         zero = g.op("Constant", value_t=torch.tensor(0, dtype=torch.int8))  # symmetric item codes
-        return g.op("com.microsoft::DynamicQuantizeMatMul", vec, codes, scales, zero, bias)
+        scores = g.op("com.microsoft::DynamicQuantizeMatMul", vec, codes, scales, zero, bias)
+        scores.setType(vec.type().with_sizes([None, None]))  # [B, N] float32: the exporter cannot infer it
+        return scores
 
 
 class ServingGraph(nn.Module):
