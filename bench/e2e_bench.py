@@ -123,6 +123,37 @@ def export_synthetic_model(settings: Settings, n_items: int, k: int, session_len
 
 
 # ------------------------------------------------------------------------------- windows
+def cpu_seconds() -> dict[str, float]:
+    """CPU seconds (user + system) used so far by this process (the producer) and each child it
+    started (broker, Redis, worker), by role: where the 2 cores go, not just the worker's share."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def read(pid: int) -> tuple[str, float] | None:
+        try:
+            raw = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return None
+        name, fields = raw[raw.index("(") + 1 : raw.rindex(")")], raw[raw.rindex(")") + 2 :].split()
+        return name, (int(fields[11]) + int(fields[12])) / tick
+
+    children = set()
+    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
+        with contextlib.suppress(OSError):
+            children |= {int(p) for p in (task / "children").read_text().split()}
+    out = {"producer (bench)": read(os.getpid())[1]}  # type: ignore[index]
+    for pid in children:
+        got = read(pid)
+        if got is not None:
+            name, secs = got
+            role = "broker" if name.startswith("tansu") else "redis" if name.startswith("redis") else "worker"
+            out[role] = out.get(role, 0.0) + secs
+    return out
+
+
+def cores_used(before: dict[str, float], after: dict[str, float], seconds: float) -> dict[str, float]:
+    return {role: (after[role] - before.get(role, 0.0)) / seconds for role in after} if seconds > 0 else {}
+
+
 def window(before: Scrape, after: Scrape, seconds: float) -> dict[str, Any]:
     """What the worker measured between two scrapes."""
 
@@ -250,16 +281,18 @@ class Bench(Stack):
         t0 = time.monotonic()
         produce_s = self.produce_count(self.cfg.saturation_events)
         mid = self.scrape("worker")
-        t_mid = time.monotonic()
+        t_mid, cpu_mid = time.monotonic(), cpu_seconds()
         # the backlog left drains in roughly (left / ~2k per s): profile most of that span
         left = self.produced - mid.get(EVENTS)
         with self.profiling(self.cfg.profile and left > 4000, max(1.0, 0.7 * left / 2500)) as prof:
             drained, end = self.drain()
-        t_end = time.monotonic()
+        t_end, cpu_end = time.monotonic(), cpu_seconds()
         total_s = t_end - t0
         done = end.get(EVENTS) - base
         # after the producer stopped the worker has the CPU to itself: the cleaner figure.
         alone = window(mid, end, t_end - t_mid) if end.get(EVENTS) > mid.get(EVENTS) + 100 else None
+        if alone is not None:
+            alone["cores"] = cores_used(cpu_mid, cpu_end, t_end - t_mid)
         return {
             "events": int(done),
             "drained": drained and end.get(EVENTS) >= target,

@@ -243,6 +243,15 @@ def _saturation_rows(r: dict[str, Any]) -> list[str]:
         f"(overall {_f(s['events_per_s_overall'])}/s incl. the time the producer shared the CPU; "
         f"{_f(alone.get('events_per_s'))}/s once it stopped, {_f(alone.get('batch_mean_events'), '.0f')} events "
         f"and {_f(alone.get('score_ms_per_batch'), '.0f')} ms of scoring per batch).",
+        *(
+            [
+                "CPU while it drained alone (cores of 2): "
+                + ", ".join(f"{role} {used:.2f}" for role, used in sorted(alone["cores"].items(), key=lambda x: -x[1]))
+                + "."
+            ]
+            if alone.get("cores")
+            else []
+        ),
     ]
 
 

@@ -47,6 +47,8 @@ def test_quick_bench_writes_the_named_figures(tmp_path: Path) -> None:
     assert e2e["latency_ms"]["p50"]["250"] > 0 and e2e["latency_ms"]["p99"]["250"] >= e2e["latency_ms"]["p50"]["250"]
     assert e2e["loads"][0]["events"] > 0 and e2e["loads"][0]["drained"]
     assert e2e["saturation"]["drained"]
+    cores = e2e["saturation"]["worker_alone"]["cores"]  # CPU by process while the backlog drained
+    assert {"worker", "broker", "redis", "producer (bench)"} <= set(cores) and cores["worker"] > 0
     ovt = res["model"]["onnx_vs_torch"]
     assert ovt["batch_1"] > 0 and ovt["batch_64"] > 0
     assert res["machine"]["cores"] >= 1 and res["machine"]["onnxruntime_providers"]
