@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import statistics
@@ -133,6 +134,8 @@ def run_model_bench(
             export_s = time.perf_counter() - t0
             runner = Runner.load(ref.uri, device)  # type: ignore[arg-type]
             result["machine"]["runner_device"] = runner.device
+            # the int8-scoring file where the runner is on the CPU (the worker's default there)
+            int8 = Runner.load(ref.uri, device, int8=True) if runner.device == "cpu" else None  # type: ignore[arg-type]
             graph = ServingGraph(model.session, K).eval()
             size = (Path(ref.uri) / "session.onnx").stat().st_size
             rng = np.random.default_rng(0)
@@ -156,11 +159,15 @@ def run_model_bench(
                 def onnx(batch: EncodedBatch = batch, cat: object = cat, runner: Runner = runner) -> object:
                     return runner._run(batch, cat, True)  # type: ignore[arg-type]
 
+                def onnx_int8(batch: EncodedBatch = batch, runner: Runner | None = int8) -> object:
+                    return runner._run(batch, runner._index.current, True)  # type: ignore[union-attr]
+
                 sessions = [[ids[i] for i in row] for row in items]
                 kinds = [["click"] * LENGTH] * b
                 t_eager = _time(eager, min_s)
                 t_onnx = _time(onnx, min_s)
                 t_runner = _time(lambda s=sessions, k=kinds, r=runner: r.recommend(s, k), min_s)
+                t_int8 = _time(onnx_int8, min_s) if int8 is not None else math.nan
                 result["runs"].append(
                     {
                         "items": n,
@@ -170,6 +177,8 @@ def run_model_bench(
                         "speedup": t_eager / t_onnx,
                         "eager_events_per_s": b / t_eager,
                         "onnx_events_per_s": b / t_onnx,
+                        "onnx_int8_ms": 1e3 * t_int8,  # NaN off the CPU
+                        "int8_speedup": t_onnx / t_int8,
                         "runner_events_per_s": b / t_runner,
                         "onnx_gflops": flops * b / t_onnx / 1e9,
                         "onnx_peak_fraction": flops * b / t_onnx / 1e9 / PEAK_GFLOPS,

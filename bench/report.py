@@ -340,17 +340,19 @@ def results_md(result: dict[str, Any], command: str, plots: dict[str, str]) -> s
         dev = model.get("machine", {}).get("runner_device", "cpu")
         lines += [
             f"Session tower (d=128, 2 layers, L=50) + scoring + mask + top-20, runner on `{dev}`. "
-            "Speed-up = eager ms / onnxruntime ms.",
+            "Speed-up = eager ms / onnxruntime ms (fp32 `session.onnx`); int8 = `session_int8.onnx` "
+            "(int8 candidates, exact fp32 re-score; what the worker runs on a CPU), onnx ms / int8 ms.",
             "",
-            "| items | batch | eager ms | onnx ms | speed-up | eager sessions/s | onnx sessions/s "
-            "| runner sessions/s |",
-            "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+            "| items | batch | eager ms | onnx ms | speed-up | int8 ms | int8 vs fp32 | eager sessions/s "
+            "| onnx sessions/s | runner sessions/s |",
+            "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
         for r in model["runs"]:
             lines.append(
                 f"| {r['items']:,} | {r['batch']} | {_f(r['eager_ms'], '.1f')} | {_f(r['onnx_ms'], '.1f')} "
-                f"| {_f(r['speedup'], '.2f')}× | {_f(r['eager_events_per_s'])} | {_f(r['onnx_events_per_s'])} "
-                f"| {_f(r['runner_events_per_s'])} |"
+                f"| {_f(r['speedup'], '.2f')}× | {_f(r.get('onnx_int8_ms', math.nan), '.1f')} "
+                f"| {_f(r.get('int8_speedup', math.nan), '.2f')}× | {_f(r['eager_events_per_s'])} "
+                f"| {_f(r['onnx_events_per_s'])} | {_f(r['runner_events_per_s'])} |"
             )
         lines.append("")
         if "throughput_vs_catalogue" in plots:
