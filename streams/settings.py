@@ -21,7 +21,7 @@ class WorkerSettings(Section):
         50, ge=1, le=10_000, description="longest a fetch waits at the broker (faust hard-codes 1500)"
     )
     producer_linger_ms: int = Field(
-        5, ge=0, le=1_000, description="how long the producer gathers changelog/training/DLQ records per request"
+        0, ge=0, le=1_000, description="producer linger; >0 lost session updates at rebalances (docs/reliability.md)"
     )
     producer_max_batch_kb: int = Field(
         256, ge=16, le=4_096, description="largest record batch per partition the worker's producer builds"
