@@ -134,7 +134,8 @@ def run_model_bench(
             export_s = time.perf_counter() - t0
             runner = Runner.load(ref.uri, device)  # type: ignore[arg-type]
             result["machine"]["runner_device"] = runner.device
-            # the int8-scoring file where the runner is on the CPU (the worker's default there)
+            # the int8-scoring file where the runner is on the CPU, at every size (the worker's
+            # default uses it from registry.int8_min_items items)
             int8 = Runner.load(ref.uri, device, int8=True) if runner.device == "cpu" else None  # type: ignore[arg-type]
             graph = ServingGraph(model.session, K).eval()
             size = (Path(ref.uri) / "session.onnx").stat().st_size

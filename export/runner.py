@@ -71,6 +71,7 @@ class Runner:
         expected_sha256: str | None = None,
         fp16: bool = False,
         int8: bool = False,
+        int8_min_items: int = 0,
         tensorrt: bool = False,
         threads: int = 0,
         spinning: bool = True,
@@ -79,7 +80,9 @@ class Runner:
         """Verify checksums, open the session on ``device``, bind the catalogue, warm up.
         ``threads``: onnxruntime intra-op threads (0 = one per core); ``spinning``: let idle ones
         spin-wait (fastest when the cores are otherwise free). ``fp16`` serves the fp16 variant on
-        CUDA, ``int8`` the int8-scoring variant on CPU, where the artifact has them.
+        CUDA, ``int8`` the int8-scoring variant on CPU, where the artifact has them (int8 only for
+        catalogues of ``int8_min_items`` or more: on smaller ones the exact re-score of its
+        candidates costs more than the int8 matmul saves).
         Raises :class:`ArtifactError` for anything wrong with the artifact."""
         directory = Path(artifact_dir)
         meta = verify(directory, expected_sha256)
@@ -89,10 +92,13 @@ class Runner:
             name = SESSION_FP16_ONNX
         elif fp16:
             log.info("fp16 variant %s: using %s", "is for CUDA only" if choice.device != "cuda" else "absent", name)
-        if int8 and choice.device == "cpu" and SESSION_INT8_ONNX in meta.files:
-            name = SESSION_INT8_ONNX
-        elif int8 and choice.device == "cpu":
-            log.info("int8 variant absent (exported before it existed or with int8 off): using %s", name)
+        if int8 and choice.device == "cpu":
+            if SESSION_INT8_ONNX not in meta.files:
+                log.info("int8 variant absent (exported before it existed or with int8 off): using %s", name)
+            elif meta.n_items < int8_min_items:
+                log.info("%d items < int8_min_items=%d: using %s", meta.n_items, int8_min_items, name)
+            else:
+                name = SESSION_INT8_ONNX
         opts = session_options(threads)
         if not spinning:
             # Idle intra-op threads sleep instead of spin-waiting: on 2 cores shared with the worker's

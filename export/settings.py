@@ -20,3 +20,6 @@ class RegistrySettings(Section):
     int8: bool = Field(
         True, description="export an int8-scoring variant and serve it on CPU (exact fp32 re-score of its candidates)"
     )
+    int8_min_items: int = Field(
+        20_000, ge=0, description="serve int8 only from this catalogue size (below, fp32 is as fast: bench/RESULTS.md)"
+    )

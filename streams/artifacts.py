@@ -28,6 +28,7 @@ def make_loader(settings: Settings) -> Loader:
             expected_sha256=digest,
             fp16=settings.registry.fp16,
             int8=settings.registry.int8,
+            int8_min_items=settings.registry.int8_min_items,
             threads=w.score_threads,
             spinning=w.score_spinning,
         )

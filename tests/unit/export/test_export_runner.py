@@ -22,6 +22,8 @@ def test_int8_variant_serves_the_fp32_top_k_with_fp32_scores(artifact) -> None:
     path = registry.fetch(result.ref.version)
     fp32, int8 = Runner.load(path, "cpu"), Runner.load(path, "cpu", int8=True)
     assert (fp32.file_name, int8.file_name) == ("session.onnx", "session_int8.onnx")
+    small = Runner.load(path, "cpu", int8=True, int8_min_items=len(item_ids()) + 1)
+    assert small.file_name == "session.onnx"  # a catalogue below int8_min_items is served in fp32
     rng = np.random.default_rng(7)
     sessions = [[item_ids()[r] for r in rng.integers(0, len(item_ids()), size=n)] for n in rng.integers(1, L + 3, 200)]
     types = [["click"] * len(s) for s in sessions]
