@@ -23,7 +23,7 @@ from torch import nn
 from streamrec.export.artifact import ArtifactError
 from streamrec.export.item_index import quantize_items
 from streamrec.export.serving_graph import ServingGraph
-from streamrec.export.signature import OUTPUT_NAMES, check_signature, session_options
+from streamrec.export.signature import INT8_INPUTS, OUTPUT_NAMES, check_signature, session_options
 
 
 class ParityError(ArtifactError):
@@ -128,7 +128,9 @@ def check_parity(
         return ParityReport(variant, 0, float("nan"), float("nan"), 0.0, 0.0, False, problem)
     graph = ServingGraph(tower.eval(), k).eval()  # the reference is always eager fp32
     matrix_t = torch.from_numpy(np.ascontiguousarray(item_matrix, dtype=np.float32))
-    codes, scales = quantize_items(item_matrix)
+    int8_inputs: dict[str, np.ndarray] = {}
+    if variant == "int8":
+        int8_inputs = dict(zip(INT8_INPUTS, quantize_items(item_matrix), strict=True))
     emb_err = score_err = 0.0
     overlaps: list[tuple[float, float, int]] = []
     reason = ""
@@ -144,8 +146,7 @@ def check_parity(
         }
         with torch.no_grad():
             ref = graph(*(torch.from_numpy(v) for v in feeds.values()))
-        if variant == "int8":
-            feeds |= {"item_codes": codes, "item_scales": scales}
+        feeds |= int8_inputs
         got_scores, got_idx, got_vec = session.run(list(OUTPUT_NAMES), feeds)
         ref_scores, ref_idx, ref_vec = (t.numpy() for t in ref)
         b = case.items.shape[0]

@@ -12,7 +12,7 @@ import torch
 
 from streamrec.export.item_index import quantize_items
 from streamrec.export.onnx_export import export_serving_graph
-from streamrec.export.serving_graph import ServingGraph
+from streamrec.export.serving_graph import INT8_INPUTS, ServingGraph
 
 from .conftest import D, MeanTower, item_matrix
 
@@ -82,7 +82,7 @@ def test_exported_graph_sizes_candidates_by_the_inputs(tmp_path: Path, int8: boo
                 "item_matrix": matrix.numpy(),
                 "item_bias": bias.numpy(),
             }
-            | (dict(zip(("item_codes", "item_scales"), quantize_items(matrix.numpy()), strict=True)) if int8 else {}),
+            | (dict(zip(INT8_INPUTS, quantize_items(matrix.numpy()), strict=True)) if int8 else {}),
         )
         ref_scores, ref_rows = reference_topk(tower, items, types, mask, matrix, bias, exclude_seen=True)
         np.testing.assert_allclose(scores, ref_scores.numpy(), rtol=1e-5, atol=1e-6)
