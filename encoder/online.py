@@ -199,11 +199,12 @@ class OnlineLearner:
         idx, types, mask = self._tensors(rows)
         sessions = self.model.encode_sessions(idx, types, mask)  # [B, d]
         targets = torch.tensor([r.target for r in rows])  # [B]
-        n_uniform = self.encoder.n_negatives
         pool = self._neg_pool
+        # every item unavailable: in-batch negatives only (an unavailable row is never a negative)
+        n_uniform = self.encoder.n_negatives if pool is None or len(pool) else 0
         n_pool = self.n_items if pool is None else max(len(pool), 1)
         uniform = torch.randint(0, n_pool, (n_uniform,))  # [U]
-        if pool is not None and len(pool):
+        if pool is not None and n_uniform:
             uniform = pool[uniform]  # [U], available rows only
         cands, target_rows = torch.unique(torch.cat([targets, uniform]), return_inverse=True)  # [C], [B+U]
         cand_vecs = self.model.items(cands)  # [C, d]

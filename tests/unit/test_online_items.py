@@ -92,6 +92,20 @@ def test_examples_with_new_items_train_and_unavailable_items_are_not_negatives()
     assert sync.queue == {} and fresh not in learner.unavailable
 
 
+def test_with_every_item_unavailable_no_sampled_negative_is_drawn() -> None:
+    trained = tiny_trained(text_dim=8)
+    learner = OnlineLearner(trained, SETTINGS, EncoderSettings(n_negatives=16))
+    learner.set_available(list(learner.index), False)
+    row0 = next(item for item, row in learner.index.items() if row == 0)  # the old fallback: never a target here
+    learner.add([ex for ex in chain_examples(200, seed=2) if ex.next_item != row0], entered_at=0.0)
+    drawn: list[torch.Tensor] = []
+    learner.model.items.register_forward_pre_hook(lambda _module, args: drawn.append(args[0]))
+    assert learner.step() is not None  # in-batch negatives still train
+    targets = {r.target for r in learner.buffer}
+    candidates = [rows for rows in drawn if rows is not None and rows.dim() == 1]  # the scored set
+    assert candidates and set(candidates[0].tolist()) <= targets  # the batch's own targets only
+
+
 def test_model_without_text_tower_skips_new_items() -> None:
     learner = OnlineLearner(tiny_trained(), SETTINGS, EncoderSettings(n_negatives=16))
     sync = CatalogueSync(learner, lambda texts: np.ones((len(texts), 8), np.float32))
