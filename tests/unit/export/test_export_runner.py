@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from streamrec.export.item_index import ItemIndex, quantize_items
 from streamrec.export.runner import Runner
 
 from .conftest import K, L, item_ids, item_matrix
@@ -91,3 +92,19 @@ def test_k_above_the_exported_k_is_an_error(runner: Runner) -> None:
         runner.recommend([["item-1"]], [["click"]], k=K + 1)
     with pytest.raises(ValueError, match="event type"):
         runner.recommend([["item-1"]], [["like"]])
+
+
+def test_upserts_keep_the_int8_codes_equal_to_quantizing_the_whole_matrix() -> None:
+    """An upsert re-quantizes only the rows it writes; the result must be what quantizing the
+    grown matrix from scratch gives."""
+    index = ItemIndex(item_ids(), item_matrix(), quantize=True)
+    rng = np.random.default_rng(3)
+    index.upsert(["new-a", "new-b", item_ids()[5]], rng.standard_normal((3, item_matrix().shape[1])) * 4)
+    index.set_available(["new-a"], False)
+    index.upsert(["new-c", "new-a"], rng.standard_normal((2, item_matrix().shape[1])))
+    cat = index.current
+    codes, scales = quantize_items(cat.matrix)
+    assert cat.codes is not None and cat.scales is not None
+    np.testing.assert_array_equal(cat.codes, codes)
+    np.testing.assert_array_equal(cat.scales, scales)
+    np.testing.assert_array_equal(cat.codes_value.numpy(), codes)  # type: ignore[union-attr]
