@@ -151,7 +151,7 @@ class WorkerRuntime:
             processing_guarantee=w.processing_guarantee,
             consumer_auto_offset_reset="earliest",
             producer_acks=-1,
-            producer_linger_ms=w.producer_linger_ms,
+            producer_linger_ms=0,  # not a setting: 5 ms lost session updates at rebalances (see above)
             producer_max_batch_size=w.producer_max_batch_kb * 1024,
             broker_session_timeout=w.session_timeout_s,
             broker_heartbeat_interval=min(3.0, w.session_timeout_s / 3),

@@ -20,9 +20,6 @@ class WorkerSettings(Section):
     fetch_max_wait_ms: int = Field(
         50, ge=1, le=10_000, description="longest a fetch waits at the broker (faust hard-codes 1500)"
     )
-    producer_linger_ms: int = Field(
-        0, ge=0, le=1_000, description="producer linger; >0 lost session updates at rebalances (docs/reliability.md)"
-    )
     producer_max_batch_kb: int = Field(
         256, ge=16, le=4_096, description="largest record batch per partition the worker's producer builds"
     )
