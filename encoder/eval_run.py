@@ -16,10 +16,14 @@ import torch
 
 from streamrec.datasets import Catalogue, EventLog
 from streamrec.encoder.artifact import TrainedModel
-from streamrec.encoder.baselines import CooccurrenceKNN, popularity_scores
-from streamrec.encoder.data import build_sequences, catalogue_rows, gaps_of
-from streamrec.encoder.evaluate import model_score_fn, rank_all, summarize
+from streamrec.encoder.baselines import popularity_scores
+from streamrec.encoder.data import Sequences, build_sequences, catalogue_rows, gaps_of
+from streamrec.encoder.evaluate import ScoreFn, model_score_fn, rank_all, summarize
+from streamrec.encoder.hybrid import bonus_fn, hybrid_fn, table_of, tune
+from streamrec.encoder.model import Recommender
 from streamrec.encoder.text import embed_texts
+from streamrec.serving.cooccurrence import NORMALISATIONS
+from streamrec.settings.hybrid import HybridSettings
 
 K = 10
 
@@ -65,6 +69,42 @@ def _item_matrix(
     return torch.cat([base, vecs]).to(device)
 
 
+def _model_fn(
+    model: Recommender,
+    matrix: torch.Tensor,
+    seqs: Sequences,
+    users: list[int],
+    cut: int,
+    max_len: int,
+    device: torch.device,
+) -> tuple[list[np.ndarray], ScoreFn]:
+    """Histories (each user's events but the last ``cut``) and the model's score function on them."""
+    hist = [seqs.items[u][:-cut] for u in users]
+    types = [seqs.types[u][:-cut] for u in users]
+    gaps = [gaps_of(seqs.ts[u][:-cut]) for u in users] if model.cfg.time_gaps else None
+    return hist, model_score_fn(model, matrix, hist, types, gaps, max_len, device)
+
+
+def _validation(
+    model: Recommender,
+    matrix: torch.Tensor,
+    seqs: Sequences,
+    rows: list[str],
+    keep_seen: bool,
+    hybrid: HybridSettings,
+    max_len: int,
+    device: torch.device,
+) -> dict:
+    """Beta and normalisation of the hybrid chosen on the second-to-last event (module docstring
+    of streamrec.encoder.hybrid): the co-occurrence table counts training parts only."""
+    users = [u for u in range(len(seqs.users)) if len(seqs.items[u]) >= 3]
+    hist, fn = _model_fn(model, matrix, seqs, users, 2, max_len, device)
+    targets = np.array([seqs.items[u][-2] for u in users], dtype=np.int64)
+    train = [seqs.items[u][seqs.train_part(u)] for u in range(len(seqs.users))]
+    table = table_of(train, rows, hybrid.max_neighbours, hybrid.window)
+    return tune(fn, table, hist, targets, keep_seen, NORMALISATIONS)
+
+
 def evaluate_run(
     log: EventLog,
     catalogue: Catalogue | None,
@@ -72,13 +112,13 @@ def evaluate_run(
     keep_seen: bool,
     device: torch.device,
     cache_dir: Path | None = None,
+    hybrid: HybridSettings | None = None,
 ) -> dict:
+    hybrid = hybrid or HybridSettings()
     rows = catalogue_rows(log, catalogue, base=trained.item_ids)
     index = {r: i for i, r in enumerate(rows)}
     seqs = build_sequences(log, index)
     users = [u for u in range(len(seqs.users)) if len(seqs.items[u]) >= 2]
-    hist = [seqs.items[u][:-1] for u in users]
-    types = [seqs.types[u][:-1] for u in users]
     targets = np.array([seqs.items[u][-1] for u in users], dtype=np.int64)
     n = len(rows)
     train_items = np.zeros(n, bool)
@@ -89,18 +129,22 @@ def evaluate_run(
     model = trained.model.to(device).eval()
     matrix = _item_matrix(trained, rows, catalogue, cache_dir, device)  # [N, d]
     max_len = int(trained.config.get("session_length", model.cfg.max_len))
-    gaps = [gaps_of(seqs.ts[u][:-1]) for u in users] if model.cfg.time_gaps else None
+    hist, model_fn = _model_fn(model, matrix, seqs, users, 1, max_len, device)
     div = _category_vectors(rows, catalogue)
     div_label = "1 - cosine of category multi-hot vectors"
     if div is None:
         div, div_label = matrix.cpu().numpy(), "1 - cosine of the model's item vectors"
 
+    validation = _validation(model, matrix, seqs, rows, keep_seen, hybrid, max_len, device)
+    best = validation["best"]
     pop = popularity_scores(hist, n)
-    knn = CooccurrenceKNN(hist, n, window=5)
+    table = table_of(hist, rows, hybrid.max_neighbours, hybrid.window)
     methods = {
-        "model": model_score_fn(model, matrix, hist, types, gaps, max_len, device),
+        "model": model_fn,
+        "hybrid": hybrid_fn(model_fn, bonus_fn(table, hist, n, hybrid.norm), hybrid.beta),
+        "hybrid_validated": hybrid_fn(model_fn, bonus_fn(table, hist, n, best["norm"]), best["beta"]),
         "popularity": lambda b: np.tile(pop, (len(b), 1)),
-        "cooccurrence": lambda b: knn.scores([hist[u] for u in b]),
+        "cooccurrence": bonus_fn(table, hist, n, "raw"),
     }
     results: dict[str, dict] = {}
     for name, fn in methods.items():
@@ -108,9 +152,14 @@ def evaluate_run(
         res = summarize(ranks, tops, n, div, k=K)
         res["cold_start"] = summarize(ranks[cold], tops[cold], n, div, k=K)
         results[name] = res
+    results["hybrid"]["setting"] = {"beta": hybrid.beta, "norm": hybrid.norm}
+    results["hybrid_validated"]["setting"] = {"beta": best["beta"], "norm": best["norm"]}
     return {
         "model": results["model"],
+        "hybrid": results["hybrid"],
+        "hybrid_validated": results["hybrid_validated"],
         "baselines": {"popularity": results["popularity"], "cooccurrence": results["cooccurrence"]},
+        "validation": validation,
         "protocol": {
             "split": "leave-one-out: last event per user = test, history = all earlier events",
             "ordering": "by timestamp, same-second ties in file order",
@@ -120,7 +169,10 @@ def evaluate_run(
             "users": len(users),
             "items": n,
             "cold_start_users": int(cold.sum()),
-            "cooccurrence": "pairs <= 5 steps apart in histories, last 5 items weighted 1..5 by recency",
+            "cooccurrence": f"pairs <= {hybrid.window} steps apart in histories, last {hybrid.window} items weighted "
+            f"1..{hybrid.window} by recency, at most {hybrid.max_neighbours} neighbours per item",
+            "hybrid": "model score + beta x normalised co-occurrence bonus; 'hybrid' = the settings' beta/norm, "
+            "'hybrid_validated' = the best on the second-to-last event (table counted on training parts)",
             "diversity": div_label,
             "session_length": max_len,
         },

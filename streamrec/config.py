@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streamrec.encoder.settings import EncoderSettings, TrainerSettings
 from streamrec.export.settings import RegistrySettings
+from streamrec.settings.hybrid import HybridSettings
 from streamrec.settings_base import Section
 from streamrec.streams.settings import WorkerSettings
 
@@ -75,3 +76,4 @@ class Settings(BaseSettings):
     registry: RegistrySettings = RegistrySettings()
     worker: WorkerSettings = WorkerSettings()
     trainer: TrainerSettings = TrainerSettings()
+    hybrid: HybridSettings = HybridSettings()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from streamrec.config import Settings
 
-HELP = "evaluate a model (leave-one-out, full ranking) against popularity and co-occurrence baselines"
+HELP = "evaluate a model and its co-occurrence hybrid against popularity and co-occurrence (leave-one-out)"
 COLUMNS = ("hr@10", "ndcg@10", "mrr", "coverage", "diversity")
 
 
@@ -22,13 +22,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _table(results: dict) -> str:
-    rows = [("model", results["model"])] + [(f"{k} (baseline)", v) for k, v in results["baselines"].items()]
+    rows = [("model", results["model"])]
+    rows += [
+        (f"{name} (beta {results[name]['setting']['beta']:g}, {results[name]['setting']['norm']})", results[name])
+        for name in ("hybrid", "hybrid_validated")
+    ]
+    rows += [(f"{k} (baseline)", v) for k, v in results["baselines"].items()]
     rows += [(f"{name} [cold start]", res["cold_start"]) for name, res in rows]
-    head = f"{'method':<38}" + "".join(f"{c:>11}" for c in COLUMNS) + f"{'users':>8}"
+    head = f"{'method':<50}" + "".join(f"{c:>11}" for c in COLUMNS) + f"{'users':>8}"
     lines = [head, "-" * len(head)]
     for name, res in rows:
         cells = "".join(f"{res[c]:>11.4f}" if c in res else f"{'-':>11}" for c in COLUMNS)
-        lines.append(f"{name:<38}{cells}{res['users']:>8}")
+        lines.append(f"{name:<50}{cells}{res['users']:>8}")
     return "\n".join(lines)
 
 
@@ -42,7 +47,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     trained = load_model_dir(args.model, device="cpu")
     log = load_events(args.events)
     catalogue = load_items(args.items) if args.items else None
-    results = evaluate_run(log, catalogue, trained, args.keep_seen, device, cache_dir=settings.data_dir / "cache")
+    results = evaluate_run(
+        log, catalogue, trained, args.keep_seen, device, cache_dir=settings.data_dir / "cache", hybrid=settings.hybrid
+    )
     print(_table(results))
     p = results["protocol"]
     print(

@@ -1,0 +1,1 @@
+"""The onnxruntime serving runtime (no torch): co-occurrence table."""

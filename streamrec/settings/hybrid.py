@@ -1,0 +1,25 @@
+"""Settings of the hybrid scorer: model scores + beta x the session's co-occurrence bonus
+(streamrec.serving.cooccurrence). Read by eval, the streaming eval, export (the base table) and
+the worker (serving and the per-event counts)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from streamrec.settings_base import Section
+
+
+class HybridSettings(Section):
+    """Defaults chosen on the validation item of ml-100k and diginetica (docs/results/hybrid.md)."""
+
+    beta: float = Field(0.5, ge=0.0, description="weight of the normalised co-occurrence bonus (0 = model only)")
+    norm: Literal["max", "sum", "log", "raw"] = Field(
+        "max", description="per-session scaling of the bonus: best neighbour = 1 (max), sum 1, log1p or raw counts"
+    )
+    max_neighbours: int = Field(
+        64, ge=1, le=4096, description="neighbours kept per item (memory: 8 x this + 8 bytes per item)"
+    )
+    window: int = Field(5, ge=1, le=50, description="pairs at most this many steps apart count; last items scored")
+    learn_online: bool = Field(True, description="the worker counts the pairs of every event it processes")
