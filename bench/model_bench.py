@@ -52,7 +52,7 @@ def _time(fn: Callable[[], object], min_s: float, min_reps: int = 5) -> float:
 def _swap_pause(runner_dir: Path, other_dir: Path, batch: tuple[list[list[str]], list[list[str]]]) -> dict[str, Any]:
     """Serve batches in a loop while another thread loads, verifies, warms and swaps in a new
     version; report the worst batch latency during the swap against the median before it."""
-    from streamrec.export.runner import ModelHolder, Runner
+    from streamrec.serving.runner import ModelHolder, Runner
 
     holder = ModelHolder(Runner.load(runner_dir, "cpu"))
     latencies: list[tuple[float, float, str]] = []
@@ -105,10 +105,10 @@ def run_model_bench(
     ``device`` is the runner's (auto|cuda|cpu: the CUDA provider on a GPU machine)."""
     from streamrec.encoder.model import ModelConfig, Recommender
     from streamrec.export.exporter import export_model
-    from streamrec.export.item_index import EncodedBatch
-    from streamrec.export.registry import LocalRegistry
-    from streamrec.export.runner import Runner
     from streamrec.export.serving_graph import ServingGraph
+    from streamrec.serving.item_index import EncodedBatch
+    from streamrec.serving.registry import LocalRegistry
+    from streamrec.serving.runner import Runner
 
     torch.set_num_threads(os.cpu_count() or 1)
     catalogues = catalogues or ([50_000] if quick else [10_000, 50_000])

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from streamrec.contracts.events import EVENT_TYPES
 from streamrec.datasets import Catalogue, EventLog
-from streamrec.events import EVENT_TYPES
 
 TYPE_INDEX = {name: i + 1 for i, name in enumerate(EVENT_TYPES)}  # 0 = padding (docs/contracts.md)
 

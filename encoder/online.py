@@ -24,13 +24,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from streamrec.contracts.training_batch import Example
 from streamrec.encoder.artifact import TrainedModel
 from streamrec.encoder.data import TYPE_INDEX
 from streamrec.encoder.item_table import append_cold_rows, set_text_rows
 from streamrec.encoder.losses import candidate_log_q, next_item_infonce
 from streamrec.encoder.metrics import hit_rate, ndcg, target_ranks
-from streamrec.encoder.settings import EncoderSettings, TrainerSettings
-from streamrec.training_batch import Example
+from streamrec.settings.encoder import EncoderSettings, TrainerSettings
 
 
 @dataclass

@@ -24,9 +24,9 @@ from streamrec.encoder.data import Sequences, build_sequences, catalogue_rows, g
 from streamrec.encoder.evaluate import model_score_fn, rank_all, summarize
 from streamrec.encoder.losses import candidate_log_q, next_item_infonce, seen_so_far, session_contrastive
 from streamrec.encoder.model import ModelConfig, Recommender
-from streamrec.encoder.settings import EncoderSettings
 from streamrec.encoder.text import embed_texts, resolve_text_model
 from streamrec.errors import UserError
+from streamrec.settings.encoder import EncoderSettings
 
 log = logging.getLogger(__name__)
 

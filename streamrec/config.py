@@ -15,11 +15,11 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from streamrec.encoder.settings import EncoderSettings, TrainerSettings
-from streamrec.export.settings import RegistrySettings
+from streamrec.settings.base import Section
+from streamrec.settings.encoder import EncoderSettings, TrainerSettings
 from streamrec.settings.hybrid import HybridSettings
-from streamrec.settings_base import Section
-from streamrec.streams.settings import WorkerSettings
+from streamrec.settings.registry import RegistrySettings
+from streamrec.settings.worker import WorkerSettings
 
 
 class TopicSettings(Section):

@@ -18,8 +18,8 @@ from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 
-from streamrec import compact_json
 from streamrec.config import KafkaSecurity, Settings
+from streamrec.contracts import compact_json
 from streamrec.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -170,6 +170,20 @@ class EventProducer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class Pacer:
+    """Sleeps just enough to hold an average rate; no sleeping at rate 0."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate, self.start, self.sent = rate, time.monotonic(), 0
+
+    def tick(self) -> None:
+        self.sent += 1
+        if self.rate > 0:
+            ahead = self.sent / self.rate - (time.monotonic() - self.start)
+            if ahead > 0.002:
+                time.sleep(ahead)
 
 
 def assign_from_beginning(consumer: Any, topic: str, partitions: set[int] | None = None) -> bool:

@@ -40,9 +40,10 @@ from aiokafka import ConsumerRecord
 from faust.types import TP
 
 from streamrec.config import Settings
-from streamrec.feed import redis_client
+from streamrec.contracts.items import ItemUpdate, parse_records
+from streamrec.feed_store import redis_client
 from streamrec.kafka import security_kwargs
-from streamrec.streams.catalogue import CatalogueOverlay, ItemUpdate, parse_records
+from streamrec.streams.catalogue import CatalogueOverlay
 from streamrec.streams.dlq import DeadLetterSink
 from streamrec.streams.faust_glue import TableSessionStore, WorkerApp, disown, hold, release, to_record
 from streamrec.streams.feed_sink import FeedSink

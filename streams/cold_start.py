@@ -83,7 +83,7 @@ class TextProjector:
     def __call__(self, runner: Any, texts: Sequence[str]) -> np.ndarray | None:
         """Item vectors [n, d] for ``texts`` in ``runner``'s item space, or None if it has no
         text projection. Blocking (seconds on first use): call it from a thread."""
-        from streamrec.export.artifact import ITEM_PROJ_ONNX
+        from streamrec.serving.artifact import ITEM_PROJ_ONNX
 
         directory = getattr(runner, "directory", None)
         if directory is None or not (Path(directory) / ITEM_PROJ_ONNX).is_file():

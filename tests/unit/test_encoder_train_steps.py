@@ -10,9 +10,9 @@ import torch
 
 from streamrec.encoder.data import Sequences
 from streamrec.encoder.losses import next_item_infonce, seen_so_far
-from streamrec.encoder.settings import EncoderSettings
 from streamrec.encoder.trainer import EMA, Trainer, make_windows
 from streamrec.sample import generate_sample
+from streamrec.settings.encoder import EncoderSettings
 
 
 def test_seen_so_far_is_causal_and_ignores_padding() -> None:

@@ -16,8 +16,8 @@ from faust.types.tuples import ConsumerMessage
 from torch import nn
 
 from streamrec.export.exporter import export_model
-from streamrec.export.registry import LocalRegistry
-from streamrec.export.runner import Runner
+from streamrec.serving.registry import LocalRegistry
+from streamrec.serving.runner import Runner
 from streamrec.streams import cold_start
 from streamrec.streams.faust_glue import disown, hold, release
 from streamrec.streams.metrics import WorkerMetrics

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from streamrec.export.artifact import ArtifactError
-from streamrec.export.redis_registry import RedisRegistry
-from streamrec.services import free_port, wait_for_port
+from streamrec.local.services import free_port, wait_for_port
+from streamrec.serving.artifact import ArtifactError
+from streamrec.serving.redis_registry import RedisRegistry
 
 from .conftest import build
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from streamrec.export.artifact import ArtifactError
-from streamrec.export.runner import ModelHolder, Runner
+from streamrec.serving.artifact import ArtifactError
+from streamrec.serving.runner import ModelHolder, Runner
 
 from .conftest import MeanTower, build, item_ids
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from streamrec.export.artifact import (
+from streamrec.serving.artifact import (
     SESSION_FP16_ONNX,
     SESSION_INT8_ONNX,
     SESSION_ONNX,
@@ -31,9 +31,9 @@ from streamrec.export.artifact import (
     load_items,
     verify,
 )
-from streamrec.export.item_index import Catalogue, EncodedBatch, ItemIndex, encode_sessions
-from streamrec.export.providers import CUDA, Device, ProviderChoice, choose_providers
-from streamrec.export.signature import check_signature, session_options
+from streamrec.serving.item_index import Catalogue, EncodedBatch, ItemIndex, encode_sessions
+from streamrec.serving.providers import CUDA, Device, ProviderChoice, choose_providers
+from streamrec.serving.signature import check_signature, session_options
 
 log = logging.getLogger(__name__)
 

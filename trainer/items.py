@@ -26,9 +26,9 @@ from typing import Any
 import numpy as np
 from kafka import KafkaConsumer
 
+from streamrec.contracts.items import ItemUpdate, parse_records
 from streamrec.encoder.online import OnlineLearner
 from streamrec.kafka import assign_from_beginning
-from streamrec.streams.catalogue import ItemUpdate, parse_records
 
 log = logging.getLogger("streamrec.trainer")
 TextEncoder = Callable[[list[str]], np.ndarray]  # texts -> float32 [n, T]

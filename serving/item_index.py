@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import onnxruntime as ort
 
-from streamrec.events import EVENT_TYPES
+from streamrec.contracts.events import EVENT_TYPES
 
 TYPE_INDEX = {name: i + 1 for i, name in enumerate(EVENT_TYPES)}  # 0 = padding (contracts.md)
 
