@@ -30,6 +30,8 @@ DYNAMIC_AXES = {
     "session_mask": _SESSION_AXES,
     "item_matrix": {0: "items"},
     "item_bias": {0: "items"},
+    "bonus_rows": {0: "batch", 1: "bonus"},
+    "bonus_values": {0: "batch", 1: "bonus"},
     "item_codes": {1: "items"},
     "item_scales": {0: "items"},
     "top_scores": {0: "batch"},
@@ -46,7 +48,8 @@ def dummy_inputs(n_items: int, d: int, length: int, batch: int = 2, int8: bool =
     mask = torch.ones(batch, length, dtype=torch.bool)
     mask[0, : length // 2] = False
     matrix = torch.randn(n_items, d, generator=g)
-    args = (items, types, mask, matrix, torch.zeros(n_items), torch.tensor(True))
+    bonus_rows = torch.randint(0, n_items, (batch, 3), generator=g)
+    args = (items, types, mask, matrix, torch.zeros(n_items), torch.tensor(True), bonus_rows, torch.rand(batch, 3))
     if not int8:
         return args
     codes, scales = quantize_items(matrix.numpy())
@@ -73,15 +76,24 @@ def export_serving_graph(
             do_constant_folding=True,
             custom_opsets={"com.microsoft": 1} if int8 else None,
         )
-    _default_exclude_seen(path)
+    _default_inputs(path)
 
 
-def _default_exclude_seen(path: Path) -> None:
-    """Give the ``exclude_seen`` input a default (True) initializer, so callers that feed only
-    the five inputs of docs/contracts.md get seen items masked."""
+# Defaults of the optional inputs: seen items masked, no co-occurrence bonus ([1, 0] scatters nothing).
+_DEFAULTS = {
+    "exclude_seen": np.array(True),
+    "bonus_rows": np.zeros((1, 0), np.int64),
+    "bonus_values": np.zeros((1, 0), np.float32),
+}
+
+
+def _default_inputs(path: Path) -> None:
+    """Give the optional inputs default initializers, so callers that feed only the five inputs
+    of docs/contracts.md get seen items masked and the model's scores alone."""
     model = onnx.load(str(path))
-    if not any(i.name == "exclude_seen" for i in model.graph.input):
-        return
-    model.graph.initializer.append(numpy_helper.from_array(np.array(True), "exclude_seen"))
+    names = {i.name for i in model.graph.input}
+    for name, value in _DEFAULTS.items():
+        if name in names:
+            model.graph.initializer.append(numpy_helper.from_array(value, name))
     onnx.checker.check_model(model)
     onnx.save(model, str(path))

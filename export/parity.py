@@ -12,7 +12,7 @@ measured numeric error) with the K-th. A failing artifact is never published.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -66,13 +66,16 @@ class GoldenCase:
     mask: np.ndarray  # [B, L] bool
     bias: np.ndarray  # [N] float32
     exclude_seen: bool
+    bonus_rows: np.ndarray = field(default_factory=lambda: np.zeros((1, 0), np.int64))  # [B, C]
+    bonus_values: np.ndarray = field(default_factory=lambda: np.zeros((1, 0), np.float32))  # [B, C]
 
 
 def golden_cases(
     n_items: int, length: int, real: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]] = (), seed: int = 0
 ) -> list[GoldenCase]:
     """Random sessions (lengths 1..L, left-padded), batch 1, a sequence axis shorter than L, 1% of
-    items unavailable, seen-masking on and off; plus ``real`` (items, types, mask) batches."""
+    items unavailable, seen-masking on and off, a co-occurrence bonus (repeated rows, some on
+    unavailable or seen items); plus ``real`` (items, types, mask) batches."""
     rng = np.random.default_rng(seed)
 
     def batch(b: int, seq: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -91,6 +94,11 @@ def golden_cases(
         GoldenCase(*batch(1, length), none_off, True),
         GoldenCase(*batch(8, max(2, length // 3)), bias, False),
     ]
+    items, types, mask = batch(16, length)
+    rows = rng.integers(0, n_items, size=(16, 24), dtype=np.int64)
+    rows[:, :4] = items[:, -4:]  # bonus on seen items: masked all the same
+    rows[:, 4] = rows[:, 5]  # a repeated row adds up
+    cases.append(GoldenCase(items, types, mask, bias, True, rows, rng.uniform(0, 2, rows.shape).astype(np.float32)))
     cases += [GoldenCase(i, t, m, bias, True) for i, t, m in real]
     return cases
 
@@ -143,6 +151,8 @@ def check_parity(
             "item_matrix": matrix_t.numpy(),
             "item_bias": case.bias,
             "exclude_seen": np.array(case.exclude_seen),
+            "bonus_rows": case.bonus_rows,
+            "bonus_values": case.bonus_values,
         }
         with torch.no_grad():
             ref = graph(*(torch.from_numpy(v) for v in feeds.values()))

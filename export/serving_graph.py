@@ -7,6 +7,12 @@ the B*N score matrix (64 x 50k floats = 12.8 MB per batch at N = 50k).
 The item matrix and the availability bias are graph *inputs*, not weights: a catalogue change
 (new item, item withdrawn) rebinds two tensors and needs no re-export.
 
+The hybrid's co-occurrence bonus (streamrec.serving.cooccurrence) enters as two sparse inputs,
+``bonus_rows [B, C]`` and ``bonus_values [B, C]``, scatter-added to the scores before the
+availability mask takes effect, seen-masking and TopK: the whole chain stays one graph on the
+serving device, and an item with a zero vector (known only from events) can still rank by its
+bonus. Repeated rows add up; an empty bonus (C = 0) leaves the model's scores.
+
 The int8 variant (CPU serving) ranks the whole catalogue by an integer matmul against int8 item
 codes (:func:`streamrec.serving.item_index.quantize_items`), keeps the best ``2 (K + L)``
 candidates, and re-scores those exactly in fp32: the scores it returns are the fp32 scores, and
@@ -62,9 +68,10 @@ class Int8Scores(torch.autograd.Function):
 
 class ServingGraph(nn.Module):
     """``forward(session_items [B,L] int64 rows, session_types [B,L] int64, session_mask [B,L] bool,
-    item_matrix [N,d] float32, item_bias [N] float32, exclude_seen [] bool) -> (top_scores [B,K] float32,
-    top_indices [B,K] int64, session_vec [B,d] float32)``; with ``int8=True`` (onnxruntime's CPU
-    contrib op) two more inputs follow, ``item_codes [d,N] int8, item_scales [N] float32``.
+    item_matrix [N,d] float32, item_bias [N] float32, exclude_seen [] bool, bonus_rows [B,C] int64,
+    bonus_values [B,C] float32) -> (top_scores [B,K] float32, top_indices [B,K] int64, session_vec
+    [B,d] float32)``; with ``int8=True`` (onnxruntime's CPU contrib op) two more inputs follow,
+    ``item_codes [d,N] int8, item_scales [N] float32``. Eager callers may leave the bonus out.
 
     ``session_vec`` is an extra output beyond docs/contracts.md: the parity check compares
     embeddings on the shipped file itself, and callers that do not bind it do not pay for it.
@@ -93,6 +100,8 @@ class ServingGraph(nn.Module):
         item_matrix: torch.Tensor,
         item_bias: torch.Tensor,
         exclude_seen: torch.Tensor,
+        bonus_rows: torch.Tensor | None = None,
+        bonus_values: torch.Tensor | None = None,
         item_codes: torch.Tensor | None = None,
         item_scales: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -109,11 +118,19 @@ class ServingGraph(nn.Module):
             if item_codes is None or item_scales is None:
                 raise ValueError("the int8 serving graph needs item_codes and item_scales")
             approx = Int8Scores.apply(session_vec, item_codes, item_scales, item_bias)  # [B, N]
+            bonus = None
+            if bonus_rows is not None and bonus_values is not None:
+                bonus = torch.zeros_like(approx).scatter_add(1, bonus_rows, bonus_values)  # [B, N]
+                approx = approx + bonus
             _, cand_rows = torch.topk(approx, torch.minimum(2 * (seq + self.k), n_items), dim=1)  # [B, C]
             # exact fp32 scores of the candidates: [B, C, d] x [B, d, 1]
-            cand_scores = (items[cand_rows] @ session_vec.unsqueeze(2)).squeeze(2) + item_bias[cand_rows]
+            cand_scores = (items[cand_rows] @ session_vec.unsqueeze(2)).squeeze(2).float() + item_bias[cand_rows]
+            if bonus is not None:
+                cand_scores = cand_scores + bonus.gather(1, cand_rows)
         else:
             scores = (session_vec @ items.t()).float() + item_bias.unsqueeze(0)  # [B, N]
+            if bonus_rows is not None and bonus_values is not None:
+                scores = scores.scatter_add(1, bonus_rows, bonus_values)  # [B, N]: -inf (unavailable) stays -inf
             cand_scores, cand_rows = torch.topk(scores, torch.minimum(seq + self.k, n_items), dim=1)  # [B, C]
         seen = session_mask & exclude_seen  # [B, L]
         hit = (cand_rows.unsqueeze(2) == session_items.unsqueeze(1)) & seen.unsqueeze(1)  # [B, C, L]

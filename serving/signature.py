@@ -7,13 +7,29 @@ from __future__ import annotations
 
 import onnxruntime as ort
 
-INPUT_NAMES = ("session_items", "session_types", "session_mask", "item_matrix", "item_bias", "exclude_seen")
+INPUT_NAMES = (
+    "session_items",
+    "session_types",
+    "session_mask",
+    "item_matrix",
+    "item_bias",
+    "exclude_seen",
+    "bonus_rows",
+    "bonus_values",
+)
 OUTPUT_NAMES = ("top_scores", "top_indices", "session_vec")
-INT8_INPUTS = ("item_codes", "item_scales")  # the int8 variant's extra inputs, after the six
-# exclude_seen is optional for callers: the exporter gives it a default (True) initializer, so
-# a caller that feeds only the five inputs of docs/contracts.md gets seen items masked.
+INT8_INPUTS = ("item_codes", "item_scales")  # the int8 variant's extra inputs, after the eight
+# exclude_seen and the co-occurrence bonus are optional for callers: the exporter gives them
+# default initializers (True; an empty [1, 0] bonus), so a caller that feeds only the five inputs
+# of docs/contracts.md gets seen items masked and the model's scores alone.
 REQUIRED_INPUTS = INPUT_NAMES[:5]
-OPTIONAL_INPUTS = INPUT_NAMES[5:]
+OPTIONAL_INPUTS = INPUT_NAMES[5:6]
+BONUS_INPUTS = INPUT_NAMES[6:8]  # absent from files exported before the hybrid: the runner serves them without
+
+
+def has_bonus(session: ort.InferenceSession) -> bool:
+    """Whether a loaded file takes the sparse co-occurrence bonus (``bonus_rows``/``bonus_values``)."""
+    return set(BONUS_INPUTS) <= {i.name for i in session.get_overridable_initializers()}
 
 
 def check_signature(session: ort.InferenceSession, int8: bool = False) -> str:

@@ -52,10 +52,10 @@ def test_candidate_masking_matches_full_masking(n_items: int, exclude_seen: bool
     bias = torch.zeros(n_items)
     bias[3] = float("-inf")  # an unavailable item
     items, types, mask = sessions(n_items, length=8)
-    extra = int8_inputs(matrix) if int8 else ()
+    extra = dict(zip(("item_codes", "item_scales"), int8_inputs(matrix), strict=True)) if int8 else {}
     with torch.no_grad():
         graph = ServingGraph(tower, K, int8=int8)
-        scores, rows, _ = graph(items, types, mask, matrix, bias, torch.tensor(exclude_seen), *extra)
+        scores, rows, _ = graph(items, types, mask, matrix, bias, torch.tensor(exclude_seen), **extra)
     ref_scores, ref_rows = reference_topk(tower, items, types, mask, matrix, bias, exclude_seen)
     torch.testing.assert_close(scores, ref_scores)
     finite = torch.isfinite(ref_scores)
@@ -88,3 +88,50 @@ def test_exported_graph_sizes_candidates_by_the_inputs(tmp_path: Path, int8: boo
         np.testing.assert_allclose(scores, ref_scores.numpy(), rtol=1e-5, atol=1e-6)
         finite = np.isfinite(ref_scores.numpy())
         assert np.array_equal(rows[finite], ref_rows.numpy()[finite])
+
+
+def bonus_inputs(items: torch.Tensor, n_items: int, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """A sparse bonus per session: random rows, one repeated, one on a seen item, one unavailable."""
+    g = torch.Generator().manual_seed(seed)
+    rows = torch.randint(0, n_items, (items.shape[0], 7), generator=g)  # [B, C]
+    rows[:, 1] = rows[:, 0]
+    rows[:, 2] = items[:, -1]
+    rows[:, 3] = 3
+    return rows, 3 * torch.rand(rows.shape, generator=g)
+
+
+@pytest.mark.parametrize("int8", [False, True], ids=["fp32", "int8"])
+@pytest.mark.parametrize("exclude_seen", [True, False])
+def test_bonus_is_added_before_masking_and_topk(tmp_path: Path, int8: bool, exclude_seen: bool) -> None:
+    """Eager and exported graphs rank model score + bonus (repeats summed, -inf stays -inf)."""
+    tower = MeanTower().eval()
+    n_items = 300
+    matrix = torch.from_numpy(item_matrix(n_items))
+    bias = torch.zeros(n_items)
+    bias[3] = float("-inf")
+    items, types, mask = sessions(n_items, length=8)
+    rows, values = bonus_inputs(items, n_items)
+    dense = torch.zeros(items.shape[0], n_items).scatter_add(1, rows, values)  # [B, N]
+    ref_scores, ref_rows = reference_topk(tower, items, types, mask, matrix, bias + dense, exclude_seen)
+    extra = dict(zip(INT8_INPUTS, int8_inputs(matrix), strict=True)) if int8 else {}
+    with torch.no_grad():
+        graph = ServingGraph(tower, K, int8=int8)
+        scores, got, _ = graph(items, types, mask, matrix, bias, torch.tensor(exclude_seen), rows, values, **extra)
+    torch.testing.assert_close(scores, ref_scores)
+    assert torch.equal(got, ref_rows)
+    path = tmp_path / "s.onnx"
+    export_serving_graph(tower, path, k=K, d=D, session_length=8, int8=int8)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    feeds = {
+        "session_items": items.numpy(),
+        "session_types": types.numpy(),
+        "session_mask": mask.numpy(),
+        "item_matrix": matrix.numpy(),
+        "item_bias": bias.numpy(),
+        "exclude_seen": np.array(exclude_seen),
+        "bonus_rows": rows.numpy(),
+        "bonus_values": values.numpy(),
+    } | {k: v.numpy() for k, v in extra.items()}
+    onnx_scores, onnx_rows = session.run(["top_scores", "top_indices"], feeds)
+    np.testing.assert_allclose(onnx_scores, ref_scores.numpy(), rtol=1e-5, atol=1e-5)
+    assert np.array_equal(onnx_rows, ref_rows.numpy())
