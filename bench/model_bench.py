@@ -52,9 +52,11 @@ def _time(fn: Callable[[], object], min_s: float, min_reps: int = 5) -> float:
 def _swap_pause(runner_dir: Path, other_dir: Path, batch: tuple[list[list[str]], list[list[str]]]) -> dict[str, Any]:
     """Serve batches in a loop while another thread loads, verifies, warms and swaps in a new
     version; report the worst batch latency during the swap against the median before it."""
-    from streamrec.serving.runner import ModelHolder, Runner
+    from streamrec.serving.runner import Runner
+    from streamrec.streams.model_slot import ModelSlot
 
-    holder = ModelHolder(Runner.load(runner_dir, "cpu"))
+    slot = ModelSlot()  # what the worker swaps with
+    slot.swap(Runner.load(runner_dir, "cpu"))
     latencies: list[tuple[float, float, str]] = []
     errors: list[str] = []
     stop = threading.Event()
@@ -63,7 +65,9 @@ def _swap_pause(runner_dir: Path, other_dir: Path, batch: tuple[list[list[str]],
         while not stop.is_set():
             t0 = time.perf_counter()
             try:
-                version, recs = holder.recommend(*batch)
+                runner = slot.current  # read once per batch, as the worker's pipeline does
+                assert runner is not None
+                version, recs = runner.version, runner.recommend(*batch)
                 if len(recs) != len(batch[0]):
                     errors.append("short result")
             except Exception as exc:  # the point is to count them
@@ -75,7 +79,7 @@ def _swap_pause(runner_dir: Path, other_dir: Path, batch: tuple[list[list[str]],
     thread.start()
     time.sleep(1.0)
     swap_start = time.perf_counter()
-    holder.load_and_swap(other_dir, "cpu")
+    slot.swap(Runner.load(other_dir, "cpu"))
     swap_end = time.perf_counter()
     time.sleep(0.5)
     stop.set()

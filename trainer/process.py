@@ -121,12 +121,7 @@ class TrainerProcess:
         )
 
     def items_reader(self) -> ItemsReader:
-        return ItemsReader(
-            self.s.topics.items,
-            bootstrap_servers=self.s.broker,
-            auto_offset_reset="earliest",
-            **security_kwargs(self.s.kafka_security),
-        )
+        return ItemsReader(self.s.broker, self.s.topics.items, **security_kwargs(self.s.kafka_security))
 
     def _count_items(self) -> None:
         self.metrics.items.set(self.learner.n_items)
@@ -238,7 +233,9 @@ def run_trainer(settings: Settings, init_model: Path | None, stop: threading.Eve
 
     torch.set_num_threads(1)  # leave the other core to the stream worker on a 2-core box
     proc = TrainerProcess(settings, init_model, stop)
-    server = serve_status(settings.trainer.web_port, proc.metrics.registry, ready=lambda: not stop.is_set())
+    server = serve_status(
+        settings.trainer.web_port, proc.metrics.registry, not_ready=lambda: ["stopping"] if stop.is_set() else []
+    )
     try:
         proc.run()
     finally:

@@ -15,8 +15,9 @@ from typing import Any
 from streamrec.config import Settings
 from streamrec.errors import UserError
 from streamrec.kafka import ensure_topics, make_producer, topic_plan
-from streamrec.local.services import embedded_services, free_port
+from streamrec.local.services import embedded_services
 from streamrec.local.supervisor import Child, http_get, spawn, wait_ready
+from streamrec.net import free_port
 from streamrec.prom import Scrape, parse
 from streamrec.settings.cli import settings_env
 

@@ -19,7 +19,8 @@ from streamrec.contracts.training_batch import encode_batch
 from streamrec.encoder.artifact import save_model_dir
 from streamrec.export.exporter import export_model
 from streamrec.kafka import ensure_topics, make_producer, read_topic, topic_plan
-from streamrec.local.services import EmbeddedServices, free_port
+from streamrec.local.services import EmbeddedServices
+from streamrec.net import free_port
 from streamrec.serving.registry import open_registry
 from streamrec.trainer.process import TrainerProcess
 

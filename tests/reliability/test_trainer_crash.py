@@ -23,7 +23,8 @@ from streamrec.encoder.artifact import TrainedModel, save_model_dir
 from streamrec.encoder.model import ModelConfig, Recommender
 from streamrec.export.exporter import export_model
 from streamrec.kafka import ensure_topics, make_producer, read_topic, topic_plan
-from streamrec.local.services import EmbeddedServices, free_port
+from streamrec.local.services import EmbeddedServices
+from streamrec.net import free_port
 from streamrec.serving.registry import open_registry
 from streamrec.trainer.process import TrainerProcess
 

@@ -16,7 +16,7 @@ from typing import Any
 from kafka import KafkaConsumer, TopicPartition
 
 from streamrec.contracts.feed import Feed
-from streamrec.local.services import free_port
+from streamrec.net import free_port
 from support.worker_harness import WorkerEnv, event, feeds, produce, session_table
 
 Msgs = list[tuple[str, dict[str, Any]]]

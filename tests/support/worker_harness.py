@@ -32,7 +32,7 @@ from streamrec.encoder.model import ModelConfig, SessionTower
 from streamrec.export.exporter import export_model
 from streamrec.feed_store import get_feed, redis_client
 from streamrec.kafka import ensure_topics, make_producer, read_topic
-from streamrec.local.services import free_port
+from streamrec.net import free_port
 from streamrec.serving.registry import ArtifactRef, LocalRegistry
 from streamrec.serving.runner import Runner
 

@@ -8,7 +8,7 @@ import hashlib
 import numpy as np
 import torch
 
-from streamrec.encoder.data import left_pad
+from streamrec.contracts.session_rows import left_pad
 from streamrec.encoder.trainer import Trainer
 from streamrec.sample import generate_sample
 from streamrec.settings.encoder import EncoderSettings

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from streamrec.local.services import free_port, wait_for_port
+from streamrec.local.services import wait_for_port
+from streamrec.net import free_port
 from streamrec.serving.artifact import ArtifactError
 from streamrec.serving.redis_registry import RedisRegistry
 
