@@ -7,6 +7,8 @@ Layout (docs/contracts.md, "Model directory")::
     item_ids.json   catalogue ids in row order
     items.npy       float32 [N, d] item matrix (the same rows ``item_matrix()`` returns)
     metrics.json    validation and training figures
+    cooccurrence.npz  optional: the co-occurrence table counted on the training log (the hybrid's
+                      base table, shipped in every artifact exported from this directory)
 
 Written into a temporary sibling and renamed into place, so a reader never sees half a model
 (DESIGN.md invariant 3); an existing directory is replaced only after the new one is complete.
@@ -27,6 +29,8 @@ from torch import nn
 
 from streamrec.encoder.model import ModelConfig, Recommender, SessionTower
 from streamrec.errors import UserError
+from streamrec.serving.cooccurrence import FILE_NAME as COOCCURRENCE_NPZ
+from streamrec.serving.cooccurrence import Cooccurrence
 
 FORMAT = 1
 FILES = ("config.json", "weights.pt", "item_ids.json", "items.npy", "metrics.json")
@@ -40,6 +44,7 @@ class TrainedModel:
     item_ids: list[str]
     config: dict[str, Any]
     metrics: dict[str, Any] = field(default_factory=dict)
+    cooccurrence: Cooccurrence | None = None
 
     @property
     def session_tower(self) -> SessionTower:
@@ -79,6 +84,8 @@ def save_model_dir(out: str | Path, trained: TrainedModel) -> Path:
         (tmp / "item_ids.json").write_text(json.dumps(trained.item_ids))
         np.save(tmp / "items.npy", trained.item_matrix())
         (tmp / "metrics.json").write_text(json.dumps(trained.metrics, indent=2, sort_keys=True))
+        if trained.cooccurrence is not None:
+            trained.cooccurrence.save(tmp / COOCCURRENCE_NPZ)
         if out.exists():
             old = out.with_name(f".{out.name}.old")
             shutil.rmtree(old, ignore_errors=True)
@@ -107,9 +114,10 @@ def load_model_dir(path: str | Path, device: str | torch.device = "cpu") -> Trai
         state = torch.load(path / "weights.pt", map_location="cpu", weights_only=True)
         model = Recommender(cfg)
         model.load_state_dict(state)
+        table = Cooccurrence.load(path / COOCCURRENCE_NPZ) if (path / COOCCURRENCE_NPZ).is_file() else None
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
         raise UserError(f"{path}: unreadable model directory ({type(exc).__name__}: {str(exc)[:200]})") from exc
     if len(item_ids) != cfg.n_items:
         raise UserError(f"{path}: item_ids.json has {len(item_ids)} ids, the model {cfg.n_items} rows")
     model.to(device).eval()
-    return TrainedModel(model=model, item_ids=item_ids, config=config, metrics=metrics)
+    return TrainedModel(model=model, item_ids=item_ids, config=config, metrics=metrics, cooccurrence=table)

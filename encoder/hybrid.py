@@ -13,9 +13,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from streamrec.datasets import EventLog
 from streamrec.encoder.evaluate import ScoreFn
 from streamrec.encoder.metrics import hit_rate, ndcg, target_ranks
 from streamrec.serving.cooccurrence import Cooccurrence, Normalisation
+from streamrec.settings.hybrid import HybridSettings
 
 BETAS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 100.0)
 TUNE_USERS = 10_000  # validation users scored per setting (a fixed random subset above that)
@@ -82,3 +84,14 @@ def tune(
         grid.append({"norm": how, "beta": beta, f"ndcg@{k}": ndcg(r, k), f"hr@{k}": hit_rate(r, k)})
     best = max(grid, key=lambda g: (g[f"ndcg@{k}"], -g["beta"]))
     return {"users": len(users), "grid": grid, "best": best}
+
+
+def table_from_log(log: EventLog, hybrid: HybridSettings) -> Cooccurrence:
+    """The base table a model ships: every user's events of ``log`` in time order, counted in one
+    pass (what a worker would have counted replaying the log)."""
+    table = Cooccurrence(hybrid.max_neighbours, hybrid.window, capacity=len(log.item_ids()))
+    users: dict[str, list[str]] = {}
+    for ev in log.events:
+        users.setdefault(ev.user_id, []).append(ev.item_id)
+    table.observe_sequences([table.rows_of(items) for items in users.values()])
+    return table

@@ -31,6 +31,8 @@ from streamrec.serving.artifact import (
     save_items,
     seal,
 )
+from streamrec.serving.cooccurrence import FILE_NAME as COOCCURRENCE_NPZ
+from streamrec.serving.cooccurrence import Cooccurrence
 from streamrec.serving.item_index import ItemIndex, encode_sessions
 from streamrec.serving.registry import ArtifactRef, Registry
 
@@ -98,6 +100,7 @@ def export_model(
     real_sessions: Sequence[tuple[Sequence[str], Sequence[str]]] = (),
     text_projection: nn.Module | None = None,
     text_dim: int = 0,
+    cooccurrence: Cooccurrence | None = None,
     progress: Progress = lambda _msg: None,
 ) -> ExportResult:
     """Export, check and publish one version; raises :class:`ParityError` (nothing written) when
@@ -134,6 +137,8 @@ def export_model(
             progress(f"exporting {ITEM_PROJ_ONNX}")
             _export_item_projection(text_projection, text_dim, staging / ITEM_PROJ_ONNX)
         save_items(staging, list(item_ids), item_matrix)
+        if cooccurrence is not None:
+            cooccurrence.save(staging / COOCCURRENCE_NPZ)
         sizes = {p.name: p.stat().st_size for p in staging.iterdir()}
         meta = seal(
             staging,
@@ -187,5 +192,6 @@ def export_model_dir(
         real_sessions=real_sessions,
         text_projection=trained.text_projection,
         text_dim=cfg.text_dim,
+        cooccurrence=trained.cooccurrence,
         progress=progress,
     )

@@ -30,13 +30,15 @@ from streamrec.serving.artifact import (
     load_items,
     verify,
 )
+from streamrec.serving.cooccurrence import FILE_NAME as COOCCURRENCE_NPZ
 from streamrec.serving.item_index import Catalogue, EncodedBatch, ItemIndex, encode_sessions
 from streamrec.serving.providers import CUDA, Device, ProviderChoice, choose_providers
-from streamrec.serving.signature import check_signature, session_options
+from streamrec.serving.signature import check_signature, has_bonus, session_options
 
 log = logging.getLogger(__name__)
 
 Recommendation = tuple[list[str], list[float]]
+SparseBonus = tuple[np.ndarray, np.ndarray]  # catalogue rows int64 [B, C] (-1 = padding), values float32 [B, C]
 # 256 sessions x 50k items is a 51 MB score matrix inside the graph: larger batches stop
 # gaining throughput here and only add latency for the first session of the batch.
 DEFAULT_MAX_BATCH = 256
@@ -60,6 +62,7 @@ class Runner:
         self.file_name = file_name  # which serving variant runs (session.onnx, session_int8.onnx, ...)
         self._index = index
         self.max_batch = DEFAULT_MAX_BATCH
+        self.takes_bonus = has_bonus(session)  # files exported before the hybrid serve the model alone
 
     @classmethod
     def load(
@@ -136,6 +139,17 @@ class Runner:
         return self._index.current.ids
 
     @property
+    def cooccurrence_file(self) -> Path | None:
+        """The co-occurrence table the artifact ships (counted on its training log), if any."""
+        return self.directory / COOCCURRENCE_NPZ if COOCCURRENCE_NPZ in self.meta.files else None
+
+    def rows_of(self, ids: Sequence[str]) -> np.ndarray:
+        """Catalogue rows of ``ids`` (int64 [n], -1 for an id the catalogue lacks). Rows of known
+        items never change within a runner (upserts append), so a mapping stays valid."""
+        rows = self._index.current.rows
+        return np.fromiter((rows.get(i, -1) for i in ids), np.int64, count=len(ids))
+
+    @property
     def unavailable(self) -> frozenset[str]:
         return self._index.unavailable
 
@@ -161,7 +175,9 @@ class Runner:
                 raise ArtifactError(f"artifact {self.directory}: warm-up produced NaN scores")
         return time.perf_counter() - t0
 
-    def _run(self, batch: EncodedBatch, cat: Catalogue, exclude_seen: bool) -> tuple[np.ndarray, np.ndarray]:
+    def _run(
+        self, batch: EncodedBatch, cat: Catalogue, exclude_seen: bool, bonus: SparseBonus | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         binding = self.session.io_binding()
         binding.bind_cpu_input("session_items", batch.items)
         binding.bind_cpu_input("session_types", batch.types)
@@ -170,6 +186,11 @@ class Runner:
         binding.bind_ortvalue_input("item_bias", cat.bias_value)
         # An input with a default initializer binds only as an OrtValue (bind_cpu_input refuses it).
         binding.bind_ortvalue_input("exclude_seen", _EXCLUDE_SEEN[exclude_seen])
+        if bonus is not None and self.takes_bonus:
+            rows, values = bonus
+            dev = self.choice.device
+            binding.bind_ortvalue_input("bonus_rows", ort.OrtValue.ortvalue_from_numpy(np.maximum(rows, 0), dev))
+            binding.bind_ortvalue_input("bonus_values", ort.OrtValue.ortvalue_from_numpy(values, dev))
         if cat.codes_value is not None and cat.scales_value is not None:  # the int8 variant
             binding.bind_ortvalue_input("item_codes", cat.codes_value)
             binding.bind_ortvalue_input("item_scales", cat.scales_value)
@@ -185,10 +206,13 @@ class Runner:
         types: Sequence[Sequence[str]],
         k: int | None = None,
         exclude_seen: bool = True,
+        bonus: SparseBonus | None = None,
     ) -> list[Recommendation]:
         """Top-``k`` (item ids, scores) per session, best first, in input order. ``k`` defaults to
         and may not exceed the artifact's K. Unavailable items never appear; seen items neither
-        when ``exclude_seen``. A session with no known item gets ``([], [])``."""
+        when ``exclude_seen``. A session with no known item gets ``([], [])``. ``bonus`` (one row
+        per session, in catalogue rows) is added to the model's scores where the file takes it
+        (:attr:`takes_bonus`; ignored otherwise); padding entries must carry value 0."""
         k = self.meta.k if k is None else k
         if not 1 <= k <= self.meta.k:
             raise ValueError(f"k={k}: this artifact was exported with K={self.meta.k} (re-export with --k)")
@@ -199,7 +223,11 @@ class Runner:
             batch = encode_sessions(cat, sessions[start:stop], types[start:stop], self.meta.session_length, trim=True)
             if not batch.keep:
                 continue
-            scores, indices = self._run(batch, cat, exclude_seen)
+            part = None
+            if bonus is not None:
+                keep = np.asarray(batch.keep) + start
+                part = (bonus[0][keep], bonus[1][keep])
+            scores, indices = self._run(batch, cat, exclude_seen, part)
             for row, n in enumerate(batch.keep):
                 finite = np.isfinite(scores[row, :k])  # -inf = masked: fewer than k candidates left
                 out[start + n] = (

@@ -44,6 +44,7 @@ from streamrec.contracts.items import ItemUpdate, parse_records
 from streamrec.feed_store import redis_client
 from streamrec.follow import TopicFollower
 from streamrec.kafka import security_kwargs
+from streamrec.serving.hybrid import LiveHybrid
 from streamrec.streams.catalogue import CatalogueOverlay
 from streamrec.streams.dlq import DeadLetterSink
 from streamrec.streams.faust_glue import TableSessionStore, WorkerApp, disown, hold, release, to_record
@@ -122,6 +123,7 @@ class WorkerRuntime:
             DeadLetterSink(self._send_dlq, on_dead_letter=lambda _reason: self.metrics.dlq.inc()),
             self.training,
             self.metrics,
+            hybrid=LiveHybrid(settings.hybrid),
         )
         self.catalogue = CatalogueOverlay()
         self.embed = embed

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 
@@ -20,9 +21,19 @@ from typing import Any, Protocol, runtime_checkable
 class Runner(Protocol):
     version: str
 
+    takes_bonus: bool  # the file adds a co-occurrence bonus (streamrec.serving.hybrid)
+
     def recommend(
-        self, sessions: list[list[str]], types: list[list[str]], k: int, exclude_seen: bool
+        self,
+        sessions: list[list[str]],
+        types: list[list[str]],
+        k: int,
+        exclude_seen: bool,
+        bonus: tuple[Any, Any] | None = None,
     ) -> list[tuple[list[str], list[float]]]: ...
+
+    @property
+    def cooccurrence_file(self) -> Path | None: ...
 
     def upsert_items(self, ids: Sequence[str], vectors: Any) -> None: ...
 

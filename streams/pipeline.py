@@ -36,6 +36,9 @@ from typing import Any, Protocol
 from streamrec.contracts.events import Event, Invalid, validate_bytes
 from streamrec.contracts.feed import Feed
 from streamrec.contracts.training_batch import Example
+from streamrec.serving.cooccurrence import Cooccurrence
+from streamrec.serving.hybrid import LiveHybrid
+from streamrec.serving.runner import SparseBonus
 from streamrec.streams.dlq import DeadLetterSink
 from streamrec.streams.feed_sink import FeedSink
 from streamrec.streams.metrics import WorkerMetrics
@@ -95,6 +98,7 @@ class Prepared:
     touched: dict[str, _Touched] = field(default_factory=dict)
     examples: list[Example] = field(default_factory=list)
     timestamps: list[float] = field(default_factory=list)  # of the valid events, for latency
+    pairs: list[tuple[list[str], str]] = field(default_factory=list)  # (session before, item): co-occurrence counts
 
 
 # Cost model of one runner call, in "session positions encoded" (one position of one session
@@ -156,8 +160,10 @@ class BatchPipeline:
         training: TrainingEmitter,
         metrics: WorkerMetrics,
         clock: Callable[[], float] = time.time,
+        hybrid: LiveHybrid | None = None,
     ) -> None:
         self.config = config
+        self.hybrid = hybrid  # co-occurrence counts and bonus, touched on the scoring thread only
         self.sessions = sessions
         self.slot = slot
         self.feeds = feeds
@@ -184,7 +190,7 @@ class BatchPipeline:
         for rec in records:
             result.last_offsets[(rec.topic, rec.partition)] = rec.offset
             try:
-                reason = self._apply(rec, touched, examples, result)
+                reason = self._apply(rec, touched, examples, result, prepared.pairs)
             except Exception as exc:  # one bad event must never stop the stream
                 log.exception("processing event at %s[%d]@%d failed", rec.topic, rec.partition, rec.offset)
                 reason = f"internal error: {type(exc).__name__}: {exc}"[:500]
@@ -209,7 +215,7 @@ class BatchPipeline:
         if touched:
             runner = await self._runner()
             result.model_version = runner.version
-            ranked = await self._score(runner, touched)
+            ranked = await self._score(runner, touched, prepared.pairs)
         if before_write is not None:
             await before_write
         if runner is not None:
@@ -226,7 +232,12 @@ class BatchPipeline:
         return result
 
     def _apply(
-        self, rec: Record, touched: dict[str, _Touched], examples: list[Example], result: BatchResult
+        self,
+        rec: Record,
+        touched: dict[str, _Touched],
+        examples: list[Example],
+        result: BatchResult,
+        pairs: list[tuple[list[str], str]],
     ) -> str | None:
         """Apply one record; returns a dead-letter reason or None."""
         outcome = validate_bytes(rec.value, self.config.max_event_bytes)
@@ -245,6 +256,7 @@ class BatchPipeline:
         prefix_items, prefix_types = list(t.session.items), list(t.session.types)
         if apply_event(t.session, event, self.config.session_length, self.config.dedupe_window):
             t.dirty = True
+            pairs.append((prefix_items, event.item_id))
             if prefix_items:
                 examples.append(
                     Example(
@@ -267,7 +279,9 @@ class BatchPipeline:
                 runner = self.slot.current
         return runner
 
-    async def _score(self, runner: Runner, touched: dict[str, _Touched]) -> list[Feed]:
+    async def _score(
+        self, runner: Runner, touched: dict[str, _Touched], pairs: Sequence[tuple[list[str], str]] = ()
+    ) -> list[Feed]:
         cfg = self.config
         users = list(touched)
         sessions = [touched[u].session.items for u in users]
@@ -280,7 +294,7 @@ class BatchPipeline:
         loop = asyncio.get_running_loop()
         try:
             ranked = await loop.run_in_executor(
-                self.executor, self._timed_recommend, runner, sessions, types, want, cfg.exclude_seen
+                self.executor, self._timed_recommend, runner, sessions, types, want, cfg.exclude_seen, pairs
             )
         except Exception:
             log.exception("batch scoring failed; scoring its %d users one by one", len(users))
@@ -309,24 +323,47 @@ class BatchPipeline:
         return feeds
 
     def _timed_recommend(
-        self, runner: Runner, sessions: list[list[str]], types: list[list[str]], want: int, exclude_seen: bool
+        self,
+        runner: Runner,
+        sessions: list[list[str]],
+        types: list[list[str]],
+        want: int,
+        exclude_seen: bool,
+        pairs: Sequence[tuple[list[str], str]] = (),
     ) -> list[tuple[list[str], list[float]]]:
         # timed in the scoring thread: with batches pipelined, time queued behind the previous
         # batch's scoring is not scoring
         t0 = time.perf_counter()
         try:
+            bonus = self._bonus(runner, sessions, pairs)
             n_items = len(getattr(runner, "item_ids", ()))
             groups = length_groups([len(s) for s in sessions], self.config.session_length, n_items)
             if len(groups) <= 1:
-                return runner.recommend(sessions, types, want, exclude_seen)
+                return runner.recommend(sessions, types, want, exclude_seen, bonus)
             out: list[tuple[list[str], list[float]]] = [([], [])] * len(sessions)
             for group in groups:
-                ranked = runner.recommend([sessions[i] for i in group], [types[i] for i in group], want, exclude_seen)
+                part = None if bonus is None else (bonus[0][group], bonus[1][group])
+                ranked = runner.recommend(
+                    [sessions[i] for i in group], [types[i] for i in group], want, exclude_seen, part
+                )
                 for i, pair in zip(group, ranked, strict=True):
                     out[i] = pair
             return out
         finally:
             self.metrics.score_seconds.observe(time.perf_counter() - t0)
+
+    def _bonus(
+        self, runner: Runner, sessions: list[list[str]], pairs: Sequence[tuple[list[str], str]]
+    ) -> SparseBonus | None:
+        """Count the batch's events into the co-occurrence table, then the sessions' bonus (on the
+        scoring thread, in batch order: the table only ever sees events in partition order)."""
+        if self.hybrid is None:
+            return None
+        if self.hybrid.table is None:
+            base = runner.cooccurrence_file
+            self.hybrid.adopt(Cooccurrence.load(base) if base is not None else None)
+        self.hybrid.observe(pairs)
+        return self.hybrid.bonus(runner, sessions)
 
     async def _score_one(
         self, runner: Runner, session: list[str], types: list[str], want: int

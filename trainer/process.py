@@ -220,6 +220,7 @@ class TrainerProcess:
             config=trained.config,
             text_projection=trained.text_projection,
             text_dim=trained.model_config.text_dim,
+            cooccurrence=trained.cooccurrence,  # the base table; each worker keeps its live one
         )
         version = result.ref.version
         tmp_dir.rename(self.lineage / version)

@@ -20,6 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from streamrec.datasets import load_events, load_items
     from streamrec.encoder.artifact import save_model_dir
+    from streamrec.encoder.hybrid import table_from_log
     from streamrec.encoder.trainer import Trainer, pick_device
 
     log = load_events(args.events)
@@ -42,6 +43,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         f"text model: {trainer.text_model or 'none (id embeddings)'}"
     )
     trained = trainer.fit()
+    trained.cooccurrence = table_from_log(log, settings.hybrid)  # the hybrid's base table, shipped on export
     out = save_model_dir(args.out, trained)
     val = trained.metrics["val"]
     print(

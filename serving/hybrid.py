@@ -1,0 +1,95 @@
+"""The hybrid scorer's co-occurrence half in the worker: the live table, its per-event counts and
+each batch's bonus in the serving runner's catalogue rows.
+
+The table starts from the one the first served artifact ships (counted on its training log) and
+then counts the pairs of every event this worker processes, so it adapts to new items at once.
+A model swap keeps it: the live table already holds the base counts and every event since (the
+online trainer's versions ship the same base table).
+
+An item the table knows but the runner's catalogue lacks (first seen in an event, no vector
+yet) gets a zero vector in the catalogue: its model score is 0 and its bonus can rank it. The
+catalogue of a new runner lacks them again; they are added back on its first batch.
+
+Everything here runs on the worker's one scoring thread (the table is not thread-safe).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+
+from streamrec.serving.artifact import ArtifactMeta
+from streamrec.serving.cooccurrence import Cooccurrence
+from streamrec.serving.runner import SparseBonus
+from streamrec.settings.hybrid import HybridSettings
+
+log = logging.getLogger(__name__)
+
+
+class BonusRunner(Protocol):
+    """What the hybrid needs of a runner (streamrec.serving.runner.Runner)."""
+
+    version: str
+    takes_bonus: bool
+    meta: ArtifactMeta
+
+    @property
+    def item_ids(self) -> list[str]: ...
+
+    def rows_of(self, ids: Sequence[str]) -> np.ndarray: ...
+
+    def upsert_items(self, ids: Sequence[str], vectors: np.ndarray) -> int: ...
+
+
+class LiveHybrid:
+    """See the module docstring. ``beta`` 0 turns the bonus off (the table still counts)."""
+
+    def __init__(self, settings: HybridSettings, table: Cooccurrence | None = None) -> None:
+        self.settings = settings
+        self.table = table
+        self._runner: object | None = None  # the runner the mapping below belongs to
+        self._to_catalogue = np.zeros(0, np.int64)  # [T] table row -> catalogue row (-1 = none yet)
+
+    def adopt(self, base: Cooccurrence | None) -> None:
+        """Start from ``base`` (a served artifact's table) unless a live table exists already."""
+        if self.table is None:
+            s = self.settings
+            self.table = base if base is not None else Cooccurrence(s.max_neighbours, s.window)
+            log.info("co-occurrence table: %d items to start from", len(self.table))
+
+    def observe(self, events: Sequence[tuple[Sequence[str], str]]) -> None:
+        """Count the pairs of (session before the event, event's item) in arrival order."""
+        if self.table is None or not self.settings.learn_online or not events:
+            return
+        t = self.table
+        t.observe_many([(t.rows_of(prefix[-t.window :]), t.row(item)) for prefix, item in events])
+
+    def bonus(self, runner: BonusRunner, sessions: Sequence[Sequence[str]]) -> SparseBonus | None:
+        """The batch's bonus (already times beta) in ``runner``'s catalogue rows, or None when off."""
+        if self.table is None or self.settings.beta <= 0 or not runner.takes_bonus or not sessions:
+            return None
+        raw = self.table.bonus(sessions, self.settings.norm)
+        to_cat = self._mapping(runner)
+        rows = np.where(raw.rows >= 0, to_cat[np.maximum(raw.rows, 0)], -1)  # [B, C]
+        values = np.where(rows >= 0, raw.values * np.float32(self.settings.beta), 0).astype(np.float32)
+        return rows, values
+
+    def _mapping(self, runner: BonusRunner) -> np.ndarray:
+        """Table row -> catalogue row, extended for rows added since; table items the catalogue
+        lacks are upserted with zero vectors first (recommendable by their bonus)."""
+        assert self.table is not None
+        if runner is not self._runner:
+            self._runner, self._to_catalogue = runner, np.zeros(0, np.int64)
+        known = len(self._to_catalogue)
+        fresh = self.table.ids[known:]
+        if fresh:
+            rows = runner.rows_of(fresh)
+            missing = [i for i, r in zip(fresh, rows.tolist(), strict=True) if r < 0]
+            if missing:
+                runner.upsert_items(missing, np.zeros((len(missing), runner.meta.d), np.float32))
+                rows = runner.rows_of(fresh)
+            self._to_catalogue = np.concatenate([self._to_catalogue, rows])
+        return self._to_catalogue
