@@ -37,9 +37,11 @@ def test_train_then_eval(sample: tuple[Path, Path], tmp_path: Path, capsys: pyte
     rc = main(["eval", "--events", str(events), "--items", str(items), "--model", str(out), "--json", str(report)])
     assert rc == 0
     res = json.loads(report.read_text())
-    assert set(res) == {"model", "baselines", "protocol"}
+    assert set(res) == {"model", "hybrid", "hybrid_validated", "validation", "baselines", "protocol"}
     assert set(res["baselines"]) == {"popularity", "cooccurrence"}
-    for block in (res["model"], *res["baselines"].values()):
+    assert res["hybrid_validated"]["setting"] == {k: res["validation"]["best"][k] for k in ("beta", "norm")}
+    assert trained.cooccurrence is not None and len(trained.cooccurrence) == 120  # the shipped base table
+    for block in (res["model"], res["hybrid"], res["hybrid_validated"], *res["baselines"].values()):
         for key in ("hr@10", "ndcg@10", "mrr", "coverage", "diversity"):
             assert 0.0 <= block[key] <= 1.0
         assert block["users"] == 150
