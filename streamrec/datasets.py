@@ -205,6 +205,14 @@ class EventLog:
         return list(dict.fromkeys(ev.item_id for ev in self.events))
 
 
+def split_events(events: list[Event], fraction: float) -> tuple[list[Event], list[Event]]:
+    """The older ``fraction`` of a time-ordered log by count, and the newer rest: the split of
+    ``streamrec demo`` (initial model on the older part, replay of the newer) and of
+    ``streamrec eval --stream``."""
+    cut = int(len(events) * fraction)
+    return events[:cut], events[cut:]
+
+
 def load_events(path: str | Path) -> EventLog:
     """Read, validate and time-order an events file. Invalid rows are kept in ``rejected``
     (not silently dropped); a file with no valid event at all is a user error."""

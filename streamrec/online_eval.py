@@ -36,11 +36,16 @@ class OnlineHitRate:
         pipe = client.pipeline(transaction=False)
         for ev in events:
             pipe.hget(feed_key(prefix, ev.user_id), "feed")
-        for ev, raw in zip(events, pipe.execute(), strict=True):
-            if raw is None:
+        raws = pipe.execute()
+        self.score(events, [None if raw is None else Feed.unpack(raw) for raw in raws], at)
+
+    def score(self, events: Sequence[Event], feeds: Sequence[Feed | None], at: float) -> None:
+        """Score each event against the feed its user held before it (None: no feed yet). The
+        in-process streaming eval (streamrec.local.stream_eval) calls this too."""
+        for ev, feed in zip(events, feeds, strict=True):
+            if feed is None:
                 self.no_feed += 1
                 continue
-            feed = Feed.unpack(raw)
             self.records.append(HitRecord(at, ev.item_id in feed.items[: self.k], feed.model_version))
 
     def rate(self, records: Sequence[HitRecord] | None = None) -> float:

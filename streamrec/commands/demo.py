@@ -49,17 +49,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _split_log(events_path: Path, out_dir: Path, fraction: float, limit: int | None) -> tuple[Path, list[Any]]:
     """Older ``fraction`` of the log to a training file; the newer rest (time order) to replay."""
-    from streamrec.datasets import load_events
+    from streamrec.datasets import load_events, split_events
 
-    log = load_events(events_path)
-    cut = int(len(log.events) * fraction)
+    older, replay = split_events(load_events(events_path).events, fraction)
     train_path = out_dir / "initial-train.csv"
     with train_path.open("w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["event_id", "user_id", "item_id", "type", "ts"])
-        for ev in log.events[:cut]:
+        for ev in older:
             w.writerow([ev.event_id, ev.user_id, ev.item_id, ev.type, ev.ts])
-    replay = log.events[cut:]
     return train_path, replay[:limit] if limit is not None else replay
 
 

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from streamrec.config import Settings
+from streamrec.errors import UserError
 
 HELP = "evaluate a model and its co-occurrence hybrid against popularity and co-occurrence (leave-one-out)"
 COLUMNS = ("hr@10", "ndcg@10", "mrr", "coverage", "diversity")
@@ -19,6 +20,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, type=Path, help="model directory written by `streamrec train`")
     parser.add_argument("--json", type=Path, help="also write the results as JSON to this path")
     parser.add_argument("--keep-seen", action="store_true", help="rank items already in the user's history too")
+    parser.add_argument(
+        "--stream",
+        action="store_true",
+        help="instead: replay the newer part of --events through the worker's pipeline (the demo's online hit@10)",
+    )
+    parser.add_argument(
+        "--train-fraction",
+        type=float,
+        default=0.5,
+        help="with --stream: the older share of the log (what the model was trained on); the rest is replayed",
+    )
 
 
 def _table(results: dict) -> str:
@@ -37,7 +49,41 @@ def _table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def _stream(args: argparse.Namespace, settings: Settings) -> dict:
+    from streamrec.datasets import load_events, split_events
+    from streamrec.local.stream_eval import stream_eval
+
+    if not 0.0 < args.train_fraction < 1.0:
+        raise UserError(f"--train-fraction must be between 0 and 1, got {args.train_fraction}")
+    if args.keep_seen:
+        settings = settings.model_copy(update={"worker": settings.worker.model_copy(update={"exclude_seen": False})})
+    older, newer = split_events(load_events(args.events).events, args.train_fraction)
+    results = stream_eval(settings, args.model, newer, older)
+    head = f"{'method':<16}{'online hr@10':>14}{'latest 1/4':>12}{'checked':>10}{'no feed':>10}"
+    lines = [head, "-" * len(head)]
+    for name, r in results["methods"].items():
+        lines.append(
+            f"{name:<16}{r['online_hr@10'] or 0:>14.4f}{r['latest_quarter_hr@10'] or 0:>12.4f}"
+            f"{r['events_checked']:>10}{r['events_without_feed']:>10}"
+        )
+    print("\n".join(lines))
+    print(f"\n{results['protocol']['replay']}; seen {'excluded' if not args.keep_seen else 'kept'}")
+    return results
+
+
+def _write_json(path: Path, results: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(results, indent=2, sort_keys=True))
+    os.replace(tmp, path)
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.stream:
+        results = _stream(args, settings)
+        if args.json:
+            _write_json(args.json, results)
+        return 0
     from streamrec.datasets import load_events, load_items
     from streamrec.encoder.artifact import load_model_dir
     from streamrec.encoder.eval_run import evaluate_run
@@ -57,8 +103,5 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         f"cold-start slice: {p['cold_start_users']} users"
     )
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.json.with_name(f".{args.json.name}.tmp")
-        tmp.write_text(json.dumps(results, indent=2, sort_keys=True))
-        os.replace(tmp, args.json)
+        _write_json(args.json, results)
     return 0
