@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
@@ -130,6 +131,19 @@ class Runner:
     @property
     def device(self) -> str:
         return self.choice.device
+
+    @property
+    def k(self) -> int:
+        return self.meta.k
+
+    @property
+    def session_length(self) -> int:
+        return self.meta.session_length
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The training config the artifact was exported with (``meta.json``)."""
+        return self.meta.config
 
     @property
     def item_ids(self) -> list[str]:

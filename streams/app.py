@@ -54,7 +54,7 @@ from streamrec.streams.health import Health, tcp_reachable
 from streamrec.streams.hotswap import HotSwapper, Loader
 from streamrec.streams.kafka_opts import faust_credentials
 from streamrec.streams.metrics import WorkerMetrics
-from streamrec.streams.model_slot import ModelSlot, Runner
+from streamrec.streams.model_slot import Fit, ModelSlot, Runner
 from streamrec.streams.pipeline import BatchPipeline, PipelineConfig
 from streamrec.streams.training import TrainingEmitter
 from streamrec.streams.web import register_pages
@@ -76,7 +76,17 @@ class WorkerRuntime:
         self.fatal: BaseException | None = None
         self.metrics = WorkerMetrics()
         self.health = Health()
-        self.slot = ModelSlot(on_swap=self._on_swap)
+        config = PipelineConfig(
+            k=settings.k,
+            session_length=settings.session_length,
+            dedupe_window=w.dedupe_window,
+            max_event_bytes=settings.max_event_bytes,
+            exclude_seen=w.exclude_seen,
+            mmr_lambda=w.mmr_lambda,
+            mmr_pool=w.mmr_pool,
+            model_wait_log_s=w.model_wait_log_s,
+        )
+        self.slot = ModelSlot(on_swap=self._on_swap, fit=Fit(config.k, config.candidates, config.session_length))
         self.app = self._make_app()
         raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
         self.events_topic = self.app.topic(settings.topics.events, partitions=settings.partitions, **raw)
@@ -98,16 +108,7 @@ class WorkerRuntime:
             self._send_training, w.training_every_n, w.training_every_s, on_published=self.metrics.training_examples.inc
         )
         self.pipeline = BatchPipeline(
-            PipelineConfig(
-                k=settings.k,
-                session_length=settings.session_length,
-                dedupe_window=w.dedupe_window,
-                max_event_bytes=settings.max_event_bytes,
-                exclude_seen=w.exclude_seen,
-                mmr_lambda=w.mmr_lambda,
-                mmr_pool=w.mmr_pool,
-                model_wait_log_s=w.model_wait_log_s,
-            ),
+            config,
             TableSessionStore(self.table),
             self.slot,
             self.feed_sink,

@@ -67,6 +67,11 @@ class PipelineConfig:
     mmr_pool: int = 3
     model_wait_log_s: float = 10.0
 
+    @property
+    def candidates(self) -> int:
+        """Results asked of the runner per session: the MMR pool, or just ``k`` with MMR off."""
+        return self.k * self.mmr_pool if self.mmr_lambda < 1.0 else self.k
+
 
 @dataclass(slots=True)
 class _Touched:
@@ -272,11 +277,10 @@ class BatchPipeline:
         users = list(touched)
         sessions = [touched[u].session.items for u in users]
         types = [touched[u].session.types for u in users]
-        want = cfg.k * cfg.mmr_pool if cfg.mmr_lambda < 1.0 else cfg.k
-        # The artifact's top-K is fixed at export; asking for more raises in the runner.
-        max_k = getattr(getattr(runner, "meta", None), "k", None)
-        if isinstance(max_k, int) and max_k > 0:
-            want = min(want, max_k)
+        want = cfg.candidates
+        # The artifact's top-K is fixed at export; asking for more raises in the runner. The slot
+        # refused a K below cfg.k and logged a K below the MMR pool at swap time (model_slot.Fit).
+        want = min(want, runner.k)
         loop = asyncio.get_running_loop()
         try:
             ranked = await loop.run_in_executor(
@@ -315,7 +319,7 @@ class BatchPipeline:
         # batch's scoring is not scoring
         t0 = time.perf_counter()
         try:
-            n_items = len(getattr(runner, "item_ids", ()))
+            n_items = len(runner.item_ids)
             groups = length_groups([len(s) for s in sessions], self.config.session_length, n_items)
             if len(groups) <= 1:
                 return runner.recommend(sessions, types, want, exclude_seen)
@@ -342,10 +346,9 @@ class BatchPipeline:
             return None
 
     def _diversify(self, runner: Runner, ids: list[str], scores: list[float]) -> tuple[list[str], list[float]]:
-        vectors_of = getattr(runner, "item_vectors", None)
-        if vectors_of is None or not ids:
+        if not ids:
             return ids, scores
-        return mmr(ids, scores, vectors_of(ids), self.config.k, self.config.mmr_lambda)
+        return mmr(ids, scores, runner.item_vectors(ids), self.config.k, self.config.mmr_lambda)
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
