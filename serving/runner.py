@@ -159,13 +159,15 @@ class Runner:
         model produces NaN or the wrong shapes, so a broken model never goes live."""
         t0 = time.perf_counter()
         cat = self._index.current
-        n, length = len(cat.ids), self.meta.session_length
+        n, session_length = len(cat.ids), self.meta.session_length
         rng = np.random.default_rng(0)
         for b in batch_sizes:
-            items = rng.integers(0, n, size=(b, length), dtype=np.int64)
-            mask = np.ones((b, length), np.bool_)
-            mask[0, : length // 2] = False  # a left-padded session as well as full ones
-            batch = EncodedBatch(items, rng.integers(1, 5, size=(b, length), dtype=np.int64), mask, list(range(b)))
+            items = rng.integers(0, n, size=(b, session_length), dtype=np.int64)
+            mask = np.ones((b, session_length), np.bool_)
+            mask[0, : session_length // 2] = False  # a left-padded session as well as full ones
+            batch = EncodedBatch(
+                items, rng.integers(1, 5, size=(b, session_length), dtype=np.int64), mask, list(range(b))
+            )
             scores, indices = self._run(batch, cat, exclude_seen=True)
             if scores.shape != (b, self.meta.k) or indices.shape != (b, self.meta.k):
                 raise ArtifactError(

@@ -112,17 +112,17 @@ class Prepared:
 _ROW_COST, _CALL_COST, _ITEMS_PER_CALL_COST = 10, 64, 100
 
 
-def length_groups(lengths: Sequence[int], max_length: int = 50, n_items: int = 0) -> list[list[int]]:
+def length_groups(lengths: Sequence[int], session_length: int = 50, n_items: int = 0) -> list[list[int]]:
     """Split a batch into groups of similar session length (indices into ``lengths``).
 
     The runner pads a call to its longest session, so one 50-item session makes every other
     session of the call cost 50 positions: with lengths spread over 1..50, one call per group of
     similar length encodes ~2x fewer positions. The split minimises
     ``sum(CALL + n * (ROW + longest))`` over groups of the sorted lengths (a DP over the distinct
-    lengths, at most ``max_length`` of them); ``n_items`` (the catalogue size) raises CALL."""
+    lengths, at most ``session_length`` of them); ``n_items`` (the catalogue size) raises CALL."""
     if not lengths:
         return []
-    capped = [max(1, min(n, max_length)) for n in lengths]
+    capped = [max(1, min(n, session_length)) for n in lengths]
     order = sorted(range(len(capped)), key=capped.__getitem__)
     values = sorted(set(capped))
     count_upto = []  # sessions with length <= values[j]
