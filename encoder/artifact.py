@@ -108,7 +108,10 @@ def load_model_dir(path: str | Path, device: str | torch.device = "cpu") -> Trai
         raise UserError(f"{path}: not a model directory (missing {', '.join(missing)})")
     try:
         config = json.loads((path / "config.json").read_text())
-        cfg = ModelConfig(**config["model"])
+        model_fields = dict(config["model"])
+        if "max_len" in model_fields:  # model directories saved before the field was renamed
+            model_fields["session_length"] = model_fields.pop("max_len")
+        cfg = ModelConfig(**model_fields)
         item_ids = json.loads((path / "item_ids.json").read_text())
         metrics = json.loads((path / "metrics.json").read_text())
         state = torch.load(path / "weights.pt", map_location="cpu", weights_only=True)

@@ -75,14 +75,14 @@ def _model_fn(
     seqs: Sequences,
     users: list[int],
     cut: int,
-    max_len: int,
+    session_length: int,
     device: torch.device,
 ) -> tuple[list[np.ndarray], ScoreFn]:
     """Histories (each user's events but the last ``cut``) and the model's score function on them."""
     hist = [seqs.items[u][:-cut] for u in users]
     types = [seqs.types[u][:-cut] for u in users]
     gaps = [gaps_of(seqs.ts[u][:-cut]) for u in users] if model.cfg.time_gaps else None
-    return hist, model_score_fn(model, matrix, hist, types, gaps, max_len, device)
+    return hist, model_score_fn(model, matrix, hist, types, gaps, session_length, device)
 
 
 def _validation(
@@ -92,13 +92,13 @@ def _validation(
     rows: list[str],
     keep_seen: bool,
     hybrid: HybridSettings,
-    max_len: int,
+    session_length: int,
     device: torch.device,
 ) -> dict:
     """Beta and normalisation of the hybrid chosen on the second-to-last event (module docstring
     of streamrec.encoder.hybrid): the co-occurrence table counts training parts only."""
     users = [u for u in range(len(seqs.users)) if len(seqs.items[u]) >= 3]
-    hist, fn = _model_fn(model, matrix, seqs, users, 2, max_len, device)
+    hist, fn = _model_fn(model, matrix, seqs, users, 2, session_length, device)
     targets = np.array([seqs.items[u][-2] for u in users], dtype=np.int64)
     train = [seqs.items[u][seqs.train_part(u)] for u in range(len(seqs.users))]
     table = table_of(train, rows, hybrid.max_neighbours, hybrid.window)
@@ -128,14 +128,14 @@ def evaluate_run(
 
     model = trained.model.to(device).eval()
     matrix = _item_matrix(trained, rows, catalogue, cache_dir, device)  # [N, d]
-    max_len = int(trained.config.get("session_length", model.cfg.max_len))
-    hist, model_fn = _model_fn(model, matrix, seqs, users, 1, max_len, device)
+    session_length = int(trained.config.get("session_length", model.cfg.session_length))
+    hist, model_fn = _model_fn(model, matrix, seqs, users, 1, session_length, device)
     div = _category_vectors(rows, catalogue)
     div_label = "1 - cosine of category multi-hot vectors"
     if div is None:
         div, div_label = matrix.cpu().numpy(), "1 - cosine of the model's item vectors"
 
-    validation = _validation(model, matrix, seqs, rows, keep_seen, hybrid, max_len, device)
+    validation = _validation(model, matrix, seqs, rows, keep_seen, hybrid, session_length, device)
     best = validation["best"]
     pop = popularity_scores(hist, n)
     table = table_of(hist, rows, hybrid.max_neighbours, hybrid.window)
@@ -174,6 +174,6 @@ def evaluate_run(
             "hybrid": "model score + beta x normalised co-occurrence bonus; 'hybrid' = the settings' beta/norm, "
             "'hybrid_validated' = the best on the second-to-last event (table counted on training parts)",
             "diversity": div_label,
-            "session_length": max_len,
+            "session_length": session_length,
         },
     }

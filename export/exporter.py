@@ -183,7 +183,7 @@ def export_model_dir(
         trained.item_matrix(),
         registry,
         k=k,
-        session_length=cfg.max_len,
+        session_length=cfg.session_length,
         fp16=fp16,
         int8=int8,
         parent=parent,

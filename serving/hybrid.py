@@ -21,7 +21,6 @@ from typing import Protocol
 
 import numpy as np
 
-from streamrec.serving.artifact import ArtifactMeta
 from streamrec.serving.cooccurrence import Cooccurrence
 from streamrec.serving.runner import SparseBonus
 from streamrec.settings.hybrid import HybridSettings
@@ -32,9 +31,11 @@ log = logging.getLogger(__name__)
 class BonusRunner(Protocol):
     """What the hybrid needs of a runner (streamrec.serving.runner.Runner)."""
 
-    version: str
-    takes_bonus: bool
-    meta: ArtifactMeta
+    @property
+    def takes_bonus(self) -> bool: ...
+
+    @property
+    def d(self) -> int: ...
 
     @property
     def item_ids(self) -> list[str]: ...
@@ -89,7 +90,7 @@ class LiveHybrid:
             rows = runner.rows_of(fresh)
             missing = [i for i, r in zip(fresh, rows.tolist(), strict=True) if r < 0]
             if missing:
-                runner.upsert_items(missing, np.zeros((len(missing), runner.meta.d), np.float32))
+                runner.upsert_items(missing, np.zeros((len(missing), runner.d), np.float32))
                 rows = runner.rows_of(fresh)
             self._to_catalogue = np.concatenate([self._to_catalogue, rows])
         return self._to_catalogue

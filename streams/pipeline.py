@@ -70,6 +70,11 @@ class PipelineConfig:
     mmr_pool: int = 3
     model_wait_log_s: float = 10.0
 
+    @property
+    def candidates(self) -> int:
+        """Results asked of the runner per session: the MMR pool, or just ``k`` with MMR off."""
+        return self.k * self.mmr_pool if self.mmr_lambda < 1.0 else self.k
+
 
 @dataclass(slots=True)
 class _Touched:
@@ -111,17 +116,17 @@ class Prepared:
 _ROW_COST, _CALL_COST, _ITEMS_PER_CALL_COST = 10, 64, 100
 
 
-def length_groups(lengths: Sequence[int], max_length: int = 50, n_items: int = 0) -> list[list[int]]:
+def length_groups(lengths: Sequence[int], session_length: int = 50, n_items: int = 0) -> list[list[int]]:
     """Split a batch into groups of similar session length (indices into ``lengths``).
 
     The runner pads a call to its longest session, so one 50-item session makes every other
     session of the call cost 50 positions: with lengths spread over 1..50, one call per group of
     similar length encodes ~2x fewer positions. The split minimises
     ``sum(CALL + n * (ROW + longest))`` over groups of the sorted lengths (a DP over the distinct
-    lengths, at most ``max_length`` of them); ``n_items`` (the catalogue size) raises CALL."""
+    lengths, at most ``session_length`` of them); ``n_items`` (the catalogue size) raises CALL."""
     if not lengths:
         return []
-    capped = [max(1, min(n, max_length)) for n in lengths]
+    capped = [max(1, min(n, session_length)) for n in lengths]
     order = sorted(range(len(capped)), key=capped.__getitem__)
     values = sorted(set(capped))
     count_upto = []  # sessions with length <= values[j]
@@ -286,11 +291,10 @@ class BatchPipeline:
         users = list(touched)
         sessions = [touched[u].session.items for u in users]
         types = [touched[u].session.types for u in users]
-        want = cfg.k * cfg.mmr_pool if cfg.mmr_lambda < 1.0 else cfg.k
-        # The artifact's top-K is fixed at export; asking for more raises in the runner.
-        max_k = getattr(getattr(runner, "meta", None), "k", None)
-        if isinstance(max_k, int) and max_k > 0:
-            want = min(want, max_k)
+        want = cfg.candidates
+        # The artifact's top-K is fixed at export; asking for more raises in the runner. The slot
+        # refused a K below cfg.k and logged a K below the MMR pool at swap time (model_slot.Fit).
+        want = min(want, runner.k)
         loop = asyncio.get_running_loop()
         try:
             ranked = await loop.run_in_executor(
@@ -336,7 +340,7 @@ class BatchPipeline:
         t0 = time.perf_counter()
         try:
             bonus = self._bonus(runner, sessions, pairs)
-            n_items = len(getattr(runner, "item_ids", ()))
+            n_items = len(runner.item_ids)
             groups = length_groups([len(s) for s in sessions], self.config.session_length, n_items)
             if len(groups) <= 1:
                 return runner.recommend(sessions, types, want, exclude_seen, bonus)
@@ -379,10 +383,9 @@ class BatchPipeline:
             return None
 
     def _diversify(self, runner: Runner, ids: list[str], scores: list[float]) -> tuple[list[str], list[float]]:
-        vectors_of = getattr(runner, "item_vectors", None)
-        if vectors_of is None or not ids:
+        if not ids:
             return ids, scores
-        return mmr(ids, scores, vectors_of(ids), self.config.k, self.config.mmr_lambda)
+        return mmr(ids, scores, runner.item_vectors(ids), self.config.k, self.config.mmr_lambda)
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)

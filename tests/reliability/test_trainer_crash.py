@@ -86,7 +86,7 @@ def test_trainer_killed_during_export_leaves_no_half_artifact_and_resumes(
     settings = Settings()
     ensure_topics(settings.broker, topic_plan(settings))
     torch.manual_seed(0)
-    cfg = ModelConfig(d=16, n_layers=1, n_heads=2, max_len=8, dropout=0.0, n_items=N_ITEMS)
+    cfg = ModelConfig(d=16, n_layers=1, n_heads=2, session_length=8, dropout=0.0, n_items=N_ITEMS)
     trained = TrainedModel(Recommender(cfg), [f"i{j}" for j in range(N_ITEMS)], {})
     init = save_model_dir(tmp_path / "init-model", trained)
     registry = open_registry("", settings.data_dir)

@@ -19,7 +19,7 @@ from streamrec.export.exporter import export_model
 from streamrec.serving.registry import LocalRegistry
 from streamrec.serving.runner import Runner
 from streamrec.streams import cold_start
-from streamrec.streams.faust_glue import disown, hold, release
+from streamrec.streams.acks import disown, hold, release
 from streamrec.streams.metrics import WorkerMetrics
 from streamrec.streams.model_slot import ModelSlot
 from streamrec.streams.pipeline import BatchPipeline, PipelineConfig, length_groups

@@ -18,7 +18,7 @@ def _model_dir(tmp_path: Path) -> Path:
     from streamrec.encoder.model import ModelConfig, Recommender
 
     torch.manual_seed(0)
-    model = Recommender(ModelConfig(d=16, n_heads=2, max_len=L, n_items=N_ITEMS)).eval()
+    model = Recommender(ModelConfig(d=16, n_heads=2, session_length=L, n_items=N_ITEMS)).eval()
     return save_model_dir(tmp_path / "model", TrainedModel(model, item_ids(), {}, {"ndcg@10": 0.1}))
 
 

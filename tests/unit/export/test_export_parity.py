@@ -52,7 +52,7 @@ def test_real_session_tower_exports_with_parity(registry: LocalRegistry) -> None
     from streamrec.encoder.model import ModelConfig, Recommender
 
     torch.manual_seed(0)
-    model = Recommender(ModelConfig(d=D, n_heads=2, max_len=L, n_items=N_ITEMS)).eval()
+    model = Recommender(ModelConfig(d=D, n_heads=2, session_length=L, n_items=N_ITEMS)).eval()
     sessions = [(item_ids()[:3], ["click", "view", "cart"]), (item_ids()[5:25], ["click"] * 20)]
     result = export_model(
         model.session, item_ids(), item_matrix(), registry, k=K, session_length=L, fp16=True, real_sessions=sessions
