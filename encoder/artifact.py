@@ -27,10 +27,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from streamrec.cooccurrence import FILE_NAME as COOCCURRENCE_NPZ
+from streamrec.cooccurrence import Cooccurrence
 from streamrec.encoder.model import ModelConfig, Recommender, SessionTower
 from streamrec.errors import UserError
-from streamrec.serving.cooccurrence import FILE_NAME as COOCCURRENCE_NPZ
-from streamrec.serving.cooccurrence import Cooccurrence
 
 FORMAT = 1
 FILES = ("config.json", "weights.pt", "item_ids.json", "items.npy", "metrics.json")

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from streamrec.cooccurrence import NORMALISATIONS
 from streamrec.datasets import Catalogue, EventLog
 from streamrec.encoder.artifact import TrainedModel
 from streamrec.encoder.baselines import popularity_scores
@@ -22,7 +23,6 @@ from streamrec.encoder.evaluate import ScoreFn, model_score_fn, rank_all, summar
 from streamrec.encoder.hybrid import bonus_fn, hybrid_fn, table_of, tune
 from streamrec.encoder.model import Recommender
 from streamrec.encoder.text import embed_texts
-from streamrec.serving.cooccurrence import NORMALISATIONS
 from streamrec.settings.hybrid import HybridSettings
 
 K = 10

@@ -1,5 +1,5 @@
 """The hybrid scorer offline: model scores + ``beta`` x the session's normalised co-occurrence
-bonus, the same sum the serving graph computes (streamrec.serving.cooccurrence builds the bonus
+bonus, the same sum the serving graph computes (streamrec.cooccurrence builds the bonus
 for both), and the choice of ``beta`` and normalisation on the validation item.
 
 Validation is the second-to-last event of each user with at least three, scored from the
@@ -13,10 +13,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from streamrec.cooccurrence import Cooccurrence, Normalisation
 from streamrec.datasets import EventLog
 from streamrec.encoder.evaluate import ScoreFn
 from streamrec.encoder.metrics import hit_rate, ndcg, target_ranks
-from streamrec.serving.cooccurrence import Cooccurrence, Normalisation
 from streamrec.settings.hybrid import HybridSettings
 
 BETAS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 100.0)

@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from streamrec.cooccurrence import FILE_NAME as COOCCURRENCE_NPZ
+from streamrec.cooccurrence import Cooccurrence
 from streamrec.export.onnx_export import export_serving_graph
 from streamrec.export.parity import ParityError, ParityReport, check_parity, golden_cases
 from streamrec.serving.artifact import (
@@ -31,8 +33,6 @@ from streamrec.serving.artifact import (
     save_items,
     seal,
 )
-from streamrec.serving.cooccurrence import FILE_NAME as COOCCURRENCE_NPZ
-from streamrec.serving.cooccurrence import Cooccurrence
 from streamrec.serving.item_index import ItemIndex, encode_sessions
 from streamrec.serving.registry import ArtifactRef, Registry
 

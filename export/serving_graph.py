@@ -7,7 +7,7 @@ the B*N score matrix (64 x 50k floats = 12.8 MB per batch at N = 50k).
 The item matrix and the availability bias are graph *inputs*, not weights: a catalogue change
 (new item, item withdrawn) rebinds two tensors and needs no re-export.
 
-The hybrid's co-occurrence bonus (streamrec.serving.cooccurrence) enters as two sparse inputs,
+The hybrid's co-occurrence bonus (streamrec.cooccurrence) enters as two sparse inputs,
 ``bonus_rows [B, C]`` and ``bonus_values [B, C]``, scatter-added to the scores before the
 availability mask takes effect, seen-masking and TopK: the whole chain stays one graph on the
 serving device, and an item with a zero vector (known only from events) can still rank by its

@@ -21,7 +21,7 @@ from typing import Protocol
 
 import numpy as np
 
-from streamrec.serving.cooccurrence import Cooccurrence
+from streamrec.cooccurrence import Cooccurrence
 from streamrec.serving.runner import SparseBonus
 from streamrec.settings.hybrid import HybridSettings
 

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from streamrec.cooccurrence import FILE_NAME as COOCCURRENCE_NPZ
 from streamrec.serving.artifact import (
     SESSION_FP16_ONNX,
     SESSION_INT8_ONNX,
@@ -31,7 +32,6 @@ from streamrec.serving.artifact import (
     load_items,
     verify,
 )
-from streamrec.serving.cooccurrence import FILE_NAME as COOCCURRENCE_NPZ
 from streamrec.serving.item_index import Catalogue, EncodedBatch, ItemIndex, encode_sessions
 from streamrec.serving.providers import CUDA, Device, ProviderChoice, choose_providers
 from streamrec.serving.signature import check_signature, has_bonus, session_options

@@ -36,7 +36,7 @@ from typing import Any, Protocol
 from streamrec.contracts.events import Event, Invalid, validate_bytes
 from streamrec.contracts.feed import Feed
 from streamrec.contracts.training_batch import Example
-from streamrec.serving.cooccurrence import Cooccurrence
+from streamrec.cooccurrence import Cooccurrence
 from streamrec.serving.hybrid import LiveHybrid
 from streamrec.serving.runner import SparseBonus
 from streamrec.streams.dlq import DeadLetterSink

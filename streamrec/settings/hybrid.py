@@ -1,5 +1,5 @@
 """Settings of the hybrid scorer: model scores + beta x the session's co-occurrence bonus
-(streamrec.serving.cooccurrence). Read by eval, the streaming eval, export (the base table) and
+(streamrec.cooccurrence). Read by eval, the streaming eval, export (the base table) and
 the worker (serving and the per-event counts)."""
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from streamrec.serving.cooccurrence import Cooccurrence
+from streamrec.cooccurrence import Cooccurrence
 
 
 def histories(n: int = 60, items: int = 30, seed: int = 0) -> list[list[str]]:

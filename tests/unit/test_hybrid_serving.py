@@ -14,9 +14,9 @@ from support.worker_harness import build_artifact
 
 from streamrec.config import Settings
 from streamrec.contracts.events import Event
+from streamrec.cooccurrence import Cooccurrence
 from streamrec.encoder.artifact import save_model_dir
 from streamrec.local.stream_eval import MemoryFeeds, _pipeline, _records, stream_eval
-from streamrec.serving.cooccurrence import Cooccurrence
 from streamrec.serving.hybrid import LiveHybrid
 from streamrec.serving.runner import Runner
 from streamrec.settings.hybrid import HybridSettings
