@@ -183,7 +183,7 @@ def stream_eval(
             trained.item_matrix(),
             registry,
             k=settings.k,
-            session_length=cfg.max_len,
+            session_length=cfg.session_length,
             int8=settings.registry.int8,
             fp16=settings.registry.fp16,
             config=trained.config,
