@@ -60,15 +60,32 @@ class MemorySessions:
 
 
 class MemoryFeeds:
-    """The feed store as a dict: every write applies (one writer, in order)."""
+    """The feed store as a dict: every write applies (one writer, in order). With ``lag`` > 0 a
+    read sees only feeds whose batch ended ``lag`` events or more before it: the demo's worker
+    trails its replay by about rate x event-to-feed latency (200 events/s x ~50 ms = ~10)."""
 
-    def __init__(self) -> None:
+    def __init__(self, lag: int = 0) -> None:
         self.feeds: dict[str, Feed] = {}
+        self.lag = lag
+        self.done_at = 0  # events consumed once the batch being written is done
+        self.read_at = 0  # events produced when the next read happens
+        self._history: dict[str, list[tuple[int, Feed]]] = {}
 
     async def write(self, feeds: Sequence[Feed]) -> list[bool]:
         for f in feeds:
             self.feeds[f.user_id] = f
+            if self.lag:
+                h = self._history.setdefault(f.user_id, [])
+                h.append((self.done_at, f))
+                del h[:-8]
         return [True] * len(feeds)
+
+    def get(self, user_id: str) -> Feed | None:
+        """The feed a read at ``read_at`` sees."""
+        if not self.lag:
+            return self.feeds.get(user_id)
+        visible = [f for done, f in self._history.get(user_id, ()) if done <= self.read_at - self.lag]
+        return visible[-1] if visible else None
 
 
 async def _discard(*_args: Any) -> None:
@@ -107,18 +124,23 @@ def _records(events: Sequence[Event], start: int) -> list[Record]:
 
 
 async def _replay(
-    pipeline: BatchPipeline, feeds: MemoryFeeds, base: Baselines, events: list[Event], chunk: int
+    pipeline: BatchPipeline, feeds: MemoryFeeds, base: Baselines, events: list[Event], chunk: int, batch: int
 ) -> dict:
     hits = {"served": OnlineHitRate(K), "cooccurrence": OnlineHitRate(K), "popularity": OnlineHitRate(K)}
-    stores = {"served": feeds.feeds, "cooccurrence": base.knn, "popularity": base.top}
+    stores = {"served": feeds, "cooccurrence": base.knn, "popularity": base.top}
     bar = tqdm(total=len(events), unit="ev", mininterval=5.0, desc="replay")
     for start in range(0, len(events), chunk):
         part = events[start : start + chunk]
         for name, rate in hits.items():
             rate.score(part, [stores[name].get(ev.user_id) for ev in part], at=float(start))
-        prepared = await pipeline.prepare(_records(part, start))
-        await pipeline.finish(prepared)
-        base.update({u: t.session.items for u, t in prepared.touched.items()}, part)
+        touched: dict[str, list[str]] = {}
+        for b in range(0, len(part), batch):  # the worker's micro-batches (the demo's hold ~6 events)
+            feeds.done_at = start + min(b + batch, len(part))
+            prepared = await pipeline.prepare(_records(part[b : b + batch], start + b))
+            await pipeline.finish(prepared)
+            touched.update({u: t.session.items for u, t in prepared.touched.items()})
+        feeds.read_at = start + len(part)
+        base.update(touched, part)
         bar.update(len(part))
         if start // chunk % 500 == 0:
             bar.set_postfix(hit=f"{hits['served'].rate():.3f}", knn=f"{hits['cooccurrence'].rate():.3f}")
@@ -159,7 +181,13 @@ def _pipeline(settings: Settings, slot: ModelSlot, feeds: MemoryFeeds, hybrid: L
 
 
 def stream_eval(
-    settings: Settings, model_dir: Path, events: list[Event], older: list[Event], chunk: int = CHUNK
+    settings: Settings,
+    model_dir: Path,
+    events: list[Event],
+    older: list[Event],
+    chunk: int = CHUNK,
+    lag: int = 0,
+    batch: int = CHUNK,
 ) -> dict:
     """Replay ``events`` against the model in ``model_dir``; ``older`` (the part the model was
     trained on) counts the base co-occurrence table when the model directory has none."""
@@ -194,13 +222,13 @@ def stream_eval(
         )
         runner = make_loader(local)(ref.announcement())
         slot = ModelSlot()
-        feeds = MemoryFeeds()
+        feeds = MemoryFeeds(lag)
         hybrid = LiveHybrid(settings.hybrid)
         pipeline = _pipeline(settings, slot, feeds, hybrid)
         try:
             slot.swap(runner)
             base = Baselines(hybrid, Counter(ev.item_id for ev in older))
-            results = asyncio.run(_replay(pipeline, feeds, base, events, chunk))
+            results = asyncio.run(_replay(pipeline, feeds, base, events, chunk, batch))
         finally:
             pipeline.close()
     h = settings.hybrid
@@ -208,7 +236,9 @@ def stream_eval(
         "methods": results,
         "protocol": {
             "replay": f"{len(events)} events in time order, chunks of {chunk}, each scored against the top-{K} "
-            "its user's feed held before the chunk; sessions start empty; events without a feed not counted",
+            f"its user's feed held before the chunk (worker batches of {batch}, feeds {lag} events behind); "
+            "sessions start empty; "
+            "events without a feed not counted",
             "exclude_seen": settings.worker.exclude_seen,
             "served": f"worker pipeline + ONNX runner ({runner.file_name}), hybrid beta {h.beta} ({h.norm}), "
             f"{h.max_neighbours} neighbours per item, table counted online: {h.learn_online}",
