@@ -19,7 +19,7 @@ from streamrec.datasets import Catalogue, EventLog
 from streamrec.encoder.artifact import TrainedModel
 from streamrec.encoder.baselines import popularity_scores
 from streamrec.encoder.data import Sequences, build_sequences, catalogue_rows, gaps_of
-from streamrec.encoder.evaluate import ScoreFn, model_score_fn, rank_all, summarize
+from streamrec.encoder.evaluate import ScoreFn, memo_batch, model_score_fn, rank_many, summarize
 from streamrec.encoder.hybrid import bonus_fn, hybrid_fn, table_of, tune
 from streamrec.encoder.model import Recommender
 from streamrec.encoder.text import embed_texts
@@ -130,6 +130,7 @@ def evaluate_run(
     matrix = _item_matrix(trained, rows, catalogue, cache_dir, device)  # [N, d]
     session_length = int(trained.config.get("session_length", model.cfg.session_length))
     hist, model_fn = _model_fn(model, matrix, seqs, users, 1, session_length, device)
+    model_fn = memo_batch(model_fn)  # one model pass per batch for the model and both hybrids
     div = _category_vectors(rows, catalogue)
     div_label = "1 - cosine of category multi-hot vectors"
     if div is None:
@@ -147,8 +148,7 @@ def evaluate_run(
         "cooccurrence": bonus_fn(table, hist, n, "raw"),
     }
     results: dict[str, dict] = {}
-    for name, fn in methods.items():
-        ranks, tops = rank_all(fn, hist, targets, keep_seen, k=K)
+    for name, (ranks, tops) in rank_many(methods, hist, targets, keep_seen, k=K).items():
         res = summarize(ranks, tops, n, div, k=K)
         res["cold_start"] = summarize(ranks[cold], tops[cold], n, div, k=K)
         results[name] = res

@@ -28,19 +28,55 @@ def rank_all(
     batch_size: int = 256,
 ) -> tuple[np.ndarray, np.ndarray]:
     """-> (0-based rank of each target int [U], top-k lists int [U, k])."""
-    ranks, tops = [], []
+    return rank_many({"": score_fn}, histories, targets, keep_seen, k, batch_size)[""]
+
+
+def rank_many(
+    score_fns: dict[str, ScoreFn],
+    histories: list[np.ndarray],
+    targets: np.ndarray,
+    keep_seen: bool,
+    k: int = 10,
+    batch_size: int = 256,
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """:func:`rank_all` of several methods in one pass over the batches (methods inner), so
+    methods built on a shared :func:`memo_batch` score (the model's, in the hybrids) compute it
+    once per batch."""
+    ranks: dict[str, list[np.ndarray]] = {name: [] for name in score_fns}
+    tops: dict[str, list[np.ndarray]] = {name: [] for name in score_fns}
     for start in range(0, len(targets), batch_size):
         users = list(range(start, min(start + batch_size, len(targets))))
-        scores = np.asarray(score_fn(users), dtype=np.float64)  # [b, N]
-        if not keep_seen:
-            for b, u in enumerate(users):
-                seen = histories[u]
-                scores[b, seen[seen != targets[u]]] = -np.inf
-        ranks.append(target_ranks(scores, targets[users]))
-        tops.append(top_k(scores, k))
-    if not ranks:
-        return np.zeros(0, np.int64), np.zeros((0, k), np.int64)
-    return np.concatenate(ranks), np.concatenate(tops)
+        seen = None
+        for name, fn in score_fns.items():
+            scores = np.asarray(fn(users), dtype=np.float64)  # [b, N]
+            if not keep_seen:
+                if seen is None:
+                    seen = np.zeros(scores.shape, bool)
+                    for b, u in enumerate(users):
+                        h = histories[u]
+                        seen[b, h[h != targets[u]]] = True
+                scores[seen] = -np.inf
+            ranks[name].append(target_ranks(scores, targets[users]))
+            tops[name].append(top_k(scores, k))
+    empty = (np.zeros(0, np.int64), np.zeros((0, k), np.int64))
+    return {
+        name: (np.concatenate(ranks[name]), np.concatenate(tops[name])) if ranks[name] else empty
+        for name in score_fns
+    }
+
+
+def memo_batch(fn: ScoreFn) -> ScoreFn:
+    """``fn`` remembering its last batch: several methods in one :func:`rank_many` pass share it."""
+    last: dict[tuple[int, ...], np.ndarray] = {}
+
+    def score(users: list[int]) -> np.ndarray:
+        key = tuple(users)
+        if key not in last:
+            last.clear()
+            last[key] = fn(users)
+        return last[key]
+
+    return score
 
 
 def summarize(ranks: np.ndarray, tops: np.ndarray, n_items: int, div_vectors: np.ndarray | None, k: int = 10) -> dict:
