@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from streamrec.settings_base import Section
@@ -48,6 +50,11 @@ class EncoderSettings(Section):
         True, description="re-cut training windows at a random offset every epoch (varied context per target)"
     )
     seed: int = Field(0, description="random seed (training is deterministic given it)")
+    precision: Literal["auto", "bf16", "fp32"] = Field(
+        "auto",
+        description="matmul precision while training: 'auto' = bf16 autocast where the device has native bf16 "
+        "(CUDA, or a CPU with AVX512-BF16/AMX), else fp32; weights, softmax and validation stay fp32",
+    )
     time_gaps: bool = Field(False, description="feed log-bucketed time gaps between events to the session tower")
     id_dropout: float = Field(
         0.25, ge=0.0, lt=1.0, description="share of item-id embeddings hidden per step (trains text-only cold vectors)"
