@@ -29,19 +29,23 @@ from streamrec.bench.report import machine
 
 # Runs in the child: maps streamrec.* onto SRC (if set), trains EPOCHS epochs, prints one JSON line.
 CHILD = r"""
-import importlib.util, json, os, sys, time, tomllib
+import importlib.machinery, importlib.util, json, os, pathlib, sys, time, tomllib
 src = os.environ.get("SPEED_SRC")
 if src:
     sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in getattr(f, "__module__", "")]
     dirs = tomllib.loads(open(os.path.join(src, "pyproject.toml")).read())["tool"]["setuptools"]["package-dir"]
     for name in sorted(dirs, key=lambda n: n.count(".")):
         path = os.path.join(src, dirs[name])
-        spec = importlib.util.spec_from_file_location(
-            name, os.path.join(path, "__init__.py"), submodule_search_locations=[path]
-        )
+        init = os.path.join(path, "__init__.py")
+        if os.path.exists(init):
+            spec = importlib.util.spec_from_file_location(name, init, submodule_search_locations=[path])
+        else:  # a namespace package
+            spec = importlib.machinery.ModuleSpec(name, None, is_package=True)
+            spec.submodule_search_locations = [path]
         mod = importlib.util.module_from_spec(spec)
         sys.modules[name] = mod
-        spec.loader.exec_module(mod)
+        if spec.loader is not None:
+            spec.loader.exec_module(mod)
 import torch
 from streamrec.datasets import load_events, load_items
 from streamrec.encoder.settings import EncoderSettings
@@ -50,7 +54,7 @@ args = json.loads(os.environ["SPEED_ARGS"])
 log = load_events(args["events"])
 items = load_items(args["items"]) if args["items"] else None
 settings = EncoderSettings(epochs=args["epochs"], patience=args["epochs"] + 1, max_minutes=1e6, seed=args["seed"])
-trainer = Trainer(log, items, settings, 50, torch.device("cpu"), cache_dir=args["cache"], progress=False)
+trainer = Trainer(log, items, settings, 50, torch.device("cpu"), cache_dir=pathlib.Path(args["cache"]), progress=False)
 cpu0 = time.process_time()
 trained = trainer.fit()
 import streamrec.encoder.trainer as t
@@ -79,7 +83,9 @@ def _run(src: Path | None, args: dict[str, Any]) -> dict[str, Any]:
     env.pop("SPEED_SRC", None)
     if src is not None:
         env["SPEED_SRC"] = str(src)
-    out = subprocess.run([sys.executable, "-c", CHILD], env=env, check=True, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-c", CHILD], env=env, capture_output=True, text=True)
+    if out.returncode:
+        raise SystemExit(f"training run failed ({'baseline' if src else 'current'}):\n{out.stderr[-2000:]}")
     res = json.loads(out.stdout.strip().splitlines()[-1])
     res["s_per_epoch"] = round(res["train_seconds"] / len(res["epochs"]), 2)
     return res
