@@ -19,6 +19,8 @@ COPY pyproject.toml README.md ./
 COPY streamrec ./streamrec
 COPY streams ./streams
 COPY encoder ./encoder
+COPY trainer ./trainer
+COPY serving ./serving
 COPY export ./export
 COPY bench ./bench
 # The project and everything else in ONE pip call: faust-streaming pins click<8.4 and

@@ -35,10 +35,10 @@ from pathlib import Path
 from typing import Any
 
 from streamrec.config import Settings
-from streamrec.events import Event
+from streamrec.contracts.events import Event
 from streamrec.kafka import EventProducer
+from streamrec.local.stack import Stack, local_services
 from streamrec.prom import Scrape, quantile
-from streamrec.stack import Stack, local_services
 
 LATENCY = "streamrec_event_to_feed_seconds"
 SCORE = "streamrec_score_seconds"
@@ -111,7 +111,7 @@ def export_synthetic_model(settings: Settings, n_items: int, k: int, session_len
 
     from streamrec.encoder.model import ModelConfig, Recommender
     from streamrec.export.exporter import export_model
-    from streamrec.export.registry import open_registry
+    from streamrec.serving.registry import open_registry
 
     torch.manual_seed(0)
     model = Recommender(ModelConfig(d=128, n_layers=2, max_len=session_length, n_items=n_items)).eval()

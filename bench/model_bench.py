@@ -52,9 +52,11 @@ def _time(fn: Callable[[], object], min_s: float, min_reps: int = 5) -> float:
 def _swap_pause(runner_dir: Path, other_dir: Path, batch: tuple[list[list[str]], list[list[str]]]) -> dict[str, Any]:
     """Serve batches in a loop while another thread loads, verifies, warms and swaps in a new
     version; report the worst batch latency during the swap against the median before it."""
-    from streamrec.export.runner import ModelHolder, Runner
+    from streamrec.serving.runner import Runner
+    from streamrec.streams.model_slot import ModelSlot
 
-    holder = ModelHolder(Runner.load(runner_dir, "cpu"))
+    slot = ModelSlot()  # what the worker swaps with
+    slot.swap(Runner.load(runner_dir, "cpu"))
     latencies: list[tuple[float, float, str]] = []
     errors: list[str] = []
     stop = threading.Event()
@@ -63,7 +65,9 @@ def _swap_pause(runner_dir: Path, other_dir: Path, batch: tuple[list[list[str]],
         while not stop.is_set():
             t0 = time.perf_counter()
             try:
-                version, recs = holder.recommend(*batch)
+                runner = slot.current  # read once per batch, as the worker's pipeline does
+                assert runner is not None
+                version, recs = runner.version, runner.recommend(*batch)
                 if len(recs) != len(batch[0]):
                     errors.append("short result")
             except Exception as exc:  # the point is to count them
@@ -75,7 +79,7 @@ def _swap_pause(runner_dir: Path, other_dir: Path, batch: tuple[list[list[str]],
     thread.start()
     time.sleep(1.0)
     swap_start = time.perf_counter()
-    holder.load_and_swap(other_dir, "cpu")
+    slot.swap(Runner.load(other_dir, "cpu"))
     swap_end = time.perf_counter()
     time.sleep(0.5)
     stop.set()
@@ -105,10 +109,10 @@ def run_model_bench(
     ``device`` is the runner's (auto|cuda|cpu: the CUDA provider on a GPU machine)."""
     from streamrec.encoder.model import ModelConfig, Recommender
     from streamrec.export.exporter import export_model
-    from streamrec.export.item_index import EncodedBatch
-    from streamrec.export.registry import LocalRegistry
-    from streamrec.export.runner import Runner
     from streamrec.export.serving_graph import ServingGraph
+    from streamrec.serving.item_index import EncodedBatch
+    from streamrec.serving.registry import LocalRegistry
+    from streamrec.serving.runner import Runner
 
     torch.set_num_threads(os.cpu_count() or 1)
     catalogues = catalogues or ([50_000] if quick else [10_000, 50_000])

@@ -22,12 +22,12 @@ from typing import Any
 # (stage, markers): a frame matches when one marker is a substring of "function (file:line)".
 # Searched leaf -> root per stage in this order, first match wins.
 STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("encode + top-K (onnxruntime)", ("run_with_iobinding", "export/runner.py")),
+    ("encode + top-K (onnxruntime)", ("run_with_iobinding", "serving/runner.py")),
     ("sessions -> item rows", ("encode_sessions", "item_index.py")),
     ("Redis feed write", ("write_feeds", "feed_sink.py", "redis/")),
     ("commit offsets", ("commit (", "_commit", "commit_offsets")),
     ("training batch", ("streams/training.py", "training_batch.py")),
-    ("validate", ("validate_bytes", "streamrec/events.py")),
+    ("validate", ("validate_bytes", "contracts/events.py")),
     ("session table (get/put, changelog)", ("streams/session.py", "faust_glue.py", "faust/tables", "faust/stores")),
     ("batch pipeline (Python glue)", ("streams/pipeline.py",)),
     ("consume (aiokafka fetch, faust stream)", ("aiokafka/", "faust/streams", "faust/transport", "faust/channels")),

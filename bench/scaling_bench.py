@@ -23,7 +23,7 @@ import tracemalloc
 import uuid
 from typing import Any
 
-from streamrec.events import Event, Invalid, validate_bytes
+from streamrec.contracts.events import Event, Invalid, validate_bytes
 from streamrec.streams.session import Session, apply_event
 
 SESSION_LENGTH, DEDUPE_WINDOW, MAX_EVENT_BYTES = 50, 128, 64 * 1024

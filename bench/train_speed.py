@@ -48,7 +48,10 @@ if src:
             spec.loader.exec_module(mod)
 import torch
 from streamrec.datasets import load_events, load_items
-from streamrec.encoder.settings import EncoderSettings
+try:
+    from streamrec.settings.encoder import EncoderSettings
+except ImportError:  # layout before the restructure
+    from streamrec.encoder.settings import EncoderSettings
 from streamrec.encoder.trainer import Trainer
 args = json.loads(os.environ["SPEED_ARGS"])
 log = load_events(args["events"])

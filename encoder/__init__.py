@@ -1,7 +1,7 @@
 """PyTorch models (text tower, session tower), losses, offline trainer and evaluation.
 
-``streamrec.config`` imports :mod:`streamrec.encoder.settings` at CLI start-up, so this package
-must not import torch eagerly: the public names below load on first use.
+The worker imports :mod:`streamrec.encoder.text` (cold start) and must start without loading
+torch, so this package does not import torch eagerly: the public names below load on first use.
 """
 
 from __future__ import annotations

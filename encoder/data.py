@@ -12,10 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from streamrec.contracts.session_rows import TYPE_INDEX
 from streamrec.datasets import Catalogue, EventLog
-from streamrec.events import EVENT_TYPES
-
-TYPE_INDEX = {name: i + 1 for i, name in enumerate(EVENT_TYPES)}  # 0 = padding (docs/contracts.md)
 
 
 @dataclass
@@ -61,27 +59,6 @@ def build_sequences(log: EventLog, index: dict[str, int]) -> Sequences:
     )
 
 
-def left_pad(rows: list[np.ndarray], length: int, fill: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Newest ``length`` values of each row, left-padded -> (values [B, L], mask [B, L] bool)."""
-    out = np.full((len(rows), length), fill, dtype=np.int64)
-    mask = np.zeros((len(rows), length), dtype=bool)
-    for b, row in enumerate(rows):
-        tail = row[-length:] if length else row[:0]
-        if len(tail):
-            out[b, length - len(tail) :] = tail
-            mask[b, length - len(tail) :] = True
-    return out, mask
-
-
 def gaps_of(ts: np.ndarray) -> np.ndarray:
     """Seconds since the previous event (0 for the first)."""
     return np.diff(ts, prepend=ts[:1]) if len(ts) else ts
-
-
-def left_pad_float(rows: list[np.ndarray], length: int) -> np.ndarray:
-    out = np.zeros((len(rows), length), dtype=np.float32)
-    for b, row in enumerate(rows):
-        tail = row[-length:]
-        if len(tail):
-            out[b, length - len(tail) :] = tail
-    return out

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from streamrec.encoder.data import left_pad, left_pad_float
+from streamrec.contracts.session_rows import left_pad
 from streamrec.encoder.metrics import coverage, hit_rate, intra_list_diversity, mrr, ndcg, target_ranks, top_k
 from streamrec.encoder.model import Recommender
 
@@ -72,7 +72,7 @@ def model_score_fn(
         tys, _ = left_pad([types[u] for u in users], max_len)  # [b, L]
         g = None
         if gaps is not None:
-            g = torch.from_numpy(left_pad_float([gaps[u] for u in users], max_len)).to(device)  # [b, L]
+            g = torch.from_numpy(left_pad([gaps[u] for u in users], max_len, np.float32)[0]).to(device)  # [b, L]
         with torch.no_grad():
             vecs = item_matrix[torch.from_numpy(items).to(device)]  # [b, L, d]
             sess = model.session(vecs, torch.from_numpy(tys).to(device), torch.from_numpy(mask).to(device), g)

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from streamrec.events import EVENT_TYPES
+from streamrec.contracts.events import EVENT_TYPES
 
 N_TYPES = len(EVENT_TYPES) + 1  # index 0 = padding, then EVENT_TYPES in order (+1)
 N_GAP_BUCKETS = 32  # log2 buckets of seconds since the previous event: 2^31 s covers 68 years

@@ -24,13 +24,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from streamrec.contracts.session_rows import TYPE_INDEX, left_pad
+from streamrec.contracts.training_batch import Example
 from streamrec.encoder.artifact import TrainedModel
-from streamrec.encoder.data import TYPE_INDEX
 from streamrec.encoder.item_table import append_cold_rows, set_text_rows
 from streamrec.encoder.losses import candidate_log_q, next_item_infonce
 from streamrec.encoder.metrics import hit_rate, ndcg, target_ranks
-from streamrec.encoder.settings import EncoderSettings, TrainerSettings
-from streamrec.training_batch import Example
+from streamrec.settings.encoder import EncoderSettings, TrainerSettings
 
 
 @dataclass
@@ -172,15 +172,9 @@ class OnlineLearner:
     # ----------------------------------------------------------------- update
     def _tensors(self, rows: list[Row]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         L = max(len(r.prefix) for r in rows)
-        idx = torch.zeros(len(rows), L, dtype=torch.long)  # [B, L], left-padded
-        types = torch.zeros(len(rows), L, dtype=torch.long)  # [B, L]
-        mask = torch.zeros(len(rows), L, dtype=torch.bool)  # [B, L]
-        for b, r in enumerate(rows):
-            n = len(r.prefix)
-            idx[b, L - n :] = torch.tensor(r.prefix)
-            types[b, L - n :] = torch.tensor(r.types)
-            mask[b, L - n :] = True
-        return idx, types, mask
+        idx, mask = left_pad([r.prefix for r in rows], L)  # [B, L], left-padded
+        types, _ = left_pad([r.types for r in rows], L)  # [B, L]
+        return torch.from_numpy(idx), torch.from_numpy(types), torch.from_numpy(mask)
 
     def _sample(self) -> list[Row]:
         n = min(self.settings.update_batch, len(self.buffer))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +45,40 @@ def cache_key(model: str, max_tokens: int, texts: list[str]) -> str:
     return h.hexdigest()[:32]
 
 
+class TextModel:
+    """A loaded text model: mean-pooled, L2-normalised embeddings float32 [N, T]. Loading takes
+    ~1 s on 2 cores and ~90 MB, so processes that embed repeatedly (the worker's cold start, the
+    online trainer) load it once and keep it; :func:`embed_texts` loads it per call."""
+
+    def __init__(self, name: str, device: str = "cpu", batch_size: int = 64) -> None:
+        from transformers import AutoModel, AutoTokenizer
+
+        local = Path(name).exists()
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=local)
+            self.lm = AutoModel.from_pretrained(name, local_files_only=local).to(device).eval()
+        except (OSError, ValueError) as exc:
+            raise UserError(f"cannot load text model {name!r}: {str(exc).splitlines()[0][:200]}") from exc
+        self.name, self.device, self.batch_size = name, device, batch_size
+
+    def embed(self, texts: Sequence[str], max_tokens: int, progress: bool = False) -> np.ndarray:
+        import torch
+        from tqdm import tqdm
+
+        out = []
+        batches = range(0, len(texts), self.batch_size)
+        with torch.inference_mode():
+            for start in tqdm(batches, desc="text embeddings", unit="batch", disable=not progress):
+                chunk = [t if t.strip() else "[empty]" for t in texts[start : start + self.batch_size]]
+                tok = self.tokenizer(chunk, padding=True, truncation=True, max_length=max_tokens, return_tensors="pt")
+                tok = {k: v.to(self.device) for k, v in tok.items()}
+                hidden = self.lm(**tok).last_hidden_state  # [b, t, T]
+                m = tok["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # [b, t, 1]
+                pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)  # [b, T]: mean over real tokens
+                out.append(torch.nn.functional.normalize(pooled, dim=-1).float().cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, self.lm.config.hidden_size), np.float32)
+
+
 def embed_texts(
     texts: list[str],
     model: str,
@@ -58,28 +93,7 @@ def embed_texts(
     if path is not None and path.is_file():
         log.info("text embeddings from cache %s", path)
         return np.load(path)
-    import torch
-    from tqdm import tqdm
-    from transformers import AutoModel, AutoTokenizer
-
-    local = Path(model).exists()
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(model, local_files_only=local)
-        lm = AutoModel.from_pretrained(model, local_files_only=local).to(device).eval()
-    except (OSError, ValueError) as exc:
-        raise UserError(f"cannot load text model {model!r}: {str(exc).splitlines()[0][:200]}") from exc
-    out = []
-    batches = range(0, len(texts), batch_size)
-    with torch.inference_mode():
-        for start in tqdm(batches, desc="text embeddings", unit="batch", disable=not progress):
-            chunk = [t if t.strip() else "[empty]" for t in texts[start : start + batch_size]]
-            tok = tokenizer(chunk, padding=True, truncation=True, max_length=max_tokens, return_tensors="pt")
-            tok = {k: v.to(device) for k, v in tok.items()}
-            hidden = lm(**tok).last_hidden_state  # [b, t, T]
-            m = tok["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # [b, t, 1]
-            pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)  # [b, T]: mean over real tokens
-            out.append(torch.nn.functional.normalize(pooled, dim=-1).float().cpu().numpy())
-    emb = np.concatenate(out) if out else np.zeros((0, lm.config.hidden_size), np.float32)
+    emb = TextModel(model, device, batch_size).embed(texts, max_tokens, progress)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp.npy")

@@ -18,15 +18,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from streamrec.contracts.session_rows import left_pad
 from streamrec.datasets import Catalogue, EventLog
 from streamrec.encoder.artifact import TrainedModel
-from streamrec.encoder.data import Sequences, build_sequences, catalogue_rows, gaps_of, left_pad, left_pad_float
+from streamrec.encoder.data import Sequences, build_sequences, catalogue_rows, gaps_of
 from streamrec.encoder.evaluate import model_score_fn, rank_all, summarize
 from streamrec.encoder.losses import candidate_log_q, next_item_infonce, seen_pairs, session_contrastive
 from streamrec.encoder.model import ModelConfig, Recommender
-from streamrec.encoder.settings import EncoderSettings
 from streamrec.encoder.text import embed_texts, resolve_text_model
 from streamrec.errors import UserError
+from streamrec.settings.encoder import EncoderSettings
 
 log = logging.getLogger(__name__)
 
@@ -212,7 +213,7 @@ class Trainer:
         hist, hmask = left_pad([w.items[i][:-1] for i in batch], L)  # [B, L]
         tgt, _ = left_pad([w.items[i][1:] for i in batch], L)  # [B, L], same mask as hist
         tys, _ = left_pad([w.types[i][:-1] for i in batch], L)  # [B, L]
-        gaps = left_pad_float([w.gaps[i][:-1] for i in batch], L) if self.cfg.time_gaps else None
+        gaps = left_pad([w.gaps[i][:-1] for i in batch], L, np.float32)[0] if self.cfg.time_gaps else None
         hist_t, hmask_t, tgt_t = torch.from_numpy(hist), torch.from_numpy(hmask), torch.from_numpy(tgt)
         if self.full_softmax:
             # Small catalogue: every item is a candidate, so the loss is the exact softmax over

@@ -20,7 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from streamrec.export.artifact import (
+from streamrec.export.onnx_export import export_serving_graph
+from streamrec.export.parity import ParityError, ParityReport, check_parity, golden_cases
+from streamrec.serving.artifact import (
     ITEM_PROJ_ONNX,
     SESSION_FP16_ONNX,
     SESSION_INT8_ONNX,
@@ -29,10 +31,8 @@ from streamrec.export.artifact import (
     save_items,
     seal,
 )
-from streamrec.export.item_index import ItemIndex, encode_sessions
-from streamrec.export.onnx_export import export_serving_graph
-from streamrec.export.parity import ParityError, ParityReport, check_parity, golden_cases
-from streamrec.export.registry import ArtifactRef, Registry
+from streamrec.serving.item_index import ItemIndex, encode_sessions
+from streamrec.serving.registry import ArtifactRef, Registry
 
 Progress = Callable[[str], None]
 

@@ -18,8 +18,8 @@ import torch
 from onnx import numpy_helper
 from torch import nn
 
-from streamrec.export.item_index import quantize_items
 from streamrec.export.serving_graph import INPUT_NAMES, INT8_INPUTS, OUTPUT_NAMES, ServingGraph
+from streamrec.serving.item_index import quantize_items
 
 OPSET_FP32 = 17
 OPSET_FP16 = 16

@@ -20,10 +20,10 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
-from streamrec.export.artifact import ArtifactError
-from streamrec.export.item_index import quantize_items
 from streamrec.export.serving_graph import ServingGraph
-from streamrec.export.signature import INT8_INPUTS, OUTPUT_NAMES, check_signature, session_options
+from streamrec.serving.artifact import ArtifactError
+from streamrec.serving.item_index import quantize_items
+from streamrec.serving.signature import INT8_INPUTS, OUTPUT_NAMES, check_signature, session_options
 
 
 class ParityError(ArtifactError):

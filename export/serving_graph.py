@@ -8,7 +8,7 @@ The item matrix and the availability bias are graph *inputs*, not weights: a cat
 (new item, item withdrawn) rebinds two tensors and needs no re-export.
 
 The int8 variant (CPU serving) ranks the whole catalogue by an integer matmul against int8 item
-codes (:func:`streamrec.export.item_index.quantize_items`), keeps the best ``2 (K + L)``
+codes (:func:`streamrec.serving.item_index.quantize_items`), keeps the best ``2 (K + L)``
 candidates, and re-scores those exactly in fp32: the scores it returns are the fp32 scores, and
 its top K differs from fp32 only if an item of the true top K ranked below ``2 (K + L)`` by its
 int8 score. At 50k items x d=128 the matmul and TopK take 20 ms instead of 36 (batch 180, one
@@ -22,7 +22,7 @@ import copy
 import torch
 from torch import nn
 
-from streamrec.export.signature import INPUT_NAMES, INT8_INPUTS, OUTPUT_NAMES
+from streamrec.serving.signature import INPUT_NAMES, INT8_INPUTS, OUTPUT_NAMES
 
 __all__ = ["INPUT_NAMES", "INT8_INPUTS", "OUTPUT_NAMES", "ServingGraph"]
 

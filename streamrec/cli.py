@@ -15,8 +15,8 @@ import sys
 from collections.abc import Sequence
 
 from streamrec.errors import UserError
-from streamrec.services import ServiceError
-from streamrec.settings_cli import SettingsError, add_settings_flags, settings_from_args
+from streamrec.local.services import ServiceError
+from streamrec.settings.cli import SettingsError, add_settings_flags, settings_from_args
 
 QUIET_LOGGERS = ("kafka", "aiokafka", "faust", "mode", "urllib3", "httpx")
 COMMANDS = ("demo", "up", "worker", "trainer", "train", "eval", "export", "models", "replay", "feed", "bench")

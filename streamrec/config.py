@@ -15,10 +15,10 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from streamrec.encoder.settings import EncoderSettings, TrainerSettings
-from streamrec.export.settings import RegistrySettings
-from streamrec.settings_base import Section
-from streamrec.streams.settings import WorkerSettings
+from streamrec.settings.base import Section
+from streamrec.settings.encoder import EncoderSettings, TrainerSettings
+from streamrec.settings.registry import RegistrySettings
+from streamrec.settings.worker import WorkerSettings
 
 
 class TopicSettings(Section):

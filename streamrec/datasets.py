@@ -2,7 +2,7 @@
 
 Two layers on purpose: :func:`iter_event_rows` yields raw string rows with their line numbers
 so that ``streamrec replay`` can dead-letter a bad row with its position exactly as the worker
-would, while :func:`load_events` validates through :mod:`streamrec.events` (one validator for
+would, while :func:`load_events` validates through :mod:`streamrec.contracts.events` (one validator for
 files and the stream) and returns a time-ordered :class:`EventLog` for training and eval.
 
 Formats by suffix (optionally ``.gz``): ``.csv`` (header row), ``.jsonl``, ``.parquet``,
@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from streamrec.contracts.events import Event, Invalid, validate_obj
+from streamrec.contracts.items import item_text
 from streamrec.errors import UserError
-from streamrec.events import Event, Invalid, validate_obj
 
 # Column aliases seen in public logs; mapped to the contract's names before validation.
 _EVENT_ALIASES = {
@@ -221,14 +222,6 @@ def load_events(path: str | Path) -> EventLog:
         raise UserError(f"{path}: no valid events{hint}")
     events.sort(key=lambda ev: ev.ts)  # list.sort is stable: ties keep file order
     return EventLog(events, rejected)
-
-
-def item_text(title: str | None, category: str | None, text: str | None) -> str:
-    """The one string an item's text model input is made of. Shared by training (files) and the
-    catalogue topic (worker cold start, online trainer), so a new item is embedded from the same
-    kind of text the model learned from."""
-    parts = [title, category, text]
-    return ". ".join(p.strip() for p in parts if p and p.strip())
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,8 @@ from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 
-from streamrec import compact_json
 from streamrec.config import KafkaSecurity, Settings
+from streamrec.contracts import compact_json
 from streamrec.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -172,19 +172,18 @@ class EventProducer:
         self.close()
 
 
-def assign_from_beginning(consumer: Any, topic: str, partitions: set[int] | None = None) -> bool:
-    """Assign every partition of ``topic`` (``partitions``, or a metadata lookup) to a
-    kafka-python consumer without a group, positioned at the first offset; False when the topic
-    does not exist (yet)."""
-    from kafka import TopicPartition
+class Pacer:
+    """Sleeps just enough to hold an average rate; no sleeping at rate 0."""
 
-    parts = consumer.partitions_for_topic(topic) if partitions is None else partitions
-    if not parts:
-        return False
-    tps = [TopicPartition(topic, p) for p in sorted(parts)]
-    consumer.assign(tps)
-    consumer.seek_to_beginning(*tps)
-    return True
+    def __init__(self, rate: float) -> None:
+        self.rate, self.start, self.sent = rate, time.monotonic(), 0
+
+    def tick(self) -> None:
+        self.sent += 1
+        if self.rate > 0:
+            ahead = self.sent / self.rate - (time.monotonic() - self.start)
+            if ahead > 0.002:
+                time.sleep(ahead)
 
 
 def read_topic(
@@ -196,24 +195,11 @@ def read_topic(
 ) -> list[Any]:
     """Every record of a topic from the beginning, without a consumer group (no join wait,
     no committed offsets): for inspecting the DLQ, tests and the demo summary. Stops at
-    ``min_count`` records or after ``timeout_s``."""
-    from kafka import KafkaConsumer
+    ``min_count`` records or after ``timeout_s``; a topic that does not exist reads empty."""
+    from streamrec.follow import FollowerThread
 
-    consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, **security_kwargs(security or KafkaSecurity())
-    )
+    follower = FollowerThread(bootstrap, topic, **security_kwargs(security or KafkaSecurity()))
     try:
-        deadline = time.monotonic() + timeout_s
-        parts = consumer.partitions_for_topic(topic)
-        while not parts and time.monotonic() < deadline:
-            time.sleep(0.2)
-            parts = consumer.partitions_for_topic(topic)
-        if not assign_from_beginning(consumer, topic, parts):
-            return []  # no such topic (yet): nothing to read
-        out: list[Any] = []
-        while time.monotonic() < deadline and (min_count is None or len(out) < min_count):
-            for records in consumer.poll(timeout_ms=200).values():
-                out.extend(records)
-        return out
+        return follower.read(min_count, timeout_s)
     finally:
-        consumer.close()
+        follower.close()

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 import redis
 
-from streamrec.events import Event
-from streamrec.feed import Feed, feed_key
+from streamrec.contracts.events import Event
+from streamrec.contracts.feed import Feed, feed_key
 
 
 @dataclass

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from streamrec.contracts.events import Event
 from streamrec.datasets import Catalogue, EventLog
-from streamrec.events import Event
 
 CATEGORIES = {
     "hiking": ("trail", "summit", "boots", "ridge", "canyon", "backpack", "glacier", "valley"),

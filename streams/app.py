@@ -40,13 +40,14 @@ from aiokafka import ConsumerRecord
 from faust.types import TP
 
 from streamrec.config import Settings
-from streamrec.feed import redis_client
+from streamrec.contracts.items import ItemUpdate, parse_records
+from streamrec.feed_store import redis_client
+from streamrec.follow import TopicFollower
 from streamrec.kafka import security_kwargs
-from streamrec.streams.catalogue import CatalogueOverlay, ItemUpdate, parse_records
+from streamrec.streams.catalogue import CatalogueOverlay
 from streamrec.streams.dlq import DeadLetterSink
 from streamrec.streams.faust_glue import TableSessionStore, WorkerApp, disown, hold, release, to_record
 from streamrec.streams.feed_sink import FeedSink
-from streamrec.streams.follower import TopicFollower
 from streamrec.streams.health import Health, tcp_reachable
 from streamrec.streams.hotswap import HotSwapper, Loader
 from streamrec.streams.kafka_opts import faust_credentials

@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from streamrec.config import Settings
-from streamrec.export.registry import open_registry
-from streamrec.export.runner import Runner
+from streamrec.serving.registry import open_registry
+from streamrec.serving.runner import Runner
 from streamrec.streams.hotswap import Loader
 
 

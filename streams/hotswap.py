@@ -11,28 +11,16 @@ newer announcement arrives. The swap itself is between batches (see model_slot).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from streamrec.contracts.announcement import parse_announcement
 from streamrec.streams.model_slot import ModelSlot, Runner
 
 log = logging.getLogger(__name__)
 
 Loader = Callable[[dict[str, Any]], Runner]
-
-
-def parse_announcement(value: bytes | None) -> dict[str, Any] | None:
-    if value is None:
-        return None
-    try:
-        obj = json.loads(value)
-    except ValueError:
-        return None
-    if not isinstance(obj, dict) or not isinstance(obj.get("version"), str) or not obj["version"]:
-        return None
-    return obj
 
 
 class HotSwapper:

@@ -1,6 +1,6 @@
 """The runner the worker scores with, swapped atomically between micro-batches.
 
-The protocol below is the narrow seam to ``streamrec.export.runner.Runner``
+The protocol below is the narrow seam to ``streamrec.serving.runner.Runner``
 (docs/contracts.md): the pipeline only ever calls ``recommend`` (one call per micro-batch) and
 reads ``version``; the catalogue follower calls ``upsert_items``/``set_available``.
 

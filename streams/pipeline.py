@@ -33,8 +33,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from streamrec.events import Event, Invalid, validate_bytes
-from streamrec.feed import Feed
+from streamrec.contracts.events import Event, Invalid, validate_bytes
+from streamrec.contracts.feed import Feed
+from streamrec.contracts.training_batch import Example
 from streamrec.streams.dlq import DeadLetterSink
 from streamrec.streams.feed_sink import FeedSink
 from streamrec.streams.metrics import WorkerMetrics
@@ -43,7 +44,6 @@ from streamrec.streams.records import Record
 from streamrec.streams.rerank import mmr
 from streamrec.streams.session import Session, apply_event
 from streamrec.streams.training import TrainingEmitter
-from streamrec.training_batch import Example
 
 log = logging.getLogger(__name__)
 

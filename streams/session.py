@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from hashlib import blake2b
 from typing import Any
 
-from streamrec.events import Event
+from streamrec.contracts.events import Event
 
 
 def id_digest(event_id: str) -> int:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from streamrec.training_batch import Example, encode_batch
+from streamrec.contracts.training_batch import Example, encode_batch
 
 SendFn = Callable[[bytes], Awaitable[Any]]
 

@@ -25,7 +25,6 @@ def register_pages(app: faust.App, metrics: WorkerMetrics, health: Health) -> No
 
     @app.page("/readyz")
     async def readyz(self: Any, request: Any) -> Any:
-        reasons = health.reasons_not_ready()
-        metrics.ready.set(0 if reasons else 1)
-        body = {"ready": not reasons, "reasons": reasons, "model_version": health.model_version}
-        return self.json(body, status=503 if reasons else 200)
+        status, body = readyz(health.reasons_not_ready(), model_version=health.model_version)
+        metrics.ready.set(1 if status == 200 else 0)
+        return self.json(body, status=status)

@@ -5,24 +5,18 @@ from __future__ import annotations
 
 import gc
 import logging
-import socket
 
 import faust
 
 from streamrec.config import Settings
 from streamrec.errors import UserError
 from streamrec.kafka import ensure_topics, topic_plan
+from streamrec.net import free_port
 from streamrec.streams.app import WorkerRuntime
 from streamrec.streams.artifacts import make_loader
 from streamrec.streams.cold_start import TextProjector
 
 log = logging.getLogger(__name__)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def tune_gc() -> None:
@@ -40,7 +34,7 @@ def run_worker(settings: Settings) -> int:
     if not settings.broker or not settings.redis:
         raise UserError("the worker needs --broker and --redis (or STREAMREC_BROKER / STREAMREC_REDIS)")
     if settings.worker.web_port == 0:
-        settings = settings.model_copy(update={"worker": settings.worker.model_copy(update={"web_port": _free_port()})})
+        settings = settings.model_copy(update={"worker": settings.worker.model_copy(update={"web_port": free_port()})})
     # Idempotent; never changes an existing topic's partition count (that would move users).
     ensure_topics(settings.broker, topic_plan(settings), settings.replication, settings.kafka_security)
     runtime = WorkerRuntime(settings, make_loader(settings), embed=TextProjector(settings))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from streamrec.services import EmbeddedServices, embedded_services
+from streamrec.local.services import EmbeddedServices, embedded_services
 
 
 @pytest.fixture(scope="session")

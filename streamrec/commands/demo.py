@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from streamrec.config import Settings
-from streamrec.demo_run import DemoRun, Timeline, summary_dict
 from streamrec.errors import UserError
-from streamrec.stack import local_services
+from streamrec.local.demo_run import DemoRun, Timeline, summary_dict
+from streamrec.local.stack import local_services
 
 HELP = "run the whole system on one machine: broker, Redis, model, worker, trainer, replay, live view"
 
@@ -107,7 +107,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         args.summary.write_text(json.dumps(summary, indent=2))
         print(f"summary written to {args.summary}")
     if args.plot:
-        from streamrec.demo_plot import plot_timeline
+        from streamrec.local.demo_plot import plot_timeline
 
         plot_timeline(timeline, args.plot)
         print(f"plot written to {args.plot}")

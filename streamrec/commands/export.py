@@ -43,9 +43,9 @@ def _real_sessions(path: Path | None, length: int) -> list[tuple[list[str], list
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from streamrec.export.artifact import ArtifactError
     from streamrec.export.exporter import export_model_dir
-    from streamrec.export.registry import open_registry
+    from streamrec.serving.artifact import ArtifactError
+    from streamrec.serving.registry import open_registry
 
     if not args.model.is_dir():
         raise UserError(f"--model {args.model}: no such directory")

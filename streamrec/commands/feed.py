@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 
 from streamrec.config import Settings
+from streamrec.contracts.feed import feed_age_s
 from streamrec.errors import UserError
-from streamrec.feed import feed_age_s, get_feed, redis_client
+from streamrec.feed_store import get_feed, redis_client
 
 HELP = "print a user's feed from Redis"
 

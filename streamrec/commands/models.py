@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
 
 from streamrec.config import Settings
@@ -17,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from streamrec.export.registry import open_registry
+    from streamrec.serving.registry import open_registry
 
     try:
         registry = open_registry(settings.registry.url, settings.data_dir)
@@ -38,14 +39,16 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     chosen = refs[-1] if args.version is None else next((r for r in refs if r.version == args.version), None)
     if chosen is None:
         raise UserError(f"version {args.version!r} is not in the registry (see: streamrec models list)")
-    from streamrec.export.artifact import ArtifactError
+    from streamrec.serving.artifact import ArtifactError
 
     try:
         registry.fetch(chosen.version, chosen.sha256)  # refuse to announce what a worker would refuse to load
     except ArtifactError as exc:
         raise UserError(f"not announced: {exc}") from None
-    from streamrec.announce import announce
+    from streamrec.contracts.announcement import send_announcement
+    from streamrec.kafka import make_producer
 
-    announce(settings, chosen.announcement())
+    with contextlib.closing(make_producer(settings.broker, settings.kafka_security)) as producer:
+        send_announcement(producer, settings.topics.models, chosen.announcement())
     print(f"announced {chosen.version} on {settings.topics.models}")
     return 0

@@ -16,11 +16,11 @@ from pathlib import Path
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from streamrec.config import Settings
+from streamrec.contracts.dead_letters import dead_letter
+from streamrec.contracts.events import Event, Invalid
 from streamrec.datasets import iter_event_rows, row_to_event
-from streamrec.dlq import dead_letter
 from streamrec.errors import UserError
-from streamrec.events import Event, Invalid
-from streamrec.kafka import EventProducer, ensure_topics, make_producer, topic_plan
+from streamrec.kafka import EventProducer, Pacer, ensure_topics, make_producer, topic_plan
 
 HELP = "publish an events file (CSV, JSONL, Parquet, RecBole .inter, ratings.dat) at a given rate"
 MAX_REPORTED = 20
@@ -47,20 +47,6 @@ def read_replay_file(path: Path) -> tuple[list[Event], list[tuple[int, str, byte
         else:
             good.append(result)
     return good, bad
-
-
-class Pacer:
-    """Sleeps just enough to hold an average rate; no sleeping at rate 0."""
-
-    def __init__(self, rate: float) -> None:
-        self.rate, self.start, self.sent = rate, time.monotonic(), 0
-
-    def tick(self) -> None:
-        self.sent += 1
-        if self.rate > 0:
-            ahead = self.sent / self.rate - (time.monotonic() - self.start)
-            if ahead > 0.002:
-                time.sleep(ahead)
 
 
 def publish(events: list[Event], settings: Settings, rate: float, progress: bool) -> EventProducer:

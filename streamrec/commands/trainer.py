@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from streamrec.trainer_process import run_trainer
+    from streamrec.trainer.process import run_trainer
 
     if not settings.broker:
         raise UserError("no broker: pass --broker HOST:PORT or set STREAMREC_BROKER")

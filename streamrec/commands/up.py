@@ -10,7 +10,7 @@ import signal
 import threading
 
 from streamrec.config import Settings
-from streamrec.stack import Stack, local_services
+from streamrec.local.stack import Stack, local_services
 
 HELP = "start the broker, Redis, worker and trainer and keep them up until Ctrl-C or --duration"
 

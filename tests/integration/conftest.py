@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from support.worker_harness import WorkerEnv
 
-from streamrec.services import EmbeddedServices
+from streamrec.local.services import EmbeddedServices
 
 
 @pytest.fixture

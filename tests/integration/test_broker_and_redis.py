@@ -7,9 +7,10 @@ import json
 
 import pytest
 
-from streamrec.feed import Feed, get_feed, redis_client, write_feeds
+from streamrec.contracts.feed import Feed
+from streamrec.feed_store import get_feed, redis_client, write_feeds
 from streamrec.kafka import EventProducer, ensure_topics, read_topic
-from streamrec.services import EmbeddedServices
+from streamrec.local.services import EmbeddedServices
 
 pytestmark = pytest.mark.integration
 

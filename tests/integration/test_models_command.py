@@ -13,9 +13,9 @@ from streamrec.cli import main
 from streamrec.encoder.artifact import TrainedModel
 from streamrec.encoder.model import ModelConfig, Recommender
 from streamrec.export.exporter import export_model
-from streamrec.export.registry import open_registry
 from streamrec.kafka import read_topic
-from streamrec.services import EmbeddedServices
+from streamrec.local.services import EmbeddedServices
+from streamrec.serving.registry import open_registry
 
 pytestmark = pytest.mark.integration
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from streamrec.cli import main
-from streamrec.dlq import original_bytes
+from streamrec.contracts.dead_letters import original_bytes
 from streamrec.kafka import read_topic
-from streamrec.services import EmbeddedServices
+from streamrec.local.services import EmbeddedServices
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from streamrec.services import ServiceError, embedded_services, pid_alive
+from streamrec.local.services import ServiceError, embedded_services, pid_alive
 
 pytestmark = pytest.mark.integration
 

@@ -15,13 +15,14 @@ import pytest
 from support.tiny_model import chain_examples, tiny_trained
 
 from streamrec.config import Settings
+from streamrec.contracts.training_batch import encode_batch
 from streamrec.encoder.artifact import save_model_dir
 from streamrec.export.exporter import export_model
-from streamrec.export.registry import open_registry
 from streamrec.kafka import ensure_topics, make_producer, read_topic, topic_plan
-from streamrec.services import EmbeddedServices, free_port
-from streamrec.trainer_process import TrainerProcess
-from streamrec.training_batch import encode_batch
+from streamrec.local.services import EmbeddedServices
+from streamrec.net import free_port
+from streamrec.serving.registry import open_registry
+from streamrec.trainer.process import TrainerProcess
 
 pytestmark = pytest.mark.integration
 

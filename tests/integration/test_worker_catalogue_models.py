@@ -22,9 +22,9 @@ from support.worker_harness import (
     wait_until,
 )
 
-from streamrec.export.registry import ArtifactRef
-from streamrec.export.runner import Runner
-from streamrec.feed import Feed
+from streamrec.contracts.feed import Feed
+from streamrec.serving.registry import ArtifactRef
+from streamrec.serving.runner import Runner
 
 pytestmark = pytest.mark.integration
 

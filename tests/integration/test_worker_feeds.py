@@ -24,11 +24,12 @@ from support.worker_harness import (
     wait_until,
 )
 
-from streamrec.export.runner import Runner
-from streamrec.feed import Feed, redis_client, write_feeds
+from streamrec.contracts.dead_letters import parse_dead_letter
+from streamrec.contracts.feed import Feed
+from streamrec.contracts.training_batch import decode_batch
+from streamrec.feed_store import redis_client, write_feeds
 from streamrec.kafka import read_topic
-from streamrec.streams.dlq import parse_envelope
-from streamrec.training_batch import decode_batch
+from streamrec.serving.runner import Runner
 
 pytestmark = pytest.mark.integration
 
@@ -71,7 +72,7 @@ def test_events_in_feeds_out_with_the_expected_items(wenv: WorkerEnv, tmp_path: 
         table = session_table(wenv.broker, wenv.prefix)
         assert {u: table.get(u, {}).get("i") for u in users} == sessions, list(table)[:5]
 
-        dead = [parse_envelope(m.value) for m in read_topic(wenv.broker, wenv.topics["dlq"], min_count=3)]
+        dead = [parse_dead_letter(m.value) for m in read_topic(wenv.broker, wenv.topics["dlq"], min_count=3)]
         assert len(dead) == 3
         assert dead[0].value == b"{not json" and "malformed JSON" in dead[0].reason
         assert "ts" in dead[1].reason

@@ -21,7 +21,7 @@ from support.worker_harness import (
     wait_until,
 )
 
-from streamrec.services import start_redis
+from streamrec.local.services import start_redis
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 

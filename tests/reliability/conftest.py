@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from support.worker_harness import WorkerEnv, announce, build_artifact
 
-from streamrec.export.registry import ArtifactRef
-from streamrec.services import EmbeddedServices
+from streamrec.local.services import EmbeddedServices
+from streamrec.serving.registry import ArtifactRef
 
 
 @pytest.fixture(scope="session")

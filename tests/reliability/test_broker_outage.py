@@ -17,9 +17,9 @@ import pytest
 from support.reliability_helpers import all_reflected, stream
 from support.worker_harness import PARTITIONS, WorkerEnv, WorkerProcess, announce, produce, wait_until
 
-from streamrec.export.registry import ArtifactRef
 from streamrec.kafka import EventProducer, ensure_topics
-from streamrec.services import EmbeddedServices, start_broker
+from streamrec.local.services import EmbeddedServices, start_broker
+from streamrec.serving.registry import ArtifactRef
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 

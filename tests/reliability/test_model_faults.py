@@ -26,8 +26,8 @@ from support.worker_harness import (
     wait_until,
 )
 
-from streamrec.export.artifact import META_JSON, ArtifactMeta, artifact_digest, seal
-from streamrec.export.registry import ArtifactRef
+from streamrec.serving.artifact import META_JSON, ArtifactMeta, artifact_digest, seal
+from streamrec.serving.registry import ArtifactRef
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 

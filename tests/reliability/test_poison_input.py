@@ -15,8 +15,8 @@ import pytest
 from support.reliability_helpers import sessions_of
 from support.worker_harness import WorkerEnv, event, feeds, produce, running_worker, wait_until
 
+from streamrec.contracts.dead_letters import parse_dead_letter
 from streamrec.kafka import make_producer, read_topic
-from streamrec.streams.dlq import parse_envelope
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 
@@ -54,7 +54,7 @@ def _fed_after(env: WorkerEnv, user: str, event_id: str) -> bool:
 
 def _dead_letters(env: WorkerEnv, min_count: int) -> dict[str, Any]:
     recs = read_topic(env.broker, env.topics["dlq"], min_count=min_count, timeout_s=15)
-    return {r.key.decode(): parse_envelope(r.value) for r in recs}
+    return {r.key.decode(): parse_dead_letter(r.value) for r in recs}
 
 
 def test_poison_messages_land_in_dlq_with_reason_and_stream_continues(wenv: WorkerEnv, tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from support.reliability_helpers import (
 )
 from support.worker_harness import PARTITIONS, WorkerEnv, WorkerProcess, produce, wait_until
 
-from streamrec.services import start_redis
+from streamrec.local.services import start_redis
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 

@@ -18,8 +18,8 @@ import redis
 from support.worker_harness import WorkerEnv, WorkerProcess, event, feeds, produce, wait_until
 
 from streamrec.config import Settings
-from streamrec.feed import feed_key
-from streamrec.services import start_redis
+from streamrec.contracts.feed import feed_key
+from streamrec.local.services import start_redis
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 

@@ -18,14 +18,15 @@ import pytest
 import torch
 
 from streamrec.config import Settings
+from streamrec.contracts.training_batch import Example, encode_batch
 from streamrec.encoder.artifact import TrainedModel, save_model_dir
 from streamrec.encoder.model import ModelConfig, Recommender
 from streamrec.export.exporter import export_model
-from streamrec.export.registry import open_registry
 from streamrec.kafka import ensure_topics, make_producer, read_topic, topic_plan
-from streamrec.services import EmbeddedServices, free_port
-from streamrec.trainer_process import TrainerProcess
-from streamrec.training_batch import Example, encode_batch
+from streamrec.local.services import EmbeddedServices
+from streamrec.net import free_port
+from streamrec.serving.registry import open_registry
+from streamrec.trainer.process import TrainerProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 N_ITEMS = 40

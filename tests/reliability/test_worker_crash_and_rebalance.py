@@ -24,9 +24,9 @@ from support.reliability_helpers import (
 )
 from support.worker_harness import WorkerEnv, WorkerProcess, announce, produce, running_worker, wait_until
 
-from streamrec.export.registry import ArtifactRef
-from streamrec.feed import Feed
-from streamrec.services import EmbeddedServices
+from streamrec.contracts.feed import Feed
+from streamrec.local.services import EmbeddedServices
+from streamrec.serving.registry import ArtifactRef
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 

@@ -15,8 +15,8 @@ from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 
-from streamrec.feed import Feed
-from streamrec.services import free_port
+from streamrec.contracts.feed import Feed
+from streamrec.net import free_port
 from support.worker_harness import WorkerEnv, event, feeds, produce, session_table
 
 Msgs = list[tuple[str, dict[str, Any]]]

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import streamrec.export.exporter as exporter
-import streamrec.trainer_process as trainer_process
+import streamrec.trainer.process as trainer_process
 from streamrec.config import Settings
-from streamrec.trainer_process import TrainerProcess
+from streamrec.trainer.process import TrainerProcess
 
 
 def _die(point: str) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
+from streamrec.contracts.training_batch import Example
 from streamrec.encoder.artifact import TrainedModel
 from streamrec.encoder.model import ModelConfig, Recommender
-from streamrec.training_batch import Example
 
 N_ITEMS = 40
 STEP = 7  # next item = last item + STEP (mod N): learnable from scratch by a session tower

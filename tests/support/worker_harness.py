@@ -26,13 +26,15 @@ from typing import Any
 import numpy as np
 import torch
 
+from streamrec.contracts.announcement import send_announcement
+from streamrec.contracts.feed import Feed
 from streamrec.encoder.model import ModelConfig, SessionTower
 from streamrec.export.exporter import export_model
-from streamrec.export.registry import ArtifactRef, LocalRegistry
-from streamrec.export.runner import Runner
-from streamrec.feed import Feed, get_feed, redis_client
+from streamrec.feed_store import get_feed, redis_client
 from streamrec.kafka import ensure_topics, make_producer, read_topic
-from streamrec.services import free_port
+from streamrec.net import free_port
+from streamrec.serving.registry import ArtifactRef, LocalRegistry
+from streamrec.serving.runner import Runner
 
 D, N_ITEMS, K, L, PARTITIONS = 16, 200, 10, 8, 2
 
@@ -185,10 +187,8 @@ def wait_until(cond: Callable[[], bool], timeout_s: float, message: str | Callab
 
 
 def announce(broker: str, topic: str, ref: ArtifactRef) -> None:
-    producer = make_producer(broker)
-    producer.send(topic, key=ref.version, value=ref.announcement())
-    producer.flush()
-    producer.close()
+    with contextlib.closing(make_producer(broker)) as producer:
+        send_announcement(producer, topic, ref.announcement())
 
 
 def event(i: int, user: str, item: str, ts: float | None = None, etype: str = "click") -> dict[str, Any]:

@@ -153,11 +153,11 @@ def test_window_is_the_difference_of_two_scrapes() -> None:
 def test_profile_folds_stacks_into_stages_per_thread() -> None:
     raw = "\n".join(
         [
-            "thread (11): scoring_0;_worker (concurrent/futures/thread.py:90);recommend (export/runner.py:160);"
-            "_run (export/runner.py:140);run_with_iobinding (onnxruntime/capi/x.py:1) 70",
+            "thread (11): scoring_0;_worker (concurrent/futures/thread.py:90);recommend (serving/runner.py:160);"
+            "_run (serving/runner.py:140);run_with_iobinding (onnxruntime/capi/x.py:1) 70",
             "thread (11): scoring_0;_worker (concurrent/futures/thread.py:90);get (queue.py:171) 30",
             "thread (12): MainThread;run (asyncio/events.py:84);process (streams/pipeline.py:99);"
-            "validate_bytes (streamrec/events.py:120) 40",
+            "validate_bytes (streamrec/contracts/events.py:120) 40",
             "thread (12): MainThread;run (asyncio/events.py:84);select (selectors.py:468) 60",
         ]
     )

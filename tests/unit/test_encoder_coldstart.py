@@ -8,10 +8,10 @@ import hashlib
 import numpy as np
 import torch
 
-from streamrec.encoder.data import left_pad
-from streamrec.encoder.settings import EncoderSettings
+from streamrec.contracts.session_rows import left_pad
 from streamrec.encoder.trainer import Trainer
 from streamrec.sample import generate_sample
+from streamrec.settings.encoder import EncoderSettings
 
 DIM = 64
 

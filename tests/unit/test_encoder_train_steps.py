@@ -10,9 +10,9 @@ import torch
 
 from streamrec.encoder.data import Sequences
 from streamrec.encoder.losses import next_item_infonce, seen_pairs
-from streamrec.encoder.settings import EncoderSettings
 from streamrec.encoder.trainer import EMA, Trainer, make_windows
 from streamrec.sample import generate_sample
+from streamrec.settings.encoder import EncoderSettings
 
 
 def test_seen_pairs_are_causal_ignore_padding_and_spare_the_target() -> None:

@@ -8,7 +8,7 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from streamrec.events import Event, Invalid, validate_bytes, validate_obj
+from streamrec.contracts.events import Event, Invalid, validate_bytes, validate_obj
 
 NOW = 1_700_000_000.0
 GOOD = {"event_id": "e1", "user_id": "u1", "item_id": "i1", "type": "view", "ts": 1_699_999_000}
@@ -86,7 +86,7 @@ def test_arbitrary_field_values_never_raise(obj: dict[str, object]) -> None:
 def test_dead_letter_of_a_huge_event_stays_small_and_says_so() -> None:
     import hashlib
 
-    from streamrec.dlq import MAX_ORIGINAL_BYTES, dead_letter, original_bytes
+    from streamrec.contracts.dead_letters import MAX_ORIGINAL_BYTES, dead_letter, original_bytes
 
     small = dead_letter(b'{"x": 1}', "why", {"file": "f", "line": 3}, key=b"u1")
     assert original_bytes(json.loads(small)) == b'{"x": 1}' and "truncated" not in json.loads(small)

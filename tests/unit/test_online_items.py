@@ -13,13 +13,13 @@ import torch
 from support.tiny_model import chain_examples, tiny_trained
 from unit.test_encoder_coldstart import bag_of_words
 
+from streamrec.contracts.items import ItemUpdate, parse_item
 from streamrec.encoder.artifact import TrainedModel
 from streamrec.encoder.online import OnlineLearner
-from streamrec.encoder.settings import EncoderSettings, TrainerSettings
 from streamrec.encoder.trainer import Trainer
 from streamrec.sample import generate_sample
-from streamrec.streams.catalogue import ItemUpdate, parse_item
-from streamrec.trainer_items import CatalogueSync
+from streamrec.settings.encoder import EncoderSettings, TrainerSettings
+from streamrec.trainer.items import CatalogueSync
 
 SETTINGS = TrainerSettings(holdout_size=16, buffer_size=1000, update_batch=32, lr=3e-3)
 

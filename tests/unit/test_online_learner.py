@@ -6,9 +6,9 @@ from __future__ import annotations
 import torch
 from support.tiny_model import chain_examples, tiny_trained
 
+from streamrec.contracts.training_batch import Example
 from streamrec.encoder.online import OnlineLearner
-from streamrec.encoder.settings import EncoderSettings, TrainerSettings
-from streamrec.training_batch import Example
+from streamrec.settings.encoder import EncoderSettings, TrainerSettings
 
 
 def _learner() -> OnlineLearner:

@@ -7,7 +7,7 @@ import pytest
 
 from streamrec.cli import build_parser, main
 from streamrec.config import Settings
-from streamrec.settings_cli import SettingsError, settings_from_args
+from streamrec.settings.cli import SettingsError, settings_from_args
 
 
 def _settings(argv: list[str]) -> Settings:
@@ -67,7 +67,7 @@ def test_unknown_env_section_field_is_refused(monkeypatch: pytest.MonkeyPatch) -
 def test_configuration_reference_is_up_to_date() -> None:
     from pathlib import Path
 
-    from streamrec.settings_doc import settings_table
+    from streamrec.settings.doc import settings_table
 
     doc = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
-    assert doc.read_text() == settings_table(), "regenerate: python -m streamrec.settings_doc > docs/configuration.md"
+    assert doc.read_text() == settings_table(), "regenerate: python -m streamrec.settings.doc > docs/configuration.md"

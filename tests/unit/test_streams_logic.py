@@ -11,15 +11,16 @@ import redis
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streamrec.events import Event
-from streamrec.feed import Feed
-from streamrec.streams.dlq import envelope, parse_envelope
+from streamrec.contracts.dead_letters import parse_dead_letter
+from streamrec.contracts.events import Event
+from streamrec.contracts.feed import Feed
+from streamrec.contracts.training_batch import Example, TrainingBatchError, decode_batch, encode_batch
+from streamrec.streams.dlq import envelope
 from streamrec.streams.feed_sink import FeedSink
 from streamrec.streams.records import Record
 from streamrec.streams.rerank import mmr
 from streamrec.streams.session import Session, apply_event
 from streamrec.streams.training import TrainingEmitter
-from streamrec.training_batch import Example, TrainingBatchError, decode_batch, encode_batch
 
 ids = st.text(alphabet="abcdef", min_size=1, max_size=3)
 
@@ -85,7 +86,7 @@ def test_training_batch_round_trips_and_refuses_other_versions() -> None:
 @given(st.binary(max_size=300), st.one_of(st.none(), st.binary(max_size=20)))
 def test_dead_letter_keeps_the_original_bytes(value: bytes, key: bytes | None) -> None:
     rec = Record("events", 3, 41, 1.5, key, value)
-    dl = parse_envelope(envelope(rec, "malformed JSON"))
+    dl = parse_dead_letter(envelope(rec, "malformed JSON"))
     assert (dl.value, dl.reason, dl.partition, dl.offset, dl.topic) == (value, "malformed JSON", 3, 41, "events")
     if key is not None:
         assert dl.key == key.decode("utf-8", "replace").encode()

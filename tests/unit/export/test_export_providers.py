@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from streamrec.export.providers import CPU, CUDA, TENSORRT, choose_providers
+from streamrec.serving.providers import CPU, CUDA, TENSORRT, choose_providers
 
 ALL = [TENSORRT, CUDA, CPU]
 
@@ -17,7 +17,7 @@ def test_cpu_is_cpu() -> None:
 
 @pytest.mark.parametrize("device,level", [("auto", logging.INFO), ("cuda", logging.WARNING)])
 def test_no_gpu_falls_back_to_cpu_with_a_logged_reason(caplog, device: str, level: int) -> None:
-    caplog.set_level(logging.INFO, logger="streamrec.export.providers")
+    caplog.set_level(logging.INFO, logger="streamrec.serving.providers")
     choice = choose_providers(device, available=ALL, gpu_probe=(0, "no NVIDIA driver (libcuda.so.1 not found)"))
     assert choice.device == "cpu" and choice.providers == [CPU]
     [record] = caplog.records
@@ -25,7 +25,7 @@ def test_no_gpu_falls_back_to_cpu_with_a_logged_reason(caplog, device: str, leve
 
 
 def test_build_without_cuda_provider_falls_back(caplog) -> None:
-    caplog.set_level(logging.INFO, logger="streamrec.export.providers")
+    caplog.set_level(logging.INFO, logger="streamrec.serving.providers")
     choice = choose_providers("auto", available=[CPU], gpu_probe=(1, "1 CUDA device(s)"))
     assert choice.device == "cpu" and "no CUDA provider" in caplog.text
 
@@ -38,7 +38,7 @@ def test_gpu_present_selects_cuda_then_cpu_and_tensorrt_on_request() -> None:
 
 
 def test_runner_on_this_machine_logs_its_choice(artifact, caplog) -> None:
-    from streamrec.export.runner import Runner
+    from streamrec.serving.runner import Runner
 
     caplog.set_level(logging.INFO)
     registry, result = artifact

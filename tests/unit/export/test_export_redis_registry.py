@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from streamrec.export.artifact import ArtifactError
-from streamrec.export.redis_registry import RedisRegistry
-from streamrec.services import free_port, wait_for_port
+from streamrec.local.services import wait_for_port
+from streamrec.net import free_port
+from streamrec.serving.artifact import ArtifactError
+from streamrec.serving.redis_registry import RedisRegistry
 
 from .conftest import build
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from streamrec.export.artifact import ArtifactError, artifact_digest, verify
-from streamrec.export.registry import LocalRegistry, open_registry
+from streamrec.serving.artifact import ArtifactError, artifact_digest, verify
+from streamrec.serving.registry import LocalRegistry, open_registry
 
 from .conftest import build
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from streamrec.export.item_index import ItemIndex, quantize_items
-from streamrec.export.runner import Runner
+from streamrec.serving.item_index import ItemIndex, quantize_items
+from streamrec.serving.runner import Runner
 
 from .conftest import K, L, item_ids, item_matrix
 

@@ -1,5 +1,6 @@
-"""ModelHolder: a bad artifact never replaces a good one, and a swap under load never mixes
-versions within a batch."""
+"""Swapping with what the worker uses (ModelSlot, CatalogueOverlay): a bad artifact never
+replaces a good one, a swap under load never mixes versions within a batch, and a new runner
+takes over the catalogue updates seen before it."""
 
 from __future__ import annotations
 
@@ -10,24 +11,29 @@ from pathlib import Path
 
 import pytest
 
-from streamrec.export.artifact import ArtifactError
-from streamrec.export.runner import ModelHolder, Runner
+from streamrec.contracts.items import ItemUpdate
+from streamrec.serving.artifact import ArtifactError
+from streamrec.serving.runner import Runner
+from streamrec.streams.catalogue import CatalogueOverlay
+from streamrec.streams.model_slot import ModelSlot
 
 from .conftest import MeanTower, build, item_ids
 
 
 def test_corrupt_or_truncated_artifact_is_refused_and_previous_keeps_serving(artifact, tmp_path: Path) -> None:
     registry, result = artifact
-    holder = ModelHolder(Runner.load(registry.fetch(result.ref.version), "cpu"))
+    slot = ModelSlot()
+    slot.swap(Runner.load(registry.fetch(result.ref.version), "cpu"))
     bad = tmp_path / "bad"
     shutil.copytree(registry.fetch(result.ref.version), bad)
     onnx = bad / "session.onnx"
     onnx.write_bytes(onnx.read_bytes()[:1000])
     with pytest.raises(ArtifactError, match=r"session\.onnx is corrupt or truncated"):
-        holder.load_and_swap(bad, "cpu")
-    assert holder.version == result.ref.version
-    version, [(ids, _)] = holder.recommend([["item-1"]], [["click"]])
-    assert version == result.ref.version and len(ids) == 10
+        slot.swap(Runner.load(bad, "cpu"))
+    runner = slot.current
+    assert runner is not None and runner.version == result.ref.version
+    [(ids, _)] = runner.recommend([["item-1"]], [["click"]], 10, True)
+    assert len(ids) == 10
 
 
 def test_swap_under_concurrent_calls_never_mixes_versions(registry) -> None:
@@ -42,14 +48,17 @@ def test_swap_under_concurrent_calls_never_mixes_versions(registry) -> None:
     assert len({str(e) for e in expected.values()}) == 2
     for r in runners.values():
         r.max_batch = 4  # one call = 8 onnxruntime runs, so a swap lands inside calls
-    holder = ModelHolder(next(iter(runners.values())))
+    slot = ModelSlot()
+    slot.swap(next(iter(runners.values())))
     stop = threading.Event()
     errors: list[str] = []
     seen_versions: set[str] = set()
 
     def serve() -> None:
         while not stop.is_set():
-            version, recs = holder.recommend(sessions, types)
+            runner = slot.current  # read once per batch, as the pipeline does
+            assert runner is not None
+            version, recs = runner.version, runner.recommend(sessions, types)
             seen_versions.add(version)
             if recs != expected[version]:
                 errors.append(version)
@@ -59,7 +68,7 @@ def test_swap_under_concurrent_calls_never_mixes_versions(registry) -> None:
         swaps = 0
         while (len(seen_versions) < 2 or swaps < 200) and time.monotonic() < deadline:
             for r in runners.values():
-                holder.swap(r, carry_catalogue=False)
+                slot.swap(r)
                 swaps += 1
                 time.sleep(0.0005)
 
@@ -77,8 +86,15 @@ def test_swap_under_concurrent_calls_never_mixes_versions(registry) -> None:
 def test_swap_carries_unavailable_and_cold_items(artifact, registry) -> None:
     reg, result = artifact
     old = Runner.load(reg.fetch(result.ref.version), "cpu")
-    old.set_available(["item-3"], False)
-    old.upsert_items(["cold"], old._index.current.matrix[[5]])
-    holder = ModelHolder(old)
-    new = holder.load_and_swap(registry.fetch(build(registry).ref.version), "cpu")
+    overlay, slot = CatalogueOverlay(), ModelSlot()
+    updates = [
+        ItemUpdate("item-3", available=False),
+        ItemUpdate("cold", available=True, vector=old.item_vectors(["item-5"])[0].tolist()),
+    ]
+    overlay.record(updates)
+    overlay.apply(old, updates)
+    slot.swap(old)
+    new = Runner.load(registry.fetch(build(registry).ref.version), "cpu")
+    overlay.replay_onto(new)  # what the worker does before the swap (WorkerRuntime._install_model)
+    slot.swap(new)
     assert "item-3" in new.unavailable and "cold" in new.item_ids

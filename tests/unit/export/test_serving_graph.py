@@ -10,9 +10,9 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from streamrec.export.item_index import quantize_items
 from streamrec.export.onnx_export import export_serving_graph
 from streamrec.export.serving_graph import INT8_INPUTS, ServingGraph
+from streamrec.serving.item_index import quantize_items
 
 from .conftest import D, MeanTower, item_matrix
 

@@ -15,10 +15,12 @@ partition. (Events over ``max_event_bytes`` are refused for their size, so nothi
 from __future__ import annotations
 
 import base64
+import json
+from dataclasses import dataclass
 from hashlib import sha256
 from typing import Any
 
-from streamrec import compact_json
+from streamrec.contracts import compact_json
 
 PREVIEW_BYTES = 1024
 MAX_ORIGINAL_BYTES = 256 * 1024
@@ -42,3 +44,33 @@ def original_bytes(record: dict[str, Any]) -> bytes | None:
     """The refused event's bytes as they arrived (the first 256 KiB when ``truncated``)."""
     raw = record.get("value_b64")
     return None if raw is None else base64.b64decode(raw)
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A dead letter read back (tools and tests). ``topic``/``partition``/``offset`` are those of
+    a stream source (None for a replayed file's ``{file, line}``)."""
+
+    reason: str
+    source: dict[str, Any]
+    key: bytes | None
+    value: bytes | None
+
+    @property
+    def topic(self) -> str | None:
+        return self.source.get("topic")
+
+    @property
+    def partition(self) -> int | None:
+        return self.source.get("partition")
+
+    @property
+    def offset(self) -> int | None:
+        return self.source.get("offset")
+
+
+def parse_dead_letter(raw: bytes) -> DeadLetter:
+    """Read a DLQ message value back."""
+    obj = json.loads(raw)
+    key = None if obj["key"] is None else obj["key"].encode()
+    return DeadLetter(obj["reason"], obj["source"], key, original_bytes(obj))

@@ -8,7 +8,7 @@ survives restarts: the lineage of promoted model directories under
 ``<data_dir>/trainer/models/<version>`` plus the registry; a restart resumes from the newest
 promoted version that has a lineage entry, else from ``--init-model``.
 
-Catalogue: the trainer follows ``streamrec.items`` too (:mod:`streamrec.trainer_items`); items
+Catalogue: the trainer follows ``streamrec.items`` too (:mod:`streamrec.trainer.items`); items
 its table lacks join it as text-only rows, so every promoted version carries them.
 """
 
@@ -24,14 +24,14 @@ import torch
 from kafka import KafkaConsumer
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from streamrec.announce import announce
 from streamrec.config import Settings
+from streamrec.contracts.announcement import send_announcement
+from streamrec.contracts.training_batch import TrainingBatchError, decode_batch
 from streamrec.encoder.artifact import TrainedModel, load_model_dir, save_model_dir
 from streamrec.encoder.online import OnlineLearner
 from streamrec.errors import UserError
 from streamrec.kafka import make_producer, security_kwargs
-from streamrec.trainer_items import CatalogueSync, ItemsReader, TextEncoder
-from streamrec.training_batch import TrainingBatchError, decode_batch
+from streamrec.trainer.items import CatalogueSync, ItemsReader, TextEncoder
 
 log = logging.getLogger("streamrec.trainer")
 FRESHNESS_BUCKETS = (1, 2, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600)
@@ -78,7 +78,7 @@ class TrainerProcess:
     ) -> None:
         """``text_encoder`` (texts -> float32 [n, T]) replaces the model's text model for new
         catalogue items; tests inject a cheap one."""
-        from streamrec.export.registry import open_registry
+        from streamrec.serving.registry import open_registry
 
         self.s = settings
         self.stop = stop
@@ -121,12 +121,7 @@ class TrainerProcess:
         )
 
     def items_reader(self) -> ItemsReader:
-        return ItemsReader(
-            self.s.topics.items,
-            bootstrap_servers=self.s.broker,
-            auto_offset_reset="earliest",
-            **security_kwargs(self.s.kafka_security),
-        )
+        return ItemsReader(self.s.broker, self.s.topics.items, **security_kwargs(self.s.kafka_security))
 
     def _count_items(self) -> None:
         self.metrics.items.set(self.learner.n_items)
@@ -228,17 +223,19 @@ class TrainerProcess:
         )
         version = result.ref.version
         tmp_dir.rename(self.lineage / version)
-        announce(self.s, result.ref.announcement(), self.producer)
+        send_announcement(self.producer, self.s.topics.models, result.ref.announcement())
         self.registry.prune(self.s.registry.keep, protect=(version,))
         return version
 
 
 def run_trainer(settings: Settings, init_model: Path | None, stop: threading.Event) -> None:
-    from streamrec.status_server import serve_status
+    from streamrec.trainer.status_server import serve_status
 
     torch.set_num_threads(1)  # leave the other core to the stream worker on a 2-core box
     proc = TrainerProcess(settings, init_model, stop)
-    server = serve_status(settings.trainer.web_port, proc.metrics.registry, ready=lambda: not stop.is_set())
+    server = serve_status(
+        settings.trainer.web_port, proc.metrics.registry, not_ready=lambda: ["stopping"] if stop.is_set() else []
+    )
     try:
         proc.run()
     finally:

@@ -1,23 +1,21 @@
-"""The feed contract in Redis (README, "Feed"): key layout, packed value, atomic monotonic write.
+"""The feed contract in Redis (README, "Feed"): key layout, packed value, the monotonic write rule.
 
 One key per user holds a hash ``{pos, part, feed}``; ``feed`` is one packed JSON value
 (items, scores, model version, time generated, causing event) because a 50-member ZADD per
 feed manages only 3-4k feeds/s from redis-py, while one packed value pipelined does 64k+/s.
 The write is a Lua script so a reader never sees half a list and an older computation
-(lower source offset on the same partition) never replaces a newer one.
+(lower source offset on the same partition) never replaces a newer one; the Redis calls that
+run it are in :mod:`streamrec.feed_store`.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import quote
 
-import redis
-
-from streamrec import compact_json
+from streamrec.contracts import compact_json
 
 # KEYS[1]=feed key; ARGV: pos, partition, feed json, ttl seconds. Returns 1 if written.
 WRITE_FEED_LUA = """
@@ -58,28 +56,6 @@ class Feed:
         return cls(**json.loads(raw))
 
 
-def write_feeds(client: redis.Redis, prefix: str, feeds: Sequence[Feed], ttl_s: int) -> list[bool]:
-    """Write many feeds in one pipelined round trip; returns which were applied (False = a
-    newer feed was already there). Raises redis errors to the caller, which must not commit
-    offsets until this returns."""
-    script = client.register_script(WRITE_FEED_LUA)
-    pipe = client.pipeline(transaction=False)
-    for f in feeds:
-        script(keys=[feed_key(prefix, f.user_id)], args=[f.offset, f.partition, f.pack(), ttl_s], client=pipe)
-    return [bool(r) for r in pipe.execute()]
-
-
-def get_feed(client: redis.Redis, user_id: str, prefix: str = "streamrec:feed:") -> Feed | None:
-    """Read a user's feed, or None if there is none (yet, or expired)."""
-    raw = client.hget(feed_key(prefix, user_id), "feed")
-    return None if raw is None else Feed.unpack(raw)
-
-
 def feed_age_s(feed: Feed, now: float | None = None) -> float:
     """Seconds since the feed was computed (for freshness checks)."""
     return (time.time() if now is None else now) - feed.generated_at
-
-
-def redis_client(url: str) -> redis.Redis:
-    """A client with timeouts, so a dead Redis fails a call instead of hanging the worker."""
-    return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5, health_check_interval=30)

@@ -20,15 +20,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from streamrec.net import free_port
+
 
 class ServiceError(RuntimeError):
     """A service could not be found or started; the message says how to fix it."""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def die_with_parent() -> None:  # runs in the child between fork and exec

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Final
 
-from streamrec import compact_json
+from streamrec.contracts import compact_json
 
 VERSION: Final = 1
 

@@ -15,7 +15,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from streamrec.services import ServiceError, die_with_parent, stop_process
+from streamrec.local.services import ServiceError, die_with_parent, stop_process
 
 
 @dataclass

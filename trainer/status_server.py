@@ -1,6 +1,6 @@
 """A tiny HTTP endpoint for non-faust processes (the trainer): ``/metrics`` (Prometheus
-text), ``/healthz`` (the process answers) and ``/readyz`` (its own readiness check), on a
-daemon thread so it never blocks the work loop."""
+text), ``/healthz`` (the process answers) and ``/readyz`` (:func:`streamrec.readiness.readyz`
+over its own check), on a daemon thread so it never blocks the work loop."""
 
 from __future__ import annotations
 
@@ -10,8 +10,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CollectorRegistry, generate_latest
 
+from streamrec.contracts import compact_json
+from streamrec.readiness import readyz
 
-def serve_status(port: int, registry: CollectorRegistry, ready: Callable[[], bool]) -> ThreadingHTTPServer:
+
+def serve_status(port: int, registry: CollectorRegistry, not_ready: Callable[[], list[str]]) -> ThreadingHTTPServer:
+    """Serve on ``port``; ``not_ready`` returns the reasons the process is not ready (none: ready)."""
+
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             if self.path == "/metrics":
@@ -19,8 +24,8 @@ def serve_status(port: int, registry: CollectorRegistry, ready: Callable[[], boo
             elif self.path == "/healthz":
                 body, status, ctype = b"ok\n", 200, "text/plain"
             elif self.path == "/readyz":
-                ok = ready()
-                body, status, ctype = (b"ready\n" if ok else b"not ready\n"), (200 if ok else 503), "text/plain"
+                status, obj = readyz(not_ready())
+                body, ctype = compact_json.dumps(obj), "application/json"
             else:
                 body, status, ctype = b"not found\n", 404, "text/plain"
             self.send_response(status)

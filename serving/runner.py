@@ -1,20 +1,19 @@
-"""The serving runtime the worker and the trainer call: :class:`Runner` and :class:`ModelHolder`.
+"""The serving runtime the worker calls: :class:`Runner`, one loaded artifact.
 
 A ``Runner`` is one verified artifact loaded into an onnxruntime session on the configured
 device, warmed up, with its catalogue bound on that device once per catalogue version (IO
 binding: on a GPU the 25.6 MB item matrix is not copied per call; only the B x L session rows
 go in and B x K results come out). CPU and CUDA share this code path; only the device string of
-the bound tensors differs (DESIGN.md invariant 5).
+the bound tensors differs (docs/architecture.md, invariant 5).
 
-``ModelHolder`` swaps runners atomically between batches: a batch reads the holder's reference
-once and finishes on that runner, and a new runner is published only after it has verified and
-warmed up, so the old one keeps serving meanwhile and a bad artifact never replaces it.
+Swapping runners between batches is the worker's :class:`streamrec.streams.model_slot.ModelSlot`;
+a runner is handed to it only after it has verified and warmed up, so the old one keeps serving
+meanwhile and a bad artifact never replaces it.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from streamrec.export.artifact import (
+from streamrec.serving.artifact import (
     SESSION_FP16_ONNX,
     SESSION_INT8_ONNX,
     SESSION_ONNX,
@@ -31,9 +30,9 @@ from streamrec.export.artifact import (
     load_items,
     verify,
 )
-from streamrec.export.item_index import Catalogue, EncodedBatch, ItemIndex, encode_sessions
-from streamrec.export.providers import CUDA, Device, ProviderChoice, choose_providers
-from streamrec.export.signature import check_signature, session_options
+from streamrec.serving.item_index import Catalogue, EncodedBatch, ItemIndex, encode_sessions
+from streamrec.serving.providers import CUDA, Device, ProviderChoice, choose_providers
+from streamrec.serving.signature import check_signature, session_options
 
 log = logging.getLogger(__name__)
 
@@ -221,64 +220,3 @@ class Runner:
 
     def set_available(self, ids: Sequence[str], flag: bool) -> None:
         self._index.set_available(ids, flag)
-
-
-class ModelHolder:
-    """The worker's one reference to the live runner; see the module docstring."""
-
-    def __init__(self, runner: Runner | None = None) -> None:
-        self._runner = runner
-        self._swap_lock = threading.Lock()
-
-    @property
-    def runner(self) -> Runner:
-        runner = self._runner
-        if runner is None:
-            raise RuntimeError("no model loaded yet")
-        return runner
-
-    @property
-    def version(self) -> str | None:
-        runner = self._runner
-        return None if runner is None else runner.version
-
-    def recommend(
-        self,
-        sessions: Sequence[Sequence[str]],
-        types: Sequence[Sequence[str]],
-        k: int | None = None,
-        exclude_seen: bool = True,
-    ) -> tuple[str, list[Recommendation]]:
-        """(version, recommendations) of one batch, all computed by that one version."""
-        runner = self.runner  # read once: a concurrent swap affects the next batch, never this one
-        return runner.version, runner.recommend(sessions, types, k, exclude_seen)
-
-    def swap(self, new: Runner, carry_catalogue: bool = True) -> Runner | None:
-        """Make ``new`` live; returns the previous runner. With ``carry_catalogue`` the new runner
-        first takes over the old one's unavailable items and the cold-start items its artifact
-        lacks (their vectors stay valid while the item projection is unchanged, the default of
-        ``trainer.train_item_projection``)."""
-        with self._swap_lock:
-            old = self._runner
-            if old is not None and carry_catalogue:
-                _carry_catalogue(old, new)
-            self._runner = new
-        if old is not None:
-            log.info("swapped model %s -> %s", old.version, new.version)
-        return old
-
-    def load_and_swap(self, artifact_dir: Path | str, device: Device = "auto", **load_kwargs: object) -> Runner:
-        """Load, verify and warm a new artifact, then swap. On any error the previous runner keeps
-        serving and the error is raised to the caller (which logs it and waits for the next one)."""
-        new = Runner.load(artifact_dir, device, **load_kwargs)  # type: ignore[arg-type]
-        self.swap(new)
-        return new
-
-
-def _carry_catalogue(old: Runner, new: Runner) -> None:
-    old_cat, new_rows = old._index.current, new._index.current.rows
-    extra = [i for i in old_cat.ids if i not in new_rows]
-    if extra and old_cat.matrix.shape[1] == new.meta.d:
-        new.upsert_items(extra, old_cat.matrix[[old_cat.rows[i] for i in extra]])
-    if old.unavailable:
-        new.set_available(sorted(old.unavailable), False)

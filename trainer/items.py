@@ -24,11 +24,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
-from kafka import KafkaConsumer
 
+from streamrec.contracts.items import ItemUpdate, parse_records
 from streamrec.encoder.online import OnlineLearner
-from streamrec.kafka import assign_from_beginning
-from streamrec.streams.catalogue import ItemUpdate, parse_records
+from streamrec.follow import FollowerThread
 
 log = logging.getLogger("streamrec.trainer")
 TextEncoder = Callable[[list[str]], np.ndarray]  # texts -> float32 [n, T]
@@ -45,8 +44,7 @@ def model_text_encoder(config: dict[str, Any]) -> TextEncoder | None:
     name = config.get("text_model")
     if not name or name == "injected":
         return None
-    from streamrec.encoder.text import resolve_text_model
-    from streamrec.streams.cold_start import TextModel
+    from streamrec.encoder.text import TextModel, resolve_text_model
 
     path = resolve_text_model(str(name))
     if path is None:
@@ -154,25 +152,14 @@ class CatalogueSync:
 
 class ItemsReader:
     """The catalogue topic from its first offset, without a consumer group (every trainer needs
-    every item, and a restart must re-read them all); partitions are picked up once the topic
-    exists."""
+    every item, and a restart must re-read them all), followed in a thread
+    (:class:`streamrec.follow.FollowerThread`); the topic is picked up once it exists."""
 
-    def __init__(self, topic: str, **consumer_kwargs: Any) -> None:
-        self.topic = topic
-        self.consumer = KafkaConsumer(group_id=None, enable_auto_commit=False, **consumer_kwargs)
-        self.assigned = False
-        self.next_lookup = 0.0  # monotonic time of the next "does the topic exist yet" lookup
+    def __init__(self, bootstrap: str, topic: str, **client_kwargs: Any) -> None:
+        self.follower = FollowerThread(bootstrap, topic, **client_kwargs)
 
-    def poll(self, timeout_ms: int = 0) -> list[ItemUpdate]:
-        if not self.assigned:
-            if time.monotonic() < self.next_lookup:
-                return []
-            self.next_lookup = time.monotonic() + 2.0  # a metadata round trip: not on every loop
-            if not assign_from_beginning(self.consumer, self.topic):
-                return []
-            self.assigned = True
-        polled = self.consumer.poll(timeout_ms=timeout_ms, max_records=1000)
-        return [u for records in polled.values() for u in parse_records(records)]
+    def poll(self) -> list[ItemUpdate]:
+        return parse_records(self.follower.drain())
 
     def close(self) -> None:
-        self.consumer.close(autocommit=False)
+        self.follower.close()

@@ -28,8 +28,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import redis
 
-from streamrec.export.artifact import META_JSON, ArtifactError, ArtifactMeta, sha256_bytes, verify
-from streamrec.export.registry import ArtifactRef, staging_dir
+from streamrec.serving.artifact import META_JSON, ArtifactError, ArtifactMeta, sha256_bytes, verify
+from streamrec.serving.registry import ArtifactRef, staging_dir
 
 # An upload of ~27 MB takes well under a second on a LAN; an hour covers any slow link, and a
 # publisher that dies mid-upload leaves nothing behind after it.

@@ -20,10 +20,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import onnxruntime as ort
 
-from streamrec.events import EVENT_TYPES
-
-TYPE_INDEX = {name: i + 1 for i, name in enumerate(EVENT_TYPES)}  # 0 = padding (contracts.md)
-
+from streamrec.contracts.session_rows import TYPE_INDEX, left_pad
 
 Quantized = tuple[np.ndarray, np.ndarray]  # int8 codes [d, N], float32 scales [N]
 
@@ -179,16 +176,10 @@ def encode_sessions(
         if pairs:
             encoded.append(([p[0] for p in pairs], [p[1] for p in pairs]))
             keep.append(n)
-    b = len(encoded)
     if trim and encoded:
         # The session tower embeds positions by recency (0 = newest), so a batch padded only to
         # its longest session means the same as one padded to L, and 5-item sessions cost 1/10th.
         length = max(len(r) for r, _ in encoded)
-    out_items = np.zeros((b, length), np.int64)
-    out_types = np.zeros((b, length), np.int64)
-    out_mask = np.zeros((b, length), np.bool_)
-    for row, (r, t) in enumerate(encoded):
-        out_items[row, length - len(r) :] = r
-        out_types[row, length - len(t) :] = t
-        out_mask[row, length - len(r) :] = True
+    out_items, out_mask = left_pad([r for r, _ in encoded], length)
+    out_types, _ = left_pad([t for _, t in encoded], length)
     return EncodedBatch(out_items, out_types, out_mask, keep)

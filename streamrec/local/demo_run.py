@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from streamrec.config import Settings
-from streamrec.events import Event
-from streamrec.feed import get_feed, redis_client
+from streamrec.contracts.events import Event
+from streamrec.feed_store import get_feed, redis_client
 from streamrec.kafka import EventProducer
+from streamrec.local.stack import Stack
 from streamrec.online_eval import OnlineHitRate
 from streamrec.prom import Scrape, quantile
-from streamrec.stack import Stack
 
 LATENCY = "streamrec_event_to_feed_seconds"
 SCRAPE_EVERY_S = 0.5
@@ -68,7 +68,7 @@ class DemoRun(Stack):
 
     # ----------------------------------------------------------------- replay
     def replay(self, rate: float, duration: float | None, live: bool, stop: threading.Event) -> Timeline:
-        from streamrec.commands.replay import Pacer
+        from streamrec.kafka import Pacer
 
         tl = Timeline()
         s = self.settings

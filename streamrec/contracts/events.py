@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from streamrec import compact_json
+from streamrec.contracts import compact_json
 
 EVENT_TYPES: Final = ("view", "click", "cart", "purchase")
 REQUIRED: Final = ("event_id", "user_id", "item_id", "ts")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from streamrec.demo_run import Timeline
+from streamrec.local.demo_run import Timeline
 
 
 def plot_timeline(tl: Timeline, path: Path) -> None:

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from streamrec.export.artifact import META_JSON, ArtifactError, ArtifactMeta, artifact_digest, verify
+from streamrec.contracts.announcement import build_announcement
+from streamrec.serving.artifact import META_JSON, ArtifactError, ArtifactMeta, artifact_digest, verify
 
 
 @dataclass(frozen=True)
@@ -32,14 +33,7 @@ class ArtifactRef:
     metrics: dict
 
     def announcement(self) -> dict:
-        return {
-            "version": self.version,
-            "sha256": self.sha256,
-            "uri": self.uri,
-            "parent": self.parent,
-            "created": self.created,
-            "metrics": self.metrics,
-        }
+        return build_announcement(self.version, self.sha256, self.uri, self.parent, self.created, self.metrics)
 
 
 @contextlib.contextmanager
@@ -90,7 +84,7 @@ class LocalRegistry:
     Publishing renames a staging directory built inside ``<root>`` (same filesystem, so
     ``os.rename`` is atomic): a reader sees either no version or all of it. Staging and trash
     directories start with a dot and are never listed. Shared across pods only if ``root`` is a
-    shared volume, which streamrec does not assume; see :mod:`streamrec.export.redis_registry`.
+    shared volume, which streamrec does not assume; see :mod:`streamrec.serving.redis_registry`.
     """
 
     def __init__(self, root: Path) -> None:
@@ -157,7 +151,7 @@ def open_registry(url: str, data_dir: Path) -> Registry:
     :class:`LocalRegistry`; ``redis://`` / ``rediss://`` -> a :class:`RedisRegistry` caching fetched
     versions under ``<data_dir>/registry-cache``."""
     if url.startswith(("redis://", "rediss://", "unix://")):
-        from streamrec.export.redis_registry import RedisRegistry
+        from streamrec.serving.redis_registry import RedisRegistry
 
         return RedisRegistry(url, cache_dir=Path(data_dir) / "registry-cache")
     if url.startswith("file://"):

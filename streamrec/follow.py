@@ -1,10 +1,14 @@
-"""Follow a broadcast topic (``streamrec.items``, ``streamrec.models``) from its beginning.
+"""Follow a topic from its first offset without a consumer group: the one implementation, for
+the worker (``streamrec.items``, ``streamrec.models``), the trainer (``streamrec.items``) and tools
+and tests (:func:`streamrec.kafka.read_topic`).
 
 Every worker needs *every* catalogue update and model announcement, so these topics are not
 consumed in the worker's consumer group (which would split their partitions between workers,
 and, after a restart, resume after the last announcement instead of re-reading it). Each
-worker reads them without a group from the first offset: both are compacted, so the replay is
+process reads them without a group from the first offset: both are compacted, so the replay is
 one record per item / model version. Handlers must be idempotent (upsert, swap-if-newer).
+Synchronous code (the trainer, tools) runs a follower on its own event loop in a thread
+(:class:`FollowerThread`) and drains what it read.
 
 Delivery guarantee: at-least-once per process lifetime, from offset 0 at every start.
 """
@@ -12,7 +16,11 @@ Delivery guarantee: at-least-once per process lifetime, from offset 0 at every s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import queue
+import threading
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -79,3 +87,48 @@ class TopicFollower:
                         self.caught_up.set()
         finally:
             await consumer.stop()
+
+
+class FollowerThread:
+    """A :class:`TopicFollower` on its own event loop in a daemon thread, for synchronous code:
+    the records it reads wait in a queue until :meth:`drain` takes them."""
+
+    def __init__(self, bootstrap: str, topic: str, **client_kwargs: Any) -> None:
+        self._records: queue.SimpleQueue[ConsumerRecord] = queue.SimpleQueue()
+        self._loop = asyncio.new_event_loop()
+        self.follower = TopicFollower(bootstrap, topic, self._put, **client_kwargs)
+        self._task = self._loop.create_task(self.follower.run())
+        self._thread = threading.Thread(target=self._run, name=f"follow-{topic}", daemon=True)
+        self._thread.start()
+
+    async def _put(self, records: list[ConsumerRecord]) -> None:
+        for r in records:
+            self._records.put(r)
+
+    def _run(self) -> None:
+        with contextlib.suppress(asyncio.CancelledError):
+            self._loop.run_until_complete(self._task)
+        self._loop.close()
+
+    def drain(self, timeout_s: float = 0.0) -> list[ConsumerRecord]:
+        """Every record read so far, waiting up to ``timeout_s`` for the first one."""
+        out: list[ConsumerRecord] = []
+        with contextlib.suppress(queue.Empty):
+            out.append(self._records.get(timeout=timeout_s) if timeout_s > 0 else self._records.get_nowait())
+            while True:
+                out.append(self._records.get_nowait())
+        return out
+
+    def read(self, min_count: int | None, timeout_s: float) -> list[ConsumerRecord]:
+        """Records until ``min_count`` of them (None: all that arrive) or ``timeout_s`` passed."""
+        deadline = time.monotonic() + timeout_s
+        out: list[ConsumerRecord] = []
+        while (min_count is None or len(out) < min_count) and (left := deadline - time.monotonic()) > 0:
+            out.extend(self.drain(min(left, 0.2)))
+        return out
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Stop following (the consumer leaves cleanly) and wait for the thread."""
+        if self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._task.cancel)
+            self._thread.join(timeout_s)

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from streamrec.settings_base import Section
+from streamrec.settings.base import Section
 
 
 class EncoderSettings(Section):

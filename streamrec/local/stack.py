@@ -14,11 +14,12 @@ from typing import Any
 
 from streamrec.config import Settings
 from streamrec.errors import UserError
-from streamrec.kafka import ensure_topics, topic_plan
+from streamrec.kafka import ensure_topics, make_producer, topic_plan
+from streamrec.local.services import embedded_services
+from streamrec.local.supervisor import Child, http_get, spawn, wait_ready
+from streamrec.net import free_port
 from streamrec.prom import Scrape, parse
-from streamrec.services import embedded_services, free_port
-from streamrec.settings_cli import settings_env
-from streamrec.supervisor import Child, http_get, spawn, wait_ready
+from streamrec.settings.cli import settings_env
 
 
 @contextlib.contextmanager
@@ -63,7 +64,7 @@ class Stack:
         ensure_topics(s.broker, topic_plan(s), s.replication, s.kafka_security)
 
     def registry(self) -> Any:
-        from streamrec.export.registry import open_registry
+        from streamrec.serving.registry import open_registry
 
         return open_registry(self.settings.registry.url, self.settings.data_dir)
 
@@ -97,12 +98,13 @@ class Stack:
     def announce_latest(self) -> None:
         """Put the newest registry version on the models topic so a starting worker finds what
         to serve (harmless if it is already the announced one)."""
-        from streamrec.announce import announce
+        from streamrec.contracts.announcement import send_announcement
 
         refs = self.registry().list()
         if not refs:
             raise UserError("the registry is empty after export")
-        announce(self.settings, refs[-1].announcement())
+        with contextlib.closing(make_producer(self.settings.broker, self.settings.kafka_security)) as producer:
+            send_announcement(producer, self.settings.topics.models, refs[-1].announcement())
 
     def start_worker(self) -> None:
         child = spawn("worker", ["worker"], self.child_env(), self.run_dir / "logs")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from streamrec.settings_base import Section
+from streamrec.settings.base import Section
 
 
 class RegistrySettings(Section):

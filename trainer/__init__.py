@@ -1,0 +1,1 @@
+"""The online trainer process (``streamrec trainer``): training batches in, promoted versions out."""
