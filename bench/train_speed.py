@@ -84,8 +84,11 @@ def _export(rev: str, dest: Path) -> Path:
 def _run(src: Path | None, args: dict[str, Any]) -> dict[str, Any]:
     env = {**os.environ, "SPEED_ARGS": json.dumps(args)}
     env.pop("SPEED_SRC", None)
+    env.pop("OMP_WAIT_POLICY", None)
     if src is not None:
         env["SPEED_SRC"] = str(src)
+    else:
+        env["OMP_WAIT_POLICY"] = "PASSIVE"  # what the streamrec CLI now sets before torch loads
     out = subprocess.run([sys.executable, "-c", CHILD], env=env, capture_output=True, text=True)
     if out.returncode:
         raise SystemExit(f"training run failed ({'baseline' if src else 'current'}):\n{out.stderr[-2000:]}")

@@ -4,7 +4,9 @@ Per user (time order, same-second ties in file order): the last event is the tes
 history is everything before it. Scores cover the whole catalogue; seen items are excluded
 unless ``keep_seen``. The cold-start slice keeps the users whose test item never occurs in
 the training part (all but each user's last two events), the items the model only knows
-from text.
+from text; for a model trained with ``hold_out_items``, the users whose test item is one of
+the items it was trained without. The baselines are fit on every user's history, held-out
+items included, so on that slice popularity knows what the model was never shown.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import torch
 from streamrec.datasets import Catalogue, EventLog
 from streamrec.encoder.artifact import TrainedModel
 from streamrec.encoder.baselines import CooccurrenceKNN, popularity_scores
-from streamrec.encoder.data import build_sequences, catalogue_rows, gaps_of
+from streamrec.encoder.data import build_sequences, catalogue_rows, gaps_of, held_out_items
 from streamrec.encoder.evaluate import model_score_fn, rank_all, summarize
 from streamrec.encoder.text import embed_texts
 
@@ -84,7 +86,10 @@ def evaluate_run(
     train_items = np.zeros(n, bool)
     for u in range(len(seqs.users)):
         train_items[seqs.items[u][seqs.train_part(u)]] = True
-    cold = ~train_items[targets]  # [U]
+    train_cfg = trained.config.get("train", {})
+    held = held_out_items(log, float(train_cfg.get("hold_out_items", 0.0)), int(train_cfg.get("seed", 0)))
+    # With held-out items the slice is their users (the model never saw them), else unseen targets.
+    cold = np.array([rows[t] in held for t in targets], dtype=bool) if held else ~train_items[targets]  # [U]
 
     model = trained.model.to(device).eval()
     matrix = _item_matrix(trained, rows, catalogue, cache_dir, device)  # [N, d]
@@ -120,6 +125,11 @@ def evaluate_run(
             "users": len(users),
             "items": n,
             "cold_start_users": int(cold.sum()),
+            "cold_start": (
+                f"users whose test item is one of the {len(held)} items held out of training (hold_out_items)"
+                if held
+                else "users whose test item never occurs in the training part"
+            ),
             "cooccurrence": "pairs <= 5 steps apart in histories, last 5 items weighted 1..5 by recency",
             "diversity": div_label,
             "session_length": max_len,

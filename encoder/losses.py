@@ -116,3 +116,28 @@ def session_contrastive(view_a: torch.Tensor, view_b: torch.Tensor, temperature:
     logits = view_a @ view_b.T / temperature  # [B, B]
     labels = torch.arange(view_a.shape[0], device=view_a.device)  # [B]
     return 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels))
+
+
+def same_target_contrastive(
+    pool: torch.Tensor, pool_targets: torch.Tensor, anchor_rows: torch.Tensor, temperature: float
+) -> torch.Tensor:
+    """Supervised contrastive views (DuoRec, Qiu et al., WSDM 2022; github.com/RuihongQiu/DuoRec,
+    its ``sem_aug``): a session and another session with the same next item are positives.
+
+    pool [P, d] (normalised session vectors of every position in the batch), pool_targets [P]
+    (each one's next item), anchor_rows [A] (rows of ``pool`` used as anchors) -> scalar: each
+    anchor must pick its same-target rows among all other rows of the pool (the log of the
+    summed positive probability). DuoRec draws the positive from the whole training set and
+    runs the tower on it again; here positives come from the batch's own positions, which costs
+    one [A, P] matmul and no second forward pass. Anchors with no positive in the batch count 0."""
+    sim = pool[anchor_rows] @ pool.T / temperature  # [A, P]
+    self_mask = torch.zeros_like(sim, dtype=torch.bool)  # [A, P]
+    self_mask[torch.arange(len(anchor_rows), device=sim.device), anchor_rows] = True
+    sim = sim.float().masked_fill(self_mask, float("-inf"))  # [A, P]
+    positive = (pool_targets[anchor_rows].unsqueeze(1) == pool_targets.unsqueeze(0)) & ~self_mask  # [A, P]
+    has_pos = positive.any(dim=1)  # [A]
+    if not bool(has_pos.any()):
+        return sim.new_zeros(())
+    log_all = torch.logsumexp(sim, dim=1)  # [A]
+    log_pos = torch.logsumexp(sim.masked_fill(~positive, float("-inf")), dim=1)  # [A]
+    return (log_all - log_pos)[has_pos].sum() / len(anchor_rows)

@@ -9,6 +9,7 @@ and the best epoch's weights are the ones saved.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -21,9 +22,15 @@ import torch
 from streamrec.contracts.session_rows import left_pad
 from streamrec.datasets import Catalogue, EventLog
 from streamrec.encoder.artifact import TrainedModel
-from streamrec.encoder.data import Sequences, build_sequences, catalogue_rows, gaps_of
+from streamrec.encoder.data import Sequences, build_sequences, catalogue_rows, gaps_of, held_out_items
 from streamrec.encoder.evaluate import model_score_fn, rank_all, summarize
-from streamrec.encoder.losses import candidate_log_q, next_item_infonce, seen_pairs, session_contrastive
+from streamrec.encoder.losses import (
+    candidate_log_q,
+    next_item_infonce,
+    same_target_contrastive,
+    seen_pairs,
+    session_contrastive,
+)
 from streamrec.encoder.model import ModelConfig, Recommender
 from streamrec.encoder.text import embed_texts, resolve_text_model
 from streamrec.errors import UserError
@@ -38,6 +45,17 @@ def pick_device(name: str) -> torch.device:
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     return torch.device(name)
+
+
+def budget_minutes(max_minutes: float, n_events: int, device: torch.device) -> float | None:
+    """The wall-clock cap of one training run, None for none. ``max_minutes`` 0 means: on a GPU
+    none (an epoch takes seconds, so patience ends the run); on CPU 8 minutes per 100k events,
+    2 to 18, so ml-100k fits in 10 minutes and a 200k-event log in 20 with the evaluation."""
+    if max_minutes > 0:
+        return max_minutes
+    if device.type == "cuda":
+        return None
+    return min(18.0, max(2.0, 8.0 * n_events / 100_000))
 
 
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
@@ -152,9 +170,13 @@ class Trainer:
         self.max_len = max_len
         self.device = device
         self.progress = progress
-        self.rows = catalogue_rows(log_, catalogue)
+        self.rows = catalogue_rows(log_, catalogue)  # held-out items keep a row: cold, text only
         self.index = {item: i for i, item in enumerate(self.rows)}
+        held = held_out_items(log_, settings.hold_out_items, settings.seed)
+        if held:
+            log_ = dataclasses.replace(log_, events=[ev for ev in log_.events if ev.item_id not in held])
         self.seqs = build_sequences(log_, self.index)
+        self.budget_minutes = budget_minutes(settings.max_minutes, len(log_), device)
         n = len(self.rows)
         text_model = None
         if catalogue is not None:
@@ -185,6 +207,7 @@ class Trainer:
             text_dim=0 if text_emb is None else int(text_emb.shape[1]),
             time_gaps=settings.time_gaps,
             id_dropout=settings.id_dropout,
+            filter_mix=settings.filter_mix,
         )
         torch.manual_seed(settings.seed)
         self.model = Recommender(self.cfg).to(device)
@@ -205,57 +228,76 @@ class Trainer:
 
     # -- one optimisation step ------------------------------------------------------------
     def _step(self, batch: list[int], rng: np.random.Generator, gen: torch.Generator) -> torch.Tensor:
-        s, dev, L = self.s, self.device, self.max_len
+        s, dev = self.s, self.device
         w = self.windows
         # Padded to the batch's longest window, not to L: positions count by recency (newest last),
         # so a shorter left-padded input is the same session, and short sessions cost less.
-        L = min(L, max(len(w.items[i]) - 1 for i in batch))
+        L = min(self.max_len, max(len(w.items[i]) - 1 for i in batch))
         hist, hmask = left_pad([w.items[i][:-1] for i in batch], L)  # [B, L]
         tgt, _ = left_pad([w.items[i][1:] for i in batch], L)  # [B, L], same mask as hist
         tys, _ = left_pad([w.types[i][:-1] for i in batch], L)  # [B, L]
         gaps = left_pad([w.gaps[i][:-1] for i in batch], L, np.float32)[0] if self.cfg.time_gaps else None
-        hist_t, hmask_t, tgt_t = torch.from_numpy(hist), torch.from_numpy(hmask), torch.from_numpy(tgt)
-        if self.full_softmax:
-            # Small catalogue: every item is a candidate, so the loss is the exact softmax over
-            # the catalogue that evaluation ranks against, and no sampling correction is needed.
-            vecs = self.model.items()  # [N, d]
-            hist_rows = hist_t.to(dev)  # [B, L] (padded slots point at row 0 and are masked)
-            target_rows = tgt_t[hmask_t].to(dev)  # [P]
-            log_q = None
-        else:
-            neg = torch.randint(self.cfg.n_items, (s.n_negatives,), generator=gen)  # [M]
-            n_h = int(hmask.sum())
-            all_idx = torch.cat([hist_t[hmask_t], tgt_t[hmask_t], neg])  # [2*n_h + M]
-            uniq, inv = torch.unique(all_idx, return_inverse=True)  # [U], [2*n_h + M]
-            uniq = uniq.to(dev)
-            vecs = self.model.items(uniq)  # [U, d]
-            hist_rows = torch.zeros_like(hist_t)  # [B, L]
-            hist_rows[hmask_t] = inv[:n_h]
-            hist_rows = hist_rows.to(dev)
-            target_rows = inv[n_h : 2 * n_h].to(dev)  # [P]
-            log_q = candidate_log_q(self.pop[uniq], 2 * n_h, s.n_negatives, self.cfg.n_items) if s.logq else None
-        hmask_d = hmask_t.to(dev)
+        vecs, hist_rows, target_rows, log_q = self._candidates(torch.from_numpy(hist), hmask, tgt, gen)
+        hmask_d = torch.from_numpy(hmask).to(dev)
         types_d = torch.from_numpy(tys).to(dev)
         gaps_d = torch.from_numpy(gaps).to(dev) if gaps is not None else None
-        sess = self.model.session.forward_all(vecs[hist_rows], types_d, hmask_d, gaps_d)  # [B, L, d]
+        sess = self.model.session.forward_all(vecs[hist_rows], types_d, hmask_d, gaps_d)[hmask_d]  # [P, d]
         exclude = None
         if s.mask_seen:
             # Serving never shows an item already in the session, so training does not spend the
             # softmax on pushing those down; a target that repeats an earlier item stays a target.
             exclude = seen_pairs(hist_rows, hmask_d, target_rows)  # ([E], [E]) (position, candidate)
-        loss = next_item_infonce(sess[hmask_d], target_rows, vecs, log_q, s.temperature, exclude)
+        loss = next_item_infonce(sess, target_rows, vecs, log_q, s.temperature, exclude)
+        if s.supcon_weight > 0:
+            # Anchors: each window's newest position (the last row of each session in ``sess``).
+            anchors = torch.from_numpy(np.cumsum(hmask.sum(axis=1)) - 1).to(dev)  # [B]
+            loss = loss + s.supcon_weight * same_target_contrastive(sess, target_rows, anchors, s.temperature)
         if s.cl_weight > 0 and len(batch) > 1:
-            views = []
-            for _ in range(2):
-                pos = [augment(np.flatnonzero(hmask[b]), rng) for b in range(len(batch))]
-                p, pm = left_pad(pos, L)  # [B, L] positions into the padded rows
-                p_t, pm_t = torch.from_numpy(p).to(dev), torch.from_numpy(pm).to(dev)
-                rows_v = torch.gather(hist_rows, 1, p_t)  # [B, L]
-                types_v = torch.gather(types_d, 1, p_t) * pm_t  # [B, L]
-                gaps_v = torch.gather(gaps_d, 1, p_t) if gaps_d is not None else None
-                views.append(self.model.session(vecs[rows_v], types_v, pm_t, gaps_v))  # [B, d]
-            loss = loss + s.cl_weight * session_contrastive(views[0], views[1], s.temperature)
+            loss = loss + s.cl_weight * self._augmented_views(vecs, hist_rows, hmask, types_d, gaps_d, rng)
         return loss
+
+    def _candidates(
+        self, hist_t: torch.Tensor, hmask: np.ndarray, tgt: np.ndarray, gen: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """The softmax's candidates -> (their vectors [C, d], the history as candidate rows [B, L],
+        each position's target row [P], log_q [C] or None)."""
+        s, dev = self.s, self.device
+        hmask_t, tgt_t = torch.from_numpy(hmask), torch.from_numpy(tgt)
+        if self.full_softmax:
+            # Every item is a candidate, so the loss is the exact softmax over the catalogue that
+            # evaluation ranks against, and no sampling correction is needed.
+            return self.model.items(), hist_t.to(dev), tgt_t[hmask_t].to(dev), None  # padded slots -> row 0
+        neg = torch.randint(self.cfg.n_items, (s.n_negatives,), generator=gen)  # [M]
+        n_h = int(hmask.sum())
+        all_idx = torch.cat([hist_t[hmask_t], tgt_t[hmask_t], neg])  # [2*n_h + M]
+        uniq, inv = torch.unique(all_idx, return_inverse=True)  # [U], [2*n_h + M]
+        uniq = uniq.to(dev)
+        hist_rows = torch.zeros_like(hist_t)  # [B, L]
+        hist_rows[hmask_t] = inv[:n_h]
+        log_q = candidate_log_q(self.pop[uniq], 2 * n_h, s.n_negatives, self.cfg.n_items) if s.logq else None
+        return self.model.items(uniq), hist_rows.to(dev), inv[n_h : 2 * n_h].to(dev), log_q
+
+    def _augmented_views(
+        self,
+        vecs: torch.Tensor,
+        hist_rows: torch.Tensor,
+        hmask: np.ndarray,
+        types_d: torch.Tensor,
+        gaps_d: torch.Tensor | None,
+        rng: np.random.Generator,
+    ) -> torch.Tensor:
+        """The self-supervised term (CL4SRec): two augmented views of each session, contrasted."""
+        dev, L = self.device, hmask.shape[1]
+        views = []
+        for _ in range(2):
+            pos = [augment(np.flatnonzero(row), rng) for row in hmask]
+            p, pm = left_pad(pos, L)  # [B, L] positions into the padded rows
+            p_t, pm_t = torch.from_numpy(p).to(dev), torch.from_numpy(pm).to(dev)
+            rows_v = torch.gather(hist_rows, 1, p_t)  # [B, L]
+            types_v = torch.gather(types_d, 1, p_t) * pm_t  # [B, L]
+            gaps_v = torch.gather(gaps_d, 1, p_t) if gaps_d is not None else None
+            views.append(self.model.session(vecs[rows_v], types_v, pm_t, gaps_v))  # [B, d]
+        return session_contrastive(views[0], views[1], self.s.temperature)
 
     # -- validation -------------------------------------------------------------------------
     def validate(self) -> dict:
@@ -347,8 +389,10 @@ class Trainer:
                 self.model.load_state_dict(live)  # back to the raw weights the optimiser holds
             if bad >= s.patience:
                 break
-            if time.monotonic() - t0 > 60 * s.max_minutes:
-                log.warning("stopping after %d epochs: the %.0f-minute training budget is spent", epoch, s.max_minutes)
+            if self.budget_minutes is not None and time.monotonic() - t0 > 60 * self.budget_minutes:
+                log.warning(
+                    "stopping after %d epochs: the %.1f-minute training budget is spent", epoch, self.budget_minutes
+                )
                 break
         assert best_state is not None
         self.model.load_state_dict(best_state)
