@@ -10,7 +10,7 @@ import torch
 
 from streamrec.encoder.data import Sequences
 from streamrec.encoder.losses import next_item_infonce, seen_pairs
-from streamrec.encoder.trainer import EMA, Trainer, make_windows
+from streamrec.encoder.trainer import EMA, Trainer, budget_minutes, make_windows
 from streamrec.sample import generate_sample
 from streamrec.settings.encoder import EncoderSettings
 
@@ -102,3 +102,12 @@ def test_ema_tracks_weights() -> None:
     target = torch.nn.Linear(2, 2)
     ema.copy_to(target)
     assert torch.allclose(target.weight, torch.ones(2, 2), atol=1e-6)
+
+
+def test_training_budget_is_auto_by_log_size_and_none_on_cuda() -> None:
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert budget_minutes(0.0, 100_000, cpu) == 8.0  # ml-100k: 10 minutes with text and eval
+    assert budget_minutes(0.0, 200_000, cpu) == 16.0
+    assert budget_minutes(0.0, 1_000, cpu) == 2.0 and budget_minutes(0.0, 10**7, cpu) == 18.0
+    assert budget_minutes(0.0, 200_000, cuda) is None  # until patience runs out
+    assert budget_minutes(3.0, 200_000, cuda) == 3.0  # an explicit cap holds everywhere
