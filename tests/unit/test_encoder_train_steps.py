@@ -111,3 +111,16 @@ def test_training_budget_is_auto_by_log_size_and_none_on_cuda() -> None:
     assert budget_minutes(0.0, 1_000, cpu) == 2.0 and budget_minutes(0.0, 10**7, cpu) == 18.0
     assert budget_minutes(0.0, 200_000, cuda) is None  # until patience runs out
     assert budget_minutes(3.0, 200_000, cuda) == 3.0  # an explicit cap holds everywhere
+
+
+def test_demo_initial_model_trains_like_streamrec_train_on_a_real_log() -> None:
+    import argparse
+
+    from streamrec.commands.demo import SAMPLE_EPOCHS, initial_epochs
+
+    def ns(events: str | None, epochs: int | None) -> argparse.Namespace:
+        return argparse.Namespace(events=events, initial_epochs=epochs)
+
+    assert initial_epochs(ns("clicks.csv", None)) is None  # no --encoder-epochs: train's own default
+    assert initial_epochs(ns(None, None)) == SAMPLE_EPOCHS
+    assert initial_epochs(ns("clicks.csv", 2)) == 2
