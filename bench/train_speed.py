@@ -3,10 +3,11 @@
 
 The baseline runs from ``git archive <rev>`` in a child process whose ``streamrec.*`` packages are
 mapped onto that tree (the layout named by its own ``pyproject.toml``), so both sides run the
-code as it was, with the same torch, data, settings and machine. A third arm runs the current code with the
-baseline's OpenMP wait policy (spinning), which separates the code's share of the speed-up from
-the thread setting's. The runs alternate (baseline, current, current-spinning, ...) so load from other processes on a shared machine hits both alike; the
-JSON keeps every run, and the figure is the median s/epoch (wall clock, validation included).
+code as it was, with the same torch, data, settings and machine. A third arm runs the current
+code with the baseline's OpenMP wait policy (spinning), which separates the code's share of the
+speed-up from the thread setting's. The arms alternate (baseline, current, current-spinning,
+...) so load from other processes on a shared machine hits all alike; the JSON keeps every run,
+and the figure is the median s/epoch (wall clock, validation included).
 
     python -m streamrec.bench.train_speed --events ml-100k.inter --items ml-100k.item \\
         --baseline 1fddd65 --epochs 3 --repeats 2 --json bench/train_speed.json
