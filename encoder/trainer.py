@@ -224,6 +224,11 @@ class Trainer:
             raise UserError("no user has two or more training events: nothing to learn from")
         self.val_users = [u for u in range(len(self.seqs.users)) if len(self.seqs.items[u]) >= 3]
         self.full_softmax = n <= settings.full_softmax_items
+        # Items with no training event (items-file rows without clicks, held-out items) are never a
+        # target, so as negatives they would only ever be pushed down, and with them the text-only
+        # vectors cold start ranks by: they stay out of the softmax (+inf in the log_q slot).
+        self.unseen = torch.where(torch.from_numpy(counts > 0), 0.0, float("inf")).to(device)  # [N]
+        self.any_unseen = bool((counts == 0).any())
         self.amp_dtype = autocast_dtype(settings.precision, device)
 
     # -- one optimisation step ------------------------------------------------------------
@@ -266,7 +271,8 @@ class Trainer:
         if self.full_softmax:
             # Every item is a candidate, so the loss is the exact softmax over the catalogue that
             # evaluation ranks against, and no sampling correction is needed.
-            return self.model.items(), hist_t.to(dev), tgt_t[hmask_t].to(dev), None  # padded slots -> row 0
+            log_q = self.unseen if self.any_unseen else None
+            return self.model.items(), hist_t.to(dev), tgt_t[hmask_t].to(dev), log_q  # padded slots -> row 0
         neg = torch.randint(self.cfg.n_items, (s.n_negatives,), generator=gen)  # [M]
         n_h = int(hmask.sum())
         all_idx = torch.cat([hist_t[hmask_t], tgt_t[hmask_t], neg])  # [2*n_h + M]
@@ -275,6 +281,8 @@ class Trainer:
         hist_rows = torch.zeros_like(hist_t)  # [B, L]
         hist_rows[hmask_t] = inv[:n_h]
         log_q = candidate_log_q(self.pop[uniq], 2 * n_h, s.n_negatives, self.cfg.n_items) if s.logq else None
+        if self.any_unseen:
+            log_q = self.unseen[uniq] if log_q is None else log_q + self.unseen[uniq]
         return self.model.items(uniq), hist_rows.to(dev), inv[n_h : 2 * n_h].to(dev), log_q
 
     def _augmented_views(
