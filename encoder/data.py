@@ -62,3 +62,15 @@ def build_sequences(log: EventLog, index: dict[str, int]) -> Sequences:
 def gaps_of(ts: np.ndarray) -> np.ndarray:
     """Seconds since the previous event (0 for the first)."""
     return np.diff(ts, prepend=ts[:1]) if len(ts) else ts
+
+
+def held_out_items(log: EventLog, share: float, seed: int) -> set[str]:
+    """A seeded ``share`` of the log's distinct items, for a cold-start check: training drops
+    their events, evaluation scores the users whose test item is one of them. Drawn from the
+    sorted ids, so train and eval on the same file agree without sharing any state."""
+    if share <= 0:
+        return set()
+    ids = sorted(set(log.item_ids()))
+    n = round(share * len(ids))
+    picked = np.random.default_rng(seed).choice(len(ids), size=n, replace=False)
+    return {ids[i] for i in picked}

@@ -4,7 +4,9 @@ Per user (time order, same-second ties in file order): the last event is the tes
 history is everything before it. Scores cover the whole catalogue; seen items are excluded
 unless ``keep_seen``. The cold-start slice keeps the users whose test item never occurs in
 the training part (all but each user's last two events), the items the model only knows
-from text.
+from text; for a model trained with ``hold_out_items``, the users whose test item is one of
+the items it was trained without. The baselines are fit on every user's history, held-out
+items included, so on that slice popularity knows what the model was never shown.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from streamrec.cooccurrence import NORMALISATIONS
 from streamrec.datasets import Catalogue, EventLog
 from streamrec.encoder.artifact import TrainedModel
 from streamrec.encoder.baselines import popularity_scores
-from streamrec.encoder.data import Sequences, build_sequences, catalogue_rows, gaps_of
+from streamrec.encoder.data import Sequences, build_sequences, catalogue_rows, gaps_of, held_out_items
 from streamrec.encoder.evaluate import ScoreFn, memo_batch, model_score_fn, rank_many, summarize
 from streamrec.encoder.hybrid import bonus_fn, hybrid_fn, table_of, tune
 from streamrec.encoder.model import Recommender
@@ -124,7 +126,10 @@ def evaluate_run(
     train_items = np.zeros(n, bool)
     for u in range(len(seqs.users)):
         train_items[seqs.items[u][seqs.train_part(u)]] = True
-    cold = ~train_items[targets]  # [U]
+    train_cfg = trained.config.get("train", {})
+    held = held_out_items(log, float(train_cfg.get("hold_out_items", 0.0)), int(train_cfg.get("seed", 0)))
+    # With held-out items the slice is their users (the model never saw them), else unseen targets.
+    cold = np.array([rows[t] in held for t in targets], dtype=bool) if held else ~train_items[targets]  # [U]
 
     model = trained.model.to(device).eval()
     matrix = _item_matrix(trained, rows, catalogue, cache_dir, device)  # [N, d]
@@ -169,6 +174,11 @@ def evaluate_run(
             "users": len(users),
             "items": n,
             "cold_start_users": int(cold.sum()),
+            "cold_start": (
+                f"users whose test item is one of the {len(held)} items held out of training (hold_out_items)"
+                if held
+                else "users whose test item never occurs in the training part"
+            ),
             "cooccurrence": f"pairs <= {hybrid.window} steps apart in histories, last {hybrid.window} items weighted "
             f"1..{hybrid.window} by recency, at most {hybrid.max_neighbours} neighbours per item",
             "hybrid": "model score + beta x normalised co-occurrence bonus; 'hybrid' = the settings' beta/norm, "

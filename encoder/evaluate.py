@@ -60,8 +60,7 @@ def rank_many(
             tops[name].append(top_k(scores, k))
     empty = (np.zeros(0, np.int64), np.zeros((0, k), np.int64))
     return {
-        name: (np.concatenate(ranks[name]), np.concatenate(tops[name])) if ranks[name] else empty
-        for name in score_fns
+        name: (np.concatenate(ranks[name]), np.concatenate(tops[name])) if ranks[name] else empty for name in score_fns
     }
 
 

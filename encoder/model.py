@@ -31,6 +31,7 @@ class ModelConfig:
     text_dim: int = 0  # T: width of the text model's pooled output; 0 = no text (id embeddings only)
     time_gaps: bool = False  # add a log-bucketed "seconds since previous event" embedding
     id_dropout: float = 0.25  # share of items whose id embedding is hidden per step: teaches text-only vectors
+    filter_mix: float = 0.0  # share of token mixing done by a learned causal filter (0 = attention only)
 
     def __post_init__(self) -> None:
         if self.d % self.n_heads:
@@ -122,21 +123,65 @@ class CausalSelfAttention(nn.Module):
         return self.drop(self.proj(y))  # [B, Lq, d]
 
 
-class Block(nn.Module):
-    """Pre-norm transformer block."""
+class CausalFilter(nn.Module):
+    """A learned causal filter over the sequence, one kernel per channel:
+    ``y[t, c] = sum_{k <= t} h[k, c] * x[t - k, c]``, i.e. a lower-triangular Toeplitz [L, L]
+    mixing per channel, applied as one matmul.
+
+    FMLP-Rec (Zhou et al., WWW 2022; github.com/Woeee/FMLP-Rec, ``FilterLayer``) multiplies the
+    sequence's FFT by a learned complex filter, which is a circular (non-causal) convolution
+    along the sequence, and FFT does not go through the legacy ONNX exporter. The same learned
+    convolution written in the time domain, with lags >= 0 only, is causal (position t sees no
+    later item, so every position is a training target as in the attention tower), exports as a
+    gather + matmul, and lags count by recency the way the position embeddings do. BSARec
+    (Shin et al., AAAI 2024; github.com/yehjin-shin/BSARec) blends such a filter with attention
+    (``alpha * filter + (1 - alpha) * attention``): that is ``ModelConfig.filter_mix``."""
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
+        self.kernel = nn.Parameter(torch.randn(cfg.session_length, cfg.d) * 0.02)  # [L, d] by lag, as FMLP-Rec inits
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, last_only: bool = False) -> torch.Tensor:
+        """[B, L, d], mask [B, L] -> [B, L, d] (or [B, 1, d], the newest position)."""
+        L = x.shape[1]
+        pos = torch.arange(L, device=x.device)  # [L]
+        lag = pos.unsqueeze(1) - pos.unsqueeze(0)  # [L, L]: query i, key j -> i - j
+        if last_only:
+            lag = lag[-1:]  # [1, L]
+        toeplitz = self.kernel[lag.clamp(0, self.kernel.shape[0] - 1)]  # [Lq, L, d]
+        toeplitz = toeplitz * (lag >= 0).unsqueeze(-1).to(x.dtype)  # [Lq, L, d]; no future keys
+        x = x * mask.unsqueeze(-1).to(x.dtype)  # [B, L, d]; padded slots carry nothing
+        y = torch.einsum("ijc,bjc->bic", toeplitz, x)  # [B, Lq, d]
+        return self.drop(y)  # [B, Lq, d]
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block; with ``filter_mix`` > 0 its token mixing is
+    ``(1 - filter_mix) * attention + filter_mix * causal filter`` (1 = filter only, no attention)."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.mix = cfg.filter_mix
         self.ln1 = nn.LayerNorm(cfg.d)
-        self.attn = CausalSelfAttention(cfg)
+        self.attn = CausalSelfAttention(cfg) if cfg.filter_mix < 1.0 else None
+        self.filter = CausalFilter(cfg) if cfg.filter_mix > 0.0 else None
         self.ln2 = nn.LayerNorm(cfg.d)
         self.mlp = nn.Sequential(
             nn.Linear(cfg.d, 4 * cfg.d), nn.GELU(), nn.Linear(4 * cfg.d, cfg.d), nn.Dropout(cfg.dropout)
         )
 
-    def forward(self, x: torch.Tensor, allowed: torch.Tensor, last_only: bool = False) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, allowed: torch.Tensor, mask: torch.Tensor, last_only: bool = False
+    ) -> torch.Tensor:
         """[B, L, d] -> [B, L, d] (or [B, 1, d], the newest position, with ``last_only``)."""
-        h = self.attn(self.ln1(x), allowed, last_only)  # [B, L or 1, d]
+        z = self.ln1(x)  # [B, L, d]
+        if self.filter is None:
+            h = self.attn(z, allowed, last_only)  # [B, L or 1, d]
+        elif self.attn is None:
+            h = self.filter(z, mask, last_only)  # [B, L or 1, d]
+        else:
+            h = (1.0 - self.mix) * self.attn(z, allowed, last_only) + self.mix * self.filter(z, mask, last_only)
         x = (x[:, -1:] if last_only else x) + h  # [B, L or 1, d]
         return x + self.mlp(self.ln2(x))  # [B, L or 1, d]
 
@@ -188,7 +233,7 @@ class SessionTower(nn.Module):
         allowed = causal.unsqueeze(0) & (mask.unsqueeze(1) | eye.unsqueeze(0))  # [B, L, L]
         allowed = allowed.unsqueeze(1)  # [B, 1, L, L], broadcast over heads
         for i, block in enumerate(self.blocks):
-            x = block(x, allowed, last_only and i == len(self.blocks) - 1)  # [B, L, d] ([B, 1, d] last)
+            x = block(x, allowed, mask, last_only and i == len(self.blocks) - 1)  # [B, L, d] ([B, 1, d] last)
         return F.normalize(self.out(self.ln_f(x)), dim=-1)  # [B, L or 1, d]
 
     def forward(

@@ -9,6 +9,7 @@ and the best epoch's weights are the ones saved.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -21,9 +22,15 @@ import torch
 from streamrec.contracts.session_rows import left_pad
 from streamrec.datasets import Catalogue, EventLog
 from streamrec.encoder.artifact import TrainedModel
-from streamrec.encoder.data import Sequences, build_sequences, catalogue_rows, gaps_of
+from streamrec.encoder.data import Sequences, build_sequences, catalogue_rows, gaps_of, held_out_items
 from streamrec.encoder.evaluate import model_score_fn, rank_all, summarize
-from streamrec.encoder.losses import candidate_log_q, next_item_infonce, seen_so_far, session_contrastive
+from streamrec.encoder.losses import (
+    candidate_log_q,
+    next_item_infonce,
+    same_target_contrastive,
+    seen_pairs,
+    session_contrastive,
+)
 from streamrec.encoder.model import ModelConfig, Recommender
 from streamrec.encoder.text import embed_texts, resolve_text_model
 from streamrec.errors import UserError
@@ -38,6 +45,37 @@ def pick_device(name: str) -> torch.device:
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     return torch.device(name)
+
+
+def budget_minutes(max_minutes: float, n_events: int, device: torch.device) -> float | None:
+    """The wall-clock cap of one training run, None for none. ``max_minutes`` 0 means: on a GPU
+    none (an epoch takes seconds, so patience ends the run); on CPU 8 minutes per 100k events,
+    2 to 18, so ml-100k fits in 10 minutes and a 200k-event log in 20 with the evaluation."""
+    if max_minutes > 0:
+        return max_minutes
+    if device.type == "cuda":
+        return None
+    return min(18.0, max(2.0, 8.0 * n_events / 100_000))
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """bf16 autocast where it is native: on a CPU with AVX512-BF16 or AMX it halves the time of a
+    training step (matmuls and the [P, N] logits); without it bf16 is emulated and slower."""
+    if precision == "fp32":
+        return None
+    if precision == "bf16":
+        return torch.bfloat16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+    return torch.bfloat16 if torch.backends.mkldnn.is_available() and _cpu_has_bf16() else None
+
+
+def _cpu_has_bf16() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return " avx512_bf16" in flags or " amx_bf16" in flags
 
 
 @dataclass
@@ -132,9 +170,13 @@ class Trainer:
         self.session_length = session_length
         self.device = device
         self.progress = progress
-        self.rows = catalogue_rows(log_, catalogue)
+        self.rows = catalogue_rows(log_, catalogue)  # held-out items keep a row: cold, text only
         self.index = {item: i for i, item in enumerate(self.rows)}
+        held = held_out_items(log_, settings.hold_out_items, settings.seed)
+        if held:
+            log_ = dataclasses.replace(log_, events=[ev for ev in log_.events if ev.item_id not in held])
         self.seqs = build_sequences(log_, self.index)
+        self.budget_minutes = budget_minutes(settings.max_minutes, len(log_), device)
         n = len(self.rows)
         text_model = None
         if catalogue is not None:
@@ -165,6 +207,7 @@ class Trainer:
             text_dim=0 if text_emb is None else int(text_emb.shape[1]),
             time_gaps=settings.time_gaps,
             id_dropout=settings.id_dropout,
+            filter_mix=settings.filter_mix,
         )
         torch.manual_seed(settings.seed)
         self.model = Recommender(self.cfg).to(device)
@@ -181,58 +224,88 @@ class Trainer:
             raise UserError("no user has two or more training events: nothing to learn from")
         self.val_users = [u for u in range(len(self.seqs.users)) if len(self.seqs.items[u]) >= 3]
         self.full_softmax = n <= settings.full_softmax_items
+        # Items with no training event (items-file rows without clicks, held-out items) are never a
+        # target, so as negatives they would only ever be pushed down, and with them the text-only
+        # vectors cold start ranks by: they stay out of the softmax (+inf in the log_q slot).
+        self.unseen = torch.where(torch.from_numpy(counts > 0), 0.0, float("inf")).to(device)  # [N]
+        self.any_unseen = bool((counts == 0).any())
+        self.amp_dtype = autocast_dtype(settings.precision, device)
 
     # -- one optimisation step ------------------------------------------------------------
     def _step(self, batch: list[int], rng: np.random.Generator, gen: torch.Generator) -> torch.Tensor:
-        s, dev, L = self.s, self.device, self.session_length
+        s, dev = self.s, self.device
         w = self.windows
+        # Padded to the batch's longest window, not to L: positions count by recency (newest last),
+        # so a shorter left-padded input is the same session, and short sessions cost less.
+        L = min(self.session_length, max(len(w.items[i]) - 1 for i in batch))
         hist, hmask = left_pad([w.items[i][:-1] for i in batch], L)  # [B, L]
         tgt, _ = left_pad([w.items[i][1:] for i in batch], L)  # [B, L], same mask as hist
         tys, _ = left_pad([w.types[i][:-1] for i in batch], L)  # [B, L]
         gaps = left_pad([w.gaps[i][:-1] for i in batch], L, np.float32)[0] if self.cfg.time_gaps else None
-        hist_t, hmask_t, tgt_t = torch.from_numpy(hist), torch.from_numpy(hmask), torch.from_numpy(tgt)
-        if self.full_softmax:
-            # Small catalogue: every item is a candidate, so the loss is the exact softmax over
-            # the catalogue that evaluation ranks against, and no sampling correction is needed.
-            vecs = self.model.items()  # [N, d]
-            hist_rows = hist_t.to(dev)  # [B, L] (padded slots point at row 0 and are masked)
-            target_rows = tgt_t[hmask_t].to(dev)  # [P]
-            log_q = None
-        else:
-            neg = torch.randint(self.cfg.n_items, (s.n_negatives,), generator=gen)  # [M]
-            n_h = int(hmask.sum())
-            all_idx = torch.cat([hist_t[hmask_t], tgt_t[hmask_t], neg])  # [2*n_h + M]
-            uniq, inv = torch.unique(all_idx, return_inverse=True)  # [U], [2*n_h + M]
-            uniq = uniq.to(dev)
-            vecs = self.model.items(uniq)  # [U, d]
-            hist_rows = torch.zeros_like(hist_t)  # [B, L]
-            hist_rows[hmask_t] = inv[:n_h]
-            hist_rows = hist_rows.to(dev)
-            target_rows = inv[n_h : 2 * n_h].to(dev)  # [P]
-            log_q = candidate_log_q(self.pop[uniq], 2 * n_h, s.n_negatives, self.cfg.n_items) if s.logq else None
-        hmask_d = hmask_t.to(dev)
+        vecs, hist_rows, target_rows, log_q = self._candidates(torch.from_numpy(hist), hmask, tgt, gen)
+        hmask_d = torch.from_numpy(hmask).to(dev)
         types_d = torch.from_numpy(tys).to(dev)
         gaps_d = torch.from_numpy(gaps).to(dev) if gaps is not None else None
-        sess = self.model.session.forward_all(vecs[hist_rows], types_d, hmask_d, gaps_d)  # [B, L, d]
+        sess = self.model.session.forward_all(vecs[hist_rows], types_d, hmask_d, gaps_d)[hmask_d]  # [P, d]
         exclude = None
         if s.mask_seen:
             # Serving never shows an item already in the session, so training does not spend the
             # softmax on pushing those down; a target that repeats an earlier item stays a target.
-            exclude = seen_so_far(hist_rows, hmask_d, vecs.shape[0])[hmask_d]  # [P, C]
-            exclude[torch.arange(len(target_rows), device=dev), target_rows] = False
-        loss = next_item_infonce(sess[hmask_d], target_rows, vecs, log_q, s.temperature, exclude)
+            exclude = seen_pairs(hist_rows, hmask_d, target_rows)  # ([E], [E]) (position, candidate)
+        loss = next_item_infonce(sess, target_rows, vecs, log_q, s.temperature, exclude)
+        if s.supcon_weight > 0:
+            # Anchors: each window's newest position (the last row of each session in ``sess``).
+            anchors = torch.from_numpy(np.cumsum(hmask.sum(axis=1)) - 1).to(dev)  # [B]
+            loss = loss + s.supcon_weight * same_target_contrastive(sess, target_rows, anchors, s.temperature)
         if s.cl_weight > 0 and len(batch) > 1:
-            views = []
-            for _ in range(2):
-                pos = [augment(np.flatnonzero(hmask[b]), rng) for b in range(len(batch))]
-                p, pm = left_pad(pos, L)  # [B, L] positions into the padded rows
-                p_t, pm_t = torch.from_numpy(p).to(dev), torch.from_numpy(pm).to(dev)
-                rows_v = torch.gather(hist_rows, 1, p_t)  # [B, L]
-                types_v = torch.gather(types_d, 1, p_t) * pm_t  # [B, L]
-                gaps_v = torch.gather(gaps_d, 1, p_t) if gaps_d is not None else None
-                views.append(self.model.session(vecs[rows_v], types_v, pm_t, gaps_v))  # [B, d]
-            loss = loss + s.cl_weight * session_contrastive(views[0], views[1], s.temperature)
+            loss = loss + s.cl_weight * self._augmented_views(vecs, hist_rows, hmask, types_d, gaps_d, rng)
         return loss
+
+    def _candidates(
+        self, hist_t: torch.Tensor, hmask: np.ndarray, tgt: np.ndarray, gen: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """The softmax's candidates -> (their vectors [C, d], the history as candidate rows [B, L],
+        each position's target row [P], log_q [C] or None)."""
+        s, dev = self.s, self.device
+        hmask_t, tgt_t = torch.from_numpy(hmask), torch.from_numpy(tgt)
+        if self.full_softmax:
+            # Every item is a candidate, so the loss is the exact softmax over the catalogue that
+            # evaluation ranks against, and no sampling correction is needed.
+            log_q = self.unseen if self.any_unseen else None
+            return self.model.items(), hist_t.to(dev), tgt_t[hmask_t].to(dev), log_q  # padded slots -> row 0
+        neg = torch.randint(self.cfg.n_items, (s.n_negatives,), generator=gen)  # [M]
+        n_h = int(hmask.sum())
+        all_idx = torch.cat([hist_t[hmask_t], tgt_t[hmask_t], neg])  # [2*n_h + M]
+        uniq, inv = torch.unique(all_idx, return_inverse=True)  # [U], [2*n_h + M]
+        uniq = uniq.to(dev)
+        hist_rows = torch.zeros_like(hist_t)  # [B, L]
+        hist_rows[hmask_t] = inv[:n_h]
+        log_q = candidate_log_q(self.pop[uniq], 2 * n_h, s.n_negatives, self.cfg.n_items) if s.logq else None
+        if self.any_unseen:
+            log_q = self.unseen[uniq] if log_q is None else log_q + self.unseen[uniq]
+        return self.model.items(uniq), hist_rows.to(dev), inv[n_h : 2 * n_h].to(dev), log_q
+
+    def _augmented_views(
+        self,
+        vecs: torch.Tensor,
+        hist_rows: torch.Tensor,
+        hmask: np.ndarray,
+        types_d: torch.Tensor,
+        gaps_d: torch.Tensor | None,
+        rng: np.random.Generator,
+    ) -> torch.Tensor:
+        """The self-supervised term (CL4SRec): two augmented views of each session, contrasted."""
+        dev, L = self.device, hmask.shape[1]
+        views = []
+        for _ in range(2):
+            pos = [augment(np.flatnonzero(row), rng) for row in hmask]
+            p, pm = left_pad(pos, L)  # [B, L] positions into the padded rows
+            p_t, pm_t = torch.from_numpy(p).to(dev), torch.from_numpy(pm).to(dev)
+            rows_v = torch.gather(hist_rows, 1, p_t)  # [B, L]
+            types_v = torch.gather(types_d, 1, p_t) * pm_t  # [B, L]
+            gaps_v = torch.gather(gaps_d, 1, p_t) if gaps_d is not None else None
+            views.append(self.model.session(vecs[rows_v], types_v, pm_t, gaps_v))  # [B, d]
+        return session_contrastive(views[0], views[1], self.s.temperature)
 
     # -- validation -------------------------------------------------------------------------
     def validate(self) -> dict:
@@ -251,12 +324,17 @@ class Trainer:
     def fit(self) -> TrainedModel:
         """Train until validation NDCG@10 stops improving; returns the best epoch's model (on CPU)."""
         # Same seed -> same weights: CPU scatter-adds (index backward) otherwise sum in thread order.
+        # Every new tensor here is written before it is read, so deterministic mode's NaN-filling of
+        # fresh memory (a fill_ per allocation, ~1/8 of a step) buys nothing.
         was_deterministic = torch.are_deterministic_algorithms_enabled()
+        was_filling = torch.utils.deterministic.fill_uninitialized_memory
         torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.utils.deterministic.fill_uninitialized_memory = False
         try:
             return self._fit()
         finally:
             torch.use_deterministic_algorithms(was_deterministic)
+            torch.utils.deterministic.fill_uninitialized_memory = was_filling
 
     def _fit(self) -> TrainedModel:
         from tqdm import tqdm
@@ -270,6 +348,7 @@ class Trainer:
         # Exponential moving average of the weights (Polyak averaging): validated and saved in
         # place of the raw weights, it smooths out the step-to-step noise of small-batch training.
         ema = EMA(self.model, s.ema_decay) if s.ema_decay > 0 else None
+        amp = self.amp_dtype is not None
         t0 = time.monotonic()
         for epoch in range(1, s.epochs + 1):
             self.model.train()
@@ -280,7 +359,8 @@ class Trainer:
             total = 0.0
             bar = tqdm(batches, desc=f"epoch {epoch}/{s.epochs}", unit="batch", disable=not self.progress, leave=False)
             for batch in bar:
-                loss = self._step(batch, rng, gen)
+                with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.bfloat16, enabled=amp):
+                    loss = self._step(batch, rng, gen)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
@@ -317,8 +397,10 @@ class Trainer:
                 self.model.load_state_dict(live)  # back to the raw weights the optimiser holds
             if bad >= s.patience:
                 break
-            if time.monotonic() - t0 > 60 * s.max_minutes:
-                log.warning("stopping after %d epochs: the %.0f-minute training budget is spent", epoch, s.max_minutes)
+            if self.budget_minutes is not None and time.monotonic() - t0 > 60 * self.budget_minutes:
+                log.warning(
+                    "stopping after %d epochs: the %.1f-minute training budget is spent", epoch, self.budget_minutes
+                )
                 break
         assert best_state is not None
         self.model.load_state_dict(best_state)

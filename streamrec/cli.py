@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -35,6 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # torch's OpenMP threads otherwise spin at every barrier: on a shared 2-core machine a spinning
+    # thread holds the core its descheduled partner needs, and a training step took 4-5x longer
+    # with 2 threads than with 1 (bench/train_speed.py). Read once, when torch loads (commands
+    # import it inside ``run``); an explicit OMP_WAIT_POLICY wins.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -23,6 +23,7 @@ from streamrec.local.demo_run import DemoRun, Timeline, summary_dict
 from streamrec.local.stack import local_services
 
 HELP = "run the whole system on one machine: broker, Redis, model, worker, trainer, replay, live view"
+SAMPLE_EPOCHS = 4  # the generated sample trains in seconds; a quick fixed count keeps the demo snappy
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,12 +40,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0.5,
         help="older share of the log used to train the initial model; the rest is replayed",
     )
-    parser.add_argument("--initial-epochs", type=int, default=4, help="epochs of the quick initial training")
+    parser.add_argument(
+        "--initial-epochs",
+        type=int,
+        default=None,
+        help=f"epochs of the initial model (default: {SAMPLE_EPOCHS} on the sample data; with --events, what "
+        "`streamrec train` does by default: early stopping within the training budget)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the sample data")
     parser.add_argument("--summary", type=Path, default=None, help="write the summary JSON here")
     parser.add_argument("--plot", type=Path, default=None, help="write a PNG of throughput, latency, hit rate")
     parser.add_argument("--no-live", action="store_true", help="plain progress lines instead of the live view")
     parser.add_argument("--no-trainer", action="store_true", help="do not run the online trainer (frozen model)")
+
+
+def initial_epochs(args: argparse.Namespace) -> int | None:
+    """--initial-epochs, else a quick fixed count on the generated sample, else None: a real log
+    gets the model `streamrec train` would make of it."""
+    if args.initial_epochs is not None:
+        return args.initial_epochs
+    return SAMPLE_EPOCHS if args.events is None else None
 
 
 def _split_log(events_path: Path, out_dir: Path, fraction: float, limit: int | None) -> tuple[Path, list[Any]]:
@@ -86,7 +101,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         demo = DemoRun(settings, run_dir, replay)
         demo.prepare_topics()
         demo.ensure_model(
-            train_path, items_path, args.initial_epochs, f"the older {args.train_fraction:.0%} of the log"
+            train_path, items_path, initial_epochs(args), f"the older {args.train_fraction:.0%} of the log"
         )
         try:
             demo.start_worker()

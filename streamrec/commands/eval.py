@@ -40,22 +40,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0.5,
         help="with --stream: the older share of the log (what the model was trained on); the rest is replayed",
     )
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        metavar="N",
+        help="--model is a directory of `streamrec train --seeds N`: evaluate its N seed models, report mean ± std",
+    )
 
 
 def _table(results: dict) -> str:
     rows = [("model", results["model"])]
     rows += [
-        (f"{name} (beta {results[name]['setting']['beta']:g}, {results[name]['setting']['norm']})", results[name])
+        (
+            f"{name} (beta {_mean(results[name]['setting']['beta']):g}, {results[name]['setting']['norm']})",
+            results[name],
+        )
         for name in ("hybrid", "hybrid_validated")
     ]
     rows += [(f"{k} (baseline)", v) for k, v in results["baselines"].items()]
     rows += [(f"{name} [cold start]", res["cold_start"]) for name, res in rows]
-    head = f"{'method':<50}" + "".join(f"{c:>11}" for c in COLUMNS) + f"{'users':>8}"
+    width = 18 if isinstance(results["model"]["hr@10"], dict) else 11
+    head = f"{'method':<50}" + "".join(f"{c:>{width}}" for c in COLUMNS) + f"{'users':>8}"
     lines = [head, "-" * len(head)]
     for name, res in rows:
-        cells = "".join(f"{res[c]:>11.4f}" if c in res else f"{'-':>11}" for c in COLUMNS)
-        lines.append(f"{name:<50}{cells}{res['users']:>8}")
+        cells = "".join(f"{_cell(res[c]):>{width}}" if c in res else f"{'-':>{width}}" for c in COLUMNS)
+        users = res["users"]["mean"] if isinstance(res["users"], dict) else res["users"]
+        lines.append(f"{name:<50}{cells}{users:>8.0f}")
     return "\n".join(lines)
+
+
+def _mean(value: float | dict) -> float:
+    """A setting, or its mean over seeds (the validated beta may differ per seed)."""
+    return value["mean"] if isinstance(value, dict) else value
+
+
+def _cell(value: float | dict) -> str:
+    """A figure, or mean ± std over seeds."""
+    return f"{value['mean']:.4f} ± {value['std']:.4f}" if isinstance(value, dict) else f"{value:.4f}"
 
 
 def _stream(args: argparse.Namespace, settings: Settings) -> dict:
@@ -113,20 +135,34 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from streamrec.datasets import load_events, load_items
     from streamrec.encoder.artifact import load_model_dir
     from streamrec.encoder.eval_run import evaluate_run
+    from streamrec.encoder.seeds import seed_dir, summarize_seeds
     from streamrec.encoder.trainer import pick_device
 
+    if args.seeds < 1:
+        raise UserError(f"--seeds must be at least 1, got {args.seeds}")
     device = pick_device(settings.device)
-    trained = load_model_dir(args.model, device="cpu")
+    seeds = list(range(settings.encoder.seed, settings.encoder.seed + args.seeds))
+    dirs = [args.model] if args.seeds == 1 else [seed_dir(args.model, s) for s in seeds]
     log = load_events(args.events)
     catalogue = load_items(args.items) if args.items else None
-    results = evaluate_run(
-        log, catalogue, trained, args.keep_seen, device, cache_dir=settings.data_dir / "cache", hybrid=settings.hybrid
-    )
+    per_seed = []
+    for d in dirs:
+        trained = load_model_dir(d, device="cpu")
+        per_seed.append(
+            evaluate_run(
+                log, catalogue, trained, args.keep_seen, device, settings.data_dir / "cache", hybrid=settings.hybrid
+            )
+        )
+    results = per_seed[0]
+    if args.seeds > 1:
+        results = {**summarize_seeds(per_seed), "seeds": seeds, "per_seed": per_seed}
+        results["protocol"] = per_seed[0]["protocol"]
     print(_table(results))
     p = results["protocol"]
     print(
         f"\n{p['users']} users, {p['items']} items, full ranking, seen {'kept' if args.keep_seen else 'excluded'}; "
         f"cold-start slice: {p['cold_start_users']} users"
+        + (f"; mean ± std over seeds {seeds}" if args.seeds > 1 else "")
     )
     if args.json:
         _write_json(args.json, results, args.model)

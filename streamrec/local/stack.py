@@ -72,9 +72,10 @@ class Stack:
         refs = self.registry().list()
         return refs[-1].version if refs else None
 
-    def ensure_model(self, train_events: Path, items: Path | None, epochs: int, what: str) -> None:
+    def ensure_model(self, train_events: Path, items: Path | None, epochs: int | None, what: str) -> None:
         """Train and export an initial model unless the registry already has a version, then
-        announce the newest version so a starting worker finds what to serve."""
+        announce the newest version so a starting worker finds what to serve. ``epochs`` None
+        trains the way ``streamrec train`` does by default (early stopping, the training budget)."""
         if self.served_version() is None:
             env = self.child_env()
             item_args = ["--items", str(items)] if items else []
@@ -87,8 +88,7 @@ class Stack:
                     *item_args,
                     "--out",
                     str(self.model_dir),
-                    "--encoder-epochs",
-                    str(epochs),
+                    *(["--encoder-epochs", str(epochs)] if epochs is not None else []),
                 ],
                 env,
             )

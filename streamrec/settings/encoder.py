@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from streamrec.settings.base import Section
@@ -19,7 +21,10 @@ class EncoderSettings(Section):
     text_max_tokens: int = Field(64, ge=8, le=512, description="tokens of item text fed to the text model")
     epochs: int = Field(200, ge=1, description="max offline epochs (early stopping on validation)")
     max_minutes: float = Field(
-        14.0, gt=0, description="wall-clock cap on offline training; the best epoch so far is kept"
+        0.0,
+        ge=0,
+        description="wall-clock cap on offline training, the best epoch so far is kept; 0 = auto: on CPU "
+        "8 minutes per 100k events (at least 2, at most 18), on CUDA none (trains until patience runs out)",
     )
     patience: int = Field(20, ge=1, description="epochs without validation gain before stopping")
     batch_size: int = Field(128, ge=1, description="training batch size")
@@ -48,7 +53,32 @@ class EncoderSettings(Section):
         True, description="re-cut training windows at a random offset every epoch (varied context per target)"
     )
     seed: int = Field(0, description="random seed (training is deterministic given it)")
+    precision: Literal["auto", "bf16", "fp32"] = Field(
+        "auto",
+        description="matmul precision while training: 'auto' = bf16 autocast where the device has native bf16 "
+        "(CUDA, or a CPU with AVX512-BF16/AMX), else fp32; weights, softmax and validation stay fp32",
+    )
     time_gaps: bool = Field(False, description="feed log-bucketed time gaps between events to the session tower")
+    hold_out_items: float = Field(
+        0.0,
+        ge=0.0,
+        lt=1.0,
+        description="share of the log's items (drawn with seed) left out of training entirely; `streamrec eval` "
+        "then reports the users whose test item is one of them as the cold-start slice",
+    )
+    filter_mix: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="share of each block's token mixing done by a learned causal filter instead of attention "
+        "(0 = attention, 1 = filter only as in FMLP-Rec, between = BSARec-style blend)",
+    )
+    supcon_weight: float = Field(
+        0.0,
+        ge=0.0,
+        description="weight of the DuoRec-style supervised contrastive term (a session and another one with the "
+        "same next item are positives)",
+    )
     id_dropout: float = Field(
         0.25, ge=0.0, lt=1.0, description="share of item-id embeddings hidden per step (trains text-only cold vectors)"
     )

@@ -11,6 +11,7 @@ import pytest
 from streamrec.cli import main
 from streamrec.datasets import load_events, load_items
 from streamrec.encoder import load_model_dir
+from streamrec.encoder.data import held_out_items
 from streamrec.sample import write_sample
 
 TINY = ["--encoder-d-model", "32", "--encoder-n-layers", "1", "--encoder-n-negatives", "32", "--session-length", "20"]
@@ -70,3 +71,27 @@ def test_bad_input_is_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 def test_sample_events_load(sample: tuple[Path, Path]) -> None:
     assert len(load_events(sample[1])) > 0
+
+
+def test_seeds_and_held_out_items(
+    sample: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, events = sample
+    out = tmp_path / "models"
+    common = [*TINY, "--data-dir", str(tmp_path / "state"), "--encoder-text-model", "none"]
+    train = ["train", "--events", str(events), "--out", str(out), "--quiet", "--seeds", "2", "--encoder-epochs", "2"]
+    assert main([*train, *common, "--encoder-hold-out-items", "0.2"]) == 0
+    assert "over 2 seeds" in capsys.readouterr().out
+    assert load_model_dir(out / "seed-1").config["train"]["seed"] == 1
+    report = tmp_path / "eval.json"
+    assert main(["eval", "--events", str(events), "--model", str(out), "--seeds", "2", "--json", str(report)]) == 0
+    res = json.loads(report.read_text())
+    assert res["seeds"] == [0, 1] and len(res["per_seed"]) == 2
+    assert set(res["model"]["ndcg@10"]) == {"mean", "std"}
+    assert "held out of training" in res["protocol"]["cold_start"]
+    # the held-out items never reached training: no seed's model has a warm vector for them
+    for seed in (0, 1):
+        trained = load_model_dir(out / f"seed-{seed}")
+        held = [trained.item_ids.index(i) for i in held_out_items(load_events(events), 0.2, seed)]
+        assert not trained.model.items.warm[held].any()
+    assert "±" in capsys.readouterr().out

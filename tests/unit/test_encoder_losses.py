@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from streamrec.encoder.losses import candidate_log_q, next_item_infonce, session_contrastive
+from streamrec.encoder.losses import candidate_log_q, next_item_infonce, same_target_contrastive, session_contrastive
 from streamrec.encoder.model import ModelConfig, Recommender
 
 
@@ -48,3 +48,16 @@ def test_next_item_loss_falls_on_toy_sequences() -> None:
 def test_session_contrastive_prefers_matching_views() -> None:
     a = torch.nn.functional.normalize(torch.randn(8, 16), dim=-1)
     assert session_contrastive(a, a, 0.1) < session_contrastive(a, a.roll(1, 0), 0.1)
+
+
+def test_same_target_contrastive_pulls_same_next_item_together() -> None:
+    torch.manual_seed(0)
+    pool = torch.nn.functional.normalize(torch.randn(6, 8), dim=-1)
+    targets = torch.tensor([3, 3, 5, 5, 7, 9])
+    anchors = torch.tensor([0, 2, 4])  # anchor 4 (item 7) has no positive: counts 0
+    aligned = pool.clone()
+    aligned[1], aligned[3] = pool[0], pool[2]  # same-target rows made identical
+    loose = same_target_contrastive(pool, targets, anchors, 0.1)
+    tight = same_target_contrastive(aligned, targets, anchors, 0.1)
+    assert torch.isfinite(loose) and tight < loose
+    assert float(same_target_contrastive(pool, torch.arange(6), anchors, 0.1)) == 0.0

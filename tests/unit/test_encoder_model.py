@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from streamrec.encoder.model import ModelConfig, Recommender
@@ -29,8 +30,13 @@ def test_shapes() -> None:
     assert m.items(torch.tensor([[1, 2], [3, 4]])).shape == (2, 2, 16)
 
 
-def test_no_future_leakage() -> None:
-    m = _model()
+# 0 = attention (SASRec), 0.5 = attention blended with the causal filter (BSARec), 1 = filter (FMLP-Rec)
+MIXES = [0.0, 0.5, 1.0]
+
+
+@pytest.mark.parametrize("mix", MIXES)
+def test_no_future_leakage(mix: float) -> None:
+    m = _model(filter_mix=mix)
     vecs, types, mask = _inputs()
     before = m.session.forward_all(vecs, types, mask)
     vecs2, types2 = vecs.clone(), types.clone()
@@ -41,8 +47,9 @@ def test_no_future_leakage() -> None:
     assert not torch.allclose(before[:, 5:], after[:, 5:], atol=1e-3)
 
 
-def test_padding_is_ignored_and_never_nan() -> None:
-    m = _model()
+@pytest.mark.parametrize("mix", MIXES)
+def test_padding_is_ignored_and_never_nan(mix: float) -> None:
+    m = _model(filter_mix=mix)
     vecs, types, mask = _inputs()
     short = m.session(vecs[:, -3:], types[:, -3:], mask[:, -3:])  # [B, d] unpadded
     mask_p = mask.clone()
@@ -54,6 +61,13 @@ def test_padding_is_ignored_and_never_nan() -> None:
     mask_p[0] = False  # a fully padded session
     out = m.session.forward_all(vecs_p, types, mask_p)
     assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("mix", MIXES)
+def test_newest_position_alone_matches_all_positions(mix: float) -> None:
+    m = _model(filter_mix=mix)
+    vecs, types, mask = _inputs()
+    assert torch.allclose(m.session(vecs, types, mask), m.session.forward_all(vecs, types, mask)[:, -1], atol=1e-6)
 
 
 def test_cold_item_vector_comes_from_text_alone() -> None:

@@ -9,26 +9,47 @@ import pytest
 import torch
 
 from streamrec.encoder.data import Sequences
-from streamrec.encoder.losses import next_item_infonce, seen_so_far
-from streamrec.encoder.trainer import EMA, Trainer, make_windows
+from streamrec.encoder.losses import next_item_infonce, seen_pairs
+from streamrec.encoder.trainer import EMA, Trainer, budget_minutes, make_windows
 from streamrec.sample import generate_sample
 from streamrec.settings.encoder import EncoderSettings
 
 
-def test_seen_so_far_is_causal_and_ignores_padding() -> None:
+def test_seen_pairs_are_causal_ignore_padding_and_spare_the_target() -> None:
     rows = torch.tensor([[0, 0, 3, 1, 3]])  # two padded slots (row 0), then items 3, 1, 3
     mask = torch.tensor([[False, False, True, True, True]])
-    seen = seen_so_far(rows, mask, n_cand=4)[0].int()  # [L, C]
-    assert seen.tolist() == [[0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 1], [0, 1, 0, 1], [0, 1, 0, 1]]
+    targets = torch.tensor([1, 3, 2])  # the next item after each of the three valid positions
+    r, c = seen_pairs(rows, mask, targets)
+    seen = torch.zeros(3, 4, dtype=torch.int64)
+    seen[r, c] = 1
+    # position 0 saw {3}; position 1 saw {3, 1} but its target 3 stays; position 2 saw {3, 1}
+    assert seen.tolist() == [[0, 0, 0, 1], [0, 1, 0, 0], [0, 1, 0, 1]]
+    assert torch.equal(r, r.sort().values)
 
 
 def test_excluded_candidates_leave_the_softmax() -> None:
     sess = torch.nn.functional.normalize(torch.ones(1, 8), dim=-1)
     cands = torch.nn.functional.normalize(torch.ones(10, 8), dim=-1)
-    exclude = torch.zeros(1, 10, dtype=torch.bool)
-    exclude[0, 5:] = True
+    exclude = (torch.zeros(5, dtype=torch.int64), torch.arange(5, 10))
     loss = next_item_infonce(sess, torch.tensor([0]), cands, None, 0.1, exclude)
     assert math.isclose(float(loss), math.log(5), rel_tol=1e-5)
+
+
+def test_chunked_softmax_matches_the_whole_one() -> None:
+    torch.manual_seed(0)
+    sess = torch.nn.functional.normalize(torch.randn(37, 8), dim=-1).requires_grad_()
+    cands = torch.nn.functional.normalize(torch.randn(50, 8), dim=-1).requires_grad_()
+    targets = torch.randint(50, (37,))
+    log_q = torch.rand(50)
+    rows = torch.arange(37).repeat_interleave(2)
+    cols = (targets.repeat_interleave(2) + torch.tensor([1, 2]).repeat(37)) % 50
+    out = []
+    for max_logits in (10**9, 120):  # whole, then 2-row chunks
+        loss = next_item_infonce(sess, targets, cands, log_q, 0.1, (rows, cols), max_logits=max_logits)
+        grads = torch.autograd.grad(loss, (sess, cands))
+        out.append((loss.detach(), *grads))
+    for whole, chunked in zip(*out, strict=True):
+        assert torch.allclose(whole, chunked, atol=1e-5)
 
 
 def _seqs(n: int) -> Sequences:
@@ -81,3 +102,25 @@ def test_ema_tracks_weights() -> None:
     target = torch.nn.Linear(2, 2)
     ema.copy_to(target)
     assert torch.allclose(target.weight, torch.ones(2, 2), atol=1e-6)
+
+
+def test_training_budget_is_auto_by_log_size_and_none_on_cuda() -> None:
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert budget_minutes(0.0, 100_000, cpu) == 8.0  # ml-100k: 10 minutes with text and eval
+    assert budget_minutes(0.0, 200_000, cpu) == 16.0
+    assert budget_minutes(0.0, 1_000, cpu) == 2.0 and budget_minutes(0.0, 10**7, cpu) == 18.0
+    assert budget_minutes(0.0, 200_000, cuda) is None  # until patience runs out
+    assert budget_minutes(3.0, 200_000, cuda) == 3.0  # an explicit cap holds everywhere
+
+
+def test_demo_initial_model_trains_like_streamrec_train_on_a_real_log() -> None:
+    import argparse
+
+    from streamrec.commands.demo import SAMPLE_EPOCHS, initial_epochs
+
+    def ns(events: str | None, epochs: int | None) -> argparse.Namespace:
+        return argparse.Namespace(events=events, initial_epochs=epochs)
+
+    assert initial_epochs(ns("clicks.csv", None)) is None  # no --encoder-epochs: train's own default
+    assert initial_epochs(ns(None, None)) == SAMPLE_EPOCHS
+    assert initial_epochs(ns("clicks.csv", 2)) == 2

@@ -48,11 +48,12 @@ def test_onnx_file_has_contract_names_and_dynamic_axes(artifact) -> None:
         assert not set(idx[row]) & set(feeds["session_items"][row])
 
 
-def test_real_session_tower_exports_with_parity(registry: LocalRegistry) -> None:
+@pytest.mark.parametrize("filter_mix", [0.0, 0.5])  # attention, and attention + causal filter
+def test_real_session_tower_exports_with_parity(registry: LocalRegistry, filter_mix: float) -> None:
     from streamrec.encoder.model import ModelConfig, Recommender
 
     torch.manual_seed(0)
-    model = Recommender(ModelConfig(d=D, n_heads=2, session_length=L, n_items=N_ITEMS)).eval()
+    model = Recommender(ModelConfig(d=D, n_heads=2, session_length=L, n_items=N_ITEMS, filter_mix=filter_mix)).eval()
     sessions = [(item_ids()[:3], ["click", "view", "cart"]), (item_ids()[5:25], ["click"] * 20)]
     result = export_model(
         model.session, item_ids(), item_matrix(), registry, k=K, session_length=L, fp16=True, real_sessions=sessions
