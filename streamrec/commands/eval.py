@@ -165,5 +165,5 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         + (f"; mean ± std over seeds {seeds}" if args.seeds > 1 else "")
     )
     if args.json:
-        _write_json(args.json, results, args.model)
+        _write_json(args.json, results, dirs[0])
     return 0

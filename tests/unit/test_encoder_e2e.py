@@ -38,7 +38,16 @@ def test_train_then_eval(sample: tuple[Path, Path], tmp_path: Path, capsys: pyte
     rc = main(["eval", "--events", str(events), "--items", str(items), "--model", str(out), "--json", str(report)])
     assert rc == 0
     res = json.loads(report.read_text())
-    assert set(res) == {"model", "hybrid", "hybrid_validated", "validation", "baselines", "protocol"}
+    assert set(res) == {
+        "model",
+        "hybrid",
+        "hybrid_validated",
+        "validation",
+        "baselines",
+        "protocol",
+        "command",
+        "trained",
+    }
     assert set(res["baselines"]) == {"popularity", "cooccurrence"}
     assert res["hybrid_validated"]["setting"] == {k: res["validation"]["best"][k] for k in ("beta", "norm")}
     assert trained.cooccurrence is not None and len(trained.cooccurrence) == 120  # the shipped base table

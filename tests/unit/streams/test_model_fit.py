@@ -25,9 +25,17 @@ class _Runner:
     item_ids: list[str] = field(default_factory=list)
     directory: Path = Path(".")
     config: dict[str, Any] = field(default_factory=dict)
+    takes_bonus: bool = False
+    d: int = 2
+    cooccurrence_file: Path | None = None
 
-    def recommend(self, sessions: Any, types: Any, k: int, exclude_seen: bool) -> list[tuple[list[str], list[float]]]:
+    def recommend(
+        self, sessions: Any, types: Any, k: int, exclude_seen: bool, bonus: Any = None
+    ) -> list[tuple[list[str], list[float]]]:
         return [([], []) for _ in sessions]
+
+    def rows_of(self, ids: Any) -> np.ndarray:
+        return np.full(len(ids), -1, np.int64)
 
     def item_vectors(self, ids: Any) -> np.ndarray:
         return np.zeros((len(ids), 2), np.float32)
