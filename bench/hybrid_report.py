@@ -19,6 +19,10 @@ def _pair(res: dict) -> str:
     return f"{res['hr@10']:.4f} / {res['ndcg@10']:.4f}"
 
 
+def _setting(s: dict) -> str:
+    return f"beta {s['beta']:g}, {s['norm']}, alpha {s.get('popularity_exponent', 0):g}"
+
+
 def _gain(a: float, b: float) -> str:
     return f"{100 * (a / b - 1):+.1f}%" if b else "-"
 
@@ -26,7 +30,7 @@ def _gain(a: float, b: float) -> str:
 def loo_rows(files: list[Path]) -> list[str]:
     head = [
         "| data | seen | model | co-occurrence kNN | hybrid (setting) | hybrid NDCG vs kNN | "
-        "hybrid (validated beta, norm) | users / items |",
+        "hybrid (validated) | users / items |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     rows = []
@@ -34,8 +38,8 @@ def loo_rows(files: list[Path]) -> list[str]:
         r = json.loads(path.read_text())
         data = path.stem.split("-", 1)[1].rsplit("-", 1)[0]
         p, knn, hyb, val = r["protocol"], r["baselines"]["cooccurrence"], r["hybrid"], r["hybrid_validated"]
-        setting = f"{_pair(hyb)} (beta {hyb['setting']['beta']:g}, {hyb['setting']['norm']})"
-        validated = f"{_pair(val)} ({val['setting']['beta']:g}, {val['setting']['norm']})"
+        setting = f"{_pair(hyb)} ({_setting(hyb['setting'])})"
+        validated = f"{_pair(val)} ({_setting(val['setting'])})"
         rows.append(
             f"| {data} | {'excluded' if p['exclude_seen'] else 'kept'} | {_pair(r['model'])} | {_pair(knn)} | "
             f"{setting} | {_gain(hyb['ndcg@10'], knn['ndcg@10'])} | {validated} | {p['users']} / {p['items']} |"

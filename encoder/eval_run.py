@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from streamrec.cooccurrence import NORMALISATIONS
 from streamrec.datasets import Catalogue, EventLog
 from streamrec.encoder.artifact import TrainedModel
 from streamrec.encoder.baselines import popularity_scores
@@ -104,7 +103,7 @@ def _validation(
     targets = np.array([seqs.items[u][-2] for u in users], dtype=np.int64)
     train = [seqs.items[u][seqs.train_part(u)] for u in range(len(seqs.users))]
     table = table_of(train, rows, hybrid.max_neighbours, hybrid.window)
-    return tune(fn, table, hist, targets, keep_seen, NORMALISATIONS)
+    return tune(fn, table, hist, targets, keep_seen, ("max", "log"))
 
 
 def evaluate_run(
@@ -147,8 +146,10 @@ def evaluate_run(
     table = table_of(hist, rows, hybrid.max_neighbours, hybrid.window)
     methods = {
         "model": model_fn,
-        "hybrid": hybrid_fn(model_fn, bonus_fn(table, hist, n, hybrid.norm), hybrid.beta),
-        "hybrid_validated": hybrid_fn(model_fn, bonus_fn(table, hist, n, best["norm"]), best["beta"]),
+        "hybrid": hybrid_fn(model_fn, bonus_fn(table, hist, n, hybrid.norm, hybrid.popularity_exponent), hybrid.beta),
+        "hybrid_validated": hybrid_fn(
+            model_fn, bonus_fn(table, hist, n, best["norm"], best["popularity_exponent"]), best["beta"]
+        ),
         "popularity": lambda b: np.tile(pop, (len(b), 1)),
         "cooccurrence": bonus_fn(table, hist, n, "raw"),
     }
@@ -157,8 +158,12 @@ def evaluate_run(
         res = summarize(ranks, tops, n, div, k=K)
         res["cold_start"] = summarize(ranks[cold], tops[cold], n, div, k=K)
         results[name] = res
-    results["hybrid"]["setting"] = {"beta": hybrid.beta, "norm": hybrid.norm}
-    results["hybrid_validated"]["setting"] = {"beta": best["beta"], "norm": best["norm"]}
+    results["hybrid"]["setting"] = {
+        "beta": hybrid.beta,
+        "norm": hybrid.norm,
+        "popularity_exponent": hybrid.popularity_exponent,
+    }
+    results["hybrid_validated"]["setting"] = {k: best[k] for k in ("beta", "norm", "popularity_exponent")}
     return {
         "model": results["model"],
         "hybrid": results["hybrid"],

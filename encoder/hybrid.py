@@ -19,8 +19,9 @@ from streamrec.encoder.evaluate import ScoreFn
 from streamrec.encoder.metrics import hit_rate, ndcg, target_ranks
 from streamrec.settings.hybrid import HybridSettings
 
-BETAS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 100.0)
-TUNE_USERS = 10_000  # validation users scored per setting (a fixed random subset above that)
+BETAS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0, 100.0)
+ALPHAS = (0.0, 0.5)  # popularity exponents tried
+TUNE_USERS = 4_000  # validation users scored per setting (a fixed random subset above that)
 
 
 def table_of(histories: Sequence[np.ndarray], ids: Sequence[str], max_neighbours: int, window: int) -> Cooccurrence:
@@ -31,12 +32,14 @@ def table_of(histories: Sequence[np.ndarray], ids: Sequence[str], max_neighbours
     return table
 
 
-def bonus_fn(table: Cooccurrence, histories: Sequence[np.ndarray], n_items: int, how: Normalisation) -> ScoreFn:
+def bonus_fn(
+    table: Cooccurrence, histories: Sequence[np.ndarray], n_items: int, how: Normalisation, alpha: float = 0.0
+) -> ScoreFn:
     """Dense normalised bonus [b, N] of the eval users in a batch."""
     identity = np.arange(n_items)
 
     def score(users: list[int]) -> np.ndarray:
-        return table.dense(table.bonus_rows([histories[u] for u in users], how), identity, n_items)
+        return table.dense(table.bonus_rows([histories[u] for u in users], how, alpha), identity, n_items)
 
     return score
 
@@ -57,14 +60,14 @@ def tune(
     batch_size: int = 256,
     seed: int = 0,
 ) -> dict:
-    """NDCG@k / HR@k of every (normalisation, beta) on the validation users -> the grid and the
-    best setting (ties: the smaller beta)."""
+    """NDCG@k / HR@k of every (normalisation, popularity exponent, beta) on the validation users
+    -> the grid and the best setting (ties: the smaller beta)."""
     n_items = len(table)
     users = np.arange(len(targets))
     if len(users) > TUNE_USERS:
         users = np.sort(np.random.default_rng(seed).choice(users, TUNE_USERS, replace=False))
-    fns = {how: bonus_fn(table, histories, n_items, how) for how in norms}
-    ranks: dict[tuple[str, float], list[np.ndarray]] = {(how, b): [] for how in norms for b in betas}
+    fns = {(how, a): bonus_fn(table, histories, n_items, how, a) for how in norms for a in ALPHAS}
+    ranks: dict[tuple[str, float, float], list[np.ndarray]] = {(*key, b): [] for key in fns for b in betas}
     for start in range(0, len(users), batch_size):
         batch = users[start : start + batch_size].tolist()
         base = np.asarray(model(batch), np.float64)  # [b, N]
@@ -73,15 +76,16 @@ def tune(
             for row, u in enumerate(batch):
                 h = histories[u]
                 seen[row, h[h != targets[u]]] = True
-        for how, fn in fns.items():
+        for (how, a), fn in fns.items():
             bonus = fn(batch)
             for beta in betas:
                 scores = np.where(seen, -np.inf, base + beta * bonus)
-                ranks[(how, beta)].append(target_ranks(scores, targets[batch]))
+                ranks[(how, a, beta)].append(target_ranks(scores, targets[batch]))
     grid = []
-    for (how, beta), rs in ranks.items():
+    for (how, a, beta), rs in ranks.items():
         r = np.concatenate(rs) if rs else np.zeros(0, np.int64)
-        grid.append({"norm": how, "beta": beta, f"ndcg@{k}": ndcg(r, k), f"hr@{k}": hit_rate(r, k)})
+        g = {"norm": how, "popularity_exponent": a, "beta": beta, f"ndcg@{k}": ndcg(r, k), f"hr@{k}": hit_rate(r, k)}
+        grid.append(g)
     best = max(grid, key=lambda g: (g[f"ndcg@{k}"], -g["beta"]))
     return {"users": len(users), "grid": grid, "best": best}
 

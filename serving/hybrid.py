@@ -72,7 +72,7 @@ class LiveHybrid:
         """The batch's bonus (already times beta) in ``runner``'s catalogue rows, or None when off."""
         if self.table is None or self.settings.beta <= 0 or not runner.takes_bonus or not sessions:
             return None
-        raw = self.table.bonus(sessions, self.settings.norm)
+        raw = self.table.bonus(sessions, self.settings.norm, self.settings.popularity_exponent)
         to_cat = self._mapping(runner)
         rows = np.where(raw.rows >= 0, to_cat[np.maximum(raw.rows, 0)], -1)  # [B, C]
         values = np.where(rows >= 0, raw.values * np.float32(self.settings.beta), 0).astype(np.float32)

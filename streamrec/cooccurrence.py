@@ -30,7 +30,6 @@ from typing import Literal
 import numpy as np
 
 Normalisation = Literal["max", "sum", "log", "raw"]
-NORMALISATIONS: tuple[Normalisation, ...] = ("max", "sum", "log", "raw")
 FILE_NAME = "cooccurrence.npz"
 
 
@@ -182,12 +181,14 @@ class Cooccurrence:
         np.add.at(self.totals, owner[~top], times[~top].astype(np.float32))
 
     # --------------------------------------------------------------- scoring
-    def bonus(self, sessions: Sequence[Sequence[str]], how: Normalisation = "max") -> Bonus:
-        """Neighbour scores of each session (items oldest first; unknown items ignored)."""
+    def bonus(self, sessions: Sequence[Sequence[str]], how: Normalisation = "max", alpha: float = 0.0) -> Bonus:
+        """Neighbour scores of each session (items oldest first; unknown items ignored). With
+        ``alpha`` > 0 a neighbour's count is divided by its row total ** alpha (how often it
+        co-occurs with anything: its popularity), so popular items do not win on volume alone."""
         rows = [[self.rows[i] for i in s[-self.window :] if i in self.rows] for s in sessions]
-        return self.bonus_rows(rows, how)
+        return self.bonus_rows(rows, how, alpha)
 
-    def bonus_rows(self, sessions: Sequence[Sequence[int]], how: Normalisation = "max") -> Bonus:
+    def bonus_rows(self, sessions: Sequence[Sequence[int]], how: Normalisation = "max", alpha: float = 0.0) -> Bonus:
         """:meth:`bonus` of sessions given as table rows (only their last ``window`` are used)."""
         b, w = len(sessions), self.window
         src = np.full((b, w), -1, np.int64)  # [B, w], newest last
@@ -199,6 +200,8 @@ class Cooccurrence:
         valid = src >= 0
         nb = self.neighbours[np.where(valid, src, 0)]  # [B, w, M]
         vals = self.counts[np.where(valid, src, 0)] * (weights * valid)[:, :, None]  # [B, w, M]
+        if alpha:
+            vals = vals / np.maximum(self.totals[np.maximum(nb, 0)], 1.0) ** alpha
         keep = (nb >= 0) & (vals > 0)
         sess = np.broadcast_to(np.arange(b)[:, None, None], nb.shape)[keep]  # [E]
         n = max(len(self.ids), 1)

@@ -70,6 +70,10 @@ def _table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def _setting(s: dict) -> str:
+    return f"beta {_mean(s['beta']):g}, {s['norm']}, alpha {_mean(s['popularity_exponent']):g}"
+
+
 def _mean(value: float | dict) -> float:
     """A setting, or its mean over seeds (the validated beta may differ per seed)."""
     return value["mean"] if isinstance(value, dict) else value

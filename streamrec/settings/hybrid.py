@@ -16,7 +16,13 @@ class HybridSettings(Section):
 
     beta: float = Field(0.5, ge=0.0, description="weight of the normalised co-occurrence bonus (0 = model only)")
     norm: Literal["max", "sum", "log", "raw"] = Field(
-        "max", description="per-session scaling of the bonus: best neighbour = 1 (max), sum 1, log1p or raw counts"
+        "log", description="per-session scaling of the bonus: best neighbour = 1 (max), sum 1, log1p or raw counts"
+    )
+    popularity_exponent: float = Field(
+        0.5,
+        ge=0.0,
+        le=2.0,
+        description="a neighbour's count is divided by its total count to this power (0 = raw counts)",
     )
     max_neighbours: int = Field(
         64, ge=1, le=4096, description="neighbours kept per item (memory: 8 x this + 8 bytes per item)"

@@ -103,3 +103,17 @@ def test_save_and_load_round_trip(tmp_path: Path) -> None:
     assert counts(back) == counts(table)
     back.observe(["i1"], "brand-new")  # still growable after a load
     assert "brand-new" in back.rows
+
+
+def test_the_popularity_exponent_damps_busy_neighbours() -> None:
+    table = Cooccurrence(max_neighbours=8, window=1)
+    for k in range(9):
+        table.observe([f"x{k}"], "busy")  # "busy" co-occurs with everything: total 10
+    table.observe(["a"], "busy")
+    table.observe(["a"], "quiet")  # total 1
+    raw = table.bonus([["a"]], "raw", alpha=0.0)
+    damped = table.bonus([["a"]], "raw", alpha=0.5)
+    as_dict = lambda b: {table.ids[r]: v for r, v in zip(b.rows[0], b.values[0], strict=True) if r >= 0}  # noqa: E731
+    assert as_dict(raw)["busy"] == as_dict(raw)["quiet"]
+    assert as_dict(damped)["quiet"] > as_dict(damped)["busy"]
+    assert np.isclose(as_dict(damped)["busy"], 5.0 / np.sqrt(10))
