@@ -9,7 +9,7 @@ Layout (docs/contracts.md, "Model directory")::
     metrics.json    validation and training figures
 
 Written into a temporary sibling and renamed into place, so a reader never sees half a model
-(DESIGN.md invariant 3); an existing directory is replaced only after the new one is complete.
+(docs/architecture.md, invariant 3); an existing directory is replaced only after the new one is complete.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Model directory -> verified artifact in a registry: export, parity-check, seal, publish.
 
 Everything is built in the registry's staging directory and published by one atomic step only
-after every parity check passed, so a failing export leaves nothing behind (DESIGN.md
-invariant 3). Exporting the default model (d=128, 2 layers, L=50) with its int8 variant takes
+after every parity check passed, so a failing export leaves nothing behind
+(docs/architecture.md, invariant 3). Exporting the default model (d=128, 2 layers, L=50) with its int8 variant takes
 0.45 s at 10k items, 0.9 s at 100k and 6.4 s at 1M here (without the int8 variant: 0.34, 0.58
 and 3.3 s; `streamrec bench`, model part).
 """
