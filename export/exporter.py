@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from streamrec.export.onnx_export import export_serving_graph
-from streamrec.export.parity import ParityError, ParityReport, check_parity, golden_cases
+from streamrec.export.parity import GoldenCase, ParityError, ParityReport, check_parity, golden_cases
 from streamrec.serving.artifact import (
     ITEM_PROJ_ONNX,
     SESSION_FP16_ONNX,
@@ -82,6 +82,39 @@ def real_golden(
     return [(batch.items, batch.types, batch.mask)] if batch.keep else []
 
 
+def _export_checked(
+    tower: nn.Module,
+    staging: Path,
+    variants: list[tuple[str, str]],
+    item_matrix: np.ndarray,
+    k: int,
+    session_length: int,
+    cases: list[GoldenCase],
+    progress: Progress,
+) -> list[ParityReport]:
+    """Export each (file name, variant) into ``staging`` and check its parity; raises
+    :class:`ParityError` at the first that fails."""
+    d = item_matrix.shape[1]
+    reports = []
+    for name, variant in variants:
+        progress(f"exporting {name} (K={k}, L={session_length}, d={d}, {variant})")
+        export_serving_graph(
+            tower,
+            staging / name,
+            k=k,
+            d=d,
+            session_length=session_length,
+            half=variant == "fp16",
+            int8=variant == "int8",
+        )
+        progress(f"parity of {name} on {sum(c.items.shape[0] for c in cases)} sessions")
+        report = check_parity(staging / name, tower, item_matrix, k, cases, variant=variant)
+        reports.append(report)
+        if not report.passed:
+            raise ParityError(f"{name} failed parity: {report.reason}")
+    return reports
+
+
 def export_model(
     tower: nn.Module,
     item_ids: Sequence[str],
@@ -109,27 +142,11 @@ def export_model(
         raise ValueError(f"catalogue has {n} items, fewer than K={k}")
     tower = tower.eval()
     cases = golden_cases(n, session_length, real_golden(item_ids, item_matrix, real_sessions, session_length))
-    reports: list[ParityReport] = []
     with registry.staging() as staging:
         variants = [(SESSION_ONNX, "fp32")]
         variants += [(SESSION_FP16_ONNX, "fp16")] if fp16 else []
         variants += [(SESSION_INT8_ONNX, "int8")] if int8 else []
-        for name, variant in variants:
-            progress(f"exporting {name} (K={k}, L={session_length}, d={d}, {variant})")
-            export_serving_graph(
-                tower,
-                staging / name,
-                k=k,
-                d=d,
-                session_length=session_length,
-                half=variant == "fp16",
-                int8=variant == "int8",
-            )
-            progress(f"parity of {name} on {sum(c.items.shape[0] for c in cases)} sessions")
-            report = check_parity(staging / name, tower, item_matrix, k, cases, variant=variant)
-            reports.append(report)
-            if not report.passed:
-                raise ParityError(f"{name} failed parity: {report.reason}")
+        reports = _export_checked(tower, staging, variants, item_matrix, k, session_length, cases, progress)
         if text_projection is not None and text_dim:
             progress(f"exporting {ITEM_PROJ_ONNX}")
             _export_item_projection(text_projection, text_dim, staging / ITEM_PROJ_ONNX)
