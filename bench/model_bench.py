@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
-PEAK_GFLOPS = 176.0  # measured sgemm peak of the 2-core reference machine (DESIGN.md)
+PEAK_GFLOPS = 176.0  # measured sgemm peak of the 2-core reference machine (docs/architecture.md, known facts)
 D, LAYERS, SESSION_LENGTH, K = 128, 2, 50, 20
 
 

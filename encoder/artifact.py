@@ -11,7 +11,7 @@ Layout (docs/contracts.md, "Model directory")::
                       base table, shipped in every artifact exported from this directory)
 
 Written into a temporary sibling and renamed into place, so a reader never sees half a model
-(DESIGN.md invariant 3); an existing directory is replaced only after the new one is complete.
+(docs/architecture.md, invariant 3); an existing directory is replaced only after the new one is complete.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ publish it with a single reference assignment. An upsert copies the matrix (copy
 25.6 MB at 50k x 128, ~5 ms here), which is fine for cold-start items arriving in seconds and
 in batches; ``set_available`` copies only the bias (200 KB at 50k).
 
-Session rule (documented in export/README.md): item ids the catalogue does not know are
+Session rule (documented in serving/README.md): item ids the catalogue does not know are
 skipped, the newest ``L`` known items are kept, left-padded; a session with no known item gets
 an empty recommendation rather than a guess.
 """

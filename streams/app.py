@@ -49,7 +49,7 @@ from streamrec.serving.hybrid import LiveHybrid
 from streamrec.streams.acks import BatchAcks
 from streamrec.streams.catalogue import CatalogueOverlay
 from streamrec.streams.dlq import DeadLetterSink
-from streamrec.streams.faust_glue import TableSessionStore, WorkerApp, committed_offset
+from streamrec.streams.faust_glue import TableSessionStore, WorkerApp, committed_offset, partition_lag
 from streamrec.streams.feed_sink import FeedSink
 from streamrec.streams.health import Health, tcp_reachable
 from streamrec.streams.hotswap import HotSwapper, Loader
@@ -61,6 +61,20 @@ from streamrec.streams.training import TrainingEmitter
 from streamrec.streams.web import register_pages
 
 log = logging.getLogger(__name__)
+
+
+def pipeline_config(settings: Settings) -> PipelineConfig:
+    w = settings.worker
+    return PipelineConfig(
+        k=settings.k,
+        session_length=settings.session_length,
+        dedupe_window=w.dedupe_window,
+        max_event_bytes=settings.max_event_bytes,
+        exclude_seen=w.exclude_seen,
+        mmr_lambda=w.mmr_lambda,
+        mmr_pool=w.mmr_pool,
+        model_wait_log_s=w.model_wait_log_s,
+    )
 
 
 class WorkerRuntime:
@@ -77,16 +91,7 @@ class WorkerRuntime:
         self.fatal: BaseException | None = None
         self.metrics = WorkerMetrics()
         self.health = Health()
-        config = PipelineConfig(
-            k=settings.k,
-            session_length=settings.session_length,
-            dedupe_window=w.dedupe_window,
-            max_event_bytes=settings.max_event_bytes,
-            exclude_seen=w.exclude_seen,
-            mmr_lambda=w.mmr_lambda,
-            mmr_pool=w.mmr_pool,
-            model_wait_log_s=w.model_wait_log_s,
-        )
+        config = pipeline_config(settings)
         self.slot = ModelSlot(on_swap=self._on_swap, fit=Fit(config.k, config.candidates, config.session_length))
         self.app = self._make_app()
         raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
@@ -261,7 +266,7 @@ class WorkerRuntime:
 
     async def _model_call(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run a runner call on the scoring thread, serialised with ``recommend``."""
-        return await asyncio.get_running_loop().run_in_executor(self.pipeline.executor, fn, *args)
+        return await asyncio.get_running_loop().run_in_executor(self.pipeline.scorer.executor, fn, *args)
 
     def _on_swap(self, runner: Runner) -> None:
         self.metrics.set_model_version(runner.version)
@@ -285,30 +290,7 @@ class WorkerRuntime:
         self.health.kafka_ok = await tcp_reachable(self.settings.broker)
         self.health.redis_ok = await loop.run_in_executor(None, self.feed_sink.ping)
         self.metrics.ready.set(1 if self.health.ready else 0)
-        self.metrics.set_lag(self._lag())
-
-    def _lag(self) -> dict[int, int]:
-        consumer = self.app.consumer
-        out: dict[int, int] = {}
-        try:
-            assignment = consumer.assignment()
-        except Exception:
-            return out
-        for tp in assignment:
-            if tp.topic != self.settings.topics.events:
-                continue
-            try:
-                high = consumer.highwater(tp)
-            except Exception:
-                continue
-            if high is None:
-                continue
-            done = self.acks.processed.get(tp.partition)
-            if done is None:
-                committed = committed_offset(consumer, tp)
-                done = (committed - 1) if committed is not None else -1
-            out[tp.partition] = max(0, high - (done + 1))
-        return out
+        self.metrics.set_lag(partition_lag(self.app.consumer, self.settings.topics.events, self.acks.processed))
 
     def close(self) -> None:
         self.pipeline.close()

@@ -17,7 +17,8 @@
   before batch k's feed write; ``streams.acks.hold``/``release`` keep batch k's offsets from
   being committed until then (faust's message refcount, the same mechanism that makes a message
   shared by two streams wait for both). The protocol around them: :mod:`streamrec.streams.acks`.
-* The group's committed offset is in a private map of faust's consumer (:func:`committed_offset`).
+* The group's committed offset is in a private map of faust's consumer (:func:`committed_offset`);
+  the lag per partition reads it and the consumer's high watermarks (:func:`partition_lag`).
 """
 
 from __future__ import annotations
@@ -71,6 +72,32 @@ def committed_offset(consumer: Any, tp: TP) -> int | None:
     """The group's committed offset of ``tp`` as faust's consumer last read it (the next offset
     to read), or None: faust keeps it in a private map and offers no accessor."""
     return getattr(consumer, "_committed_offset", {}).get(tp)
+
+
+def partition_lag(consumer: Any, topic: str, processed: dict[int, int]) -> dict[int, int]:
+    """Records waiting per assigned partition of ``topic``: the high watermark past the last
+    processed offset (``processed``), or past the group's committed offset before the first
+    batch. Empty while faust's consumer has no assignment yet."""
+    out: dict[int, int] = {}
+    try:
+        assignment = consumer.assignment()
+    except Exception:
+        return out
+    for tp in assignment:
+        if tp.topic != topic:
+            continue
+        try:
+            high = consumer.highwater(tp)
+        except Exception:
+            continue
+        if high is None:
+            continue
+        done = processed.get(tp.partition)
+        if done is None:
+            committed = committed_offset(consumer, tp)
+            done = (committed - 1) if committed is not None else -1
+        out[tp.partition] = max(0, high - (done + 1))
+    return out
 
 
 def to_record(event: Any) -> Record:

@@ -1,7 +1,8 @@
-"""Issue #9, item 7 (DESIGN.md invariant 3, STYLE "artifacts written to a temp name and
-renamed"): the online trainer SIGKILLed at an exact point of its export/publish step leaves no
-half artifact visible in the registry and nothing half announced; restarted, it resumes from
-the last promoted version it keeps state for and promotes again."""
+"""Issue #9, item 7 (docs/architecture.md, invariant 3: artifacts built in a staging
+directory and published by one rename): the online trainer SIGKILLed at an exact point of its
+export/publish step leaves no half artifact visible in the registry and nothing half
+announced; restarted, it resumes from the last promoted version it keeps state for and
+promotes again."""
 
 from __future__ import annotations
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from support.export_artifacts import N_ITEMS, L, item_ids
 
 from streamrec.cli import main
 from streamrec.serving.registry import LocalRegistry
 from streamrec.serving.runner import Runner
-
-from .conftest import N_ITEMS, L, item_ids
 
 
 def _model_dir(tmp_path: Path) -> Path:

@@ -6,14 +6,13 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
+from support.export_artifacts import N_ITEMS, D, K, L, NaNTower, build, item_ids, item_matrix
 
 from streamrec.export.exporter import export_model
 from streamrec.export.parity import ParityError
 from streamrec.serving.artifact import META_JSON, verify
 from streamrec.serving.registry import LocalRegistry
 from streamrec.serving.signature import OUTPUT_NAMES, REQUIRED_INPUTS
-
-from .conftest import N_ITEMS, D, K, L, NaNTower, build, item_ids, item_matrix
 
 
 def test_export_writes_a_verified_artifact_with_parity_numbers(artifact) -> None:
