@@ -106,6 +106,54 @@ def _validation(
     return tune(fn, table, hist, targets, keep_seen, ("max", "log"))
 
 
+def _cold_slice(
+    log: EventLog, trained: TrainedModel, seqs: Sequences, rows: list[str], targets: np.ndarray
+) -> tuple[np.ndarray, set[str]]:
+    """The cold-start slice (bool [U]) and the items held out of training: with held-out items
+    the slice is their users (the model never saw them), else users whose target is unseen."""
+    train_items = np.zeros(len(rows), bool)
+    for u in range(len(seqs.users)):
+        train_items[seqs.items[u][seqs.train_part(u)]] = True
+    train_cfg = trained.config.get("train", {})
+    held = held_out_items(log, float(train_cfg.get("hold_out_items", 0.0)), int(train_cfg.get("seed", 0)))
+    cold = np.array([rows[t] in held for t in targets], dtype=bool) if held else ~train_items[targets]  # [U]
+    return cold, held
+
+
+def _protocol(
+    keep_seen: bool,
+    users: int,
+    n: int,
+    cold: np.ndarray,
+    held: set[str],
+    hybrid: HybridSettings,
+    div_label: str,
+    session_length: int,
+) -> dict:
+    """What the figures of one eval run were measured on."""
+    return {
+        "split": "leave-one-out: last event per user = test, history = all earlier events",
+        "ordering": "by timestamp, same-second ties in file order",
+        "ranking": "full catalogue",
+        "exclude_seen": not keep_seen,
+        "k": K,
+        "users": users,
+        "items": n,
+        "cold_start_users": int(cold.sum()),
+        "cold_start": (
+            f"users whose test item is one of the {len(held)} items held out of training (hold_out_items)"
+            if held
+            else "users whose test item never occurs in the training part"
+        ),
+        "cooccurrence": f"pairs <= {hybrid.window} steps apart in histories, last {hybrid.window} items weighted "
+        f"1..{hybrid.window} by recency, at most {hybrid.max_neighbours} neighbours per item",
+        "hybrid": "model score + beta x normalised co-occurrence bonus; 'hybrid' = the settings' beta/norm, "
+        "'hybrid_validated' = the best on the second-to-last event (table counted on training parts)",
+        "diversity": div_label,
+        "session_length": session_length,
+    }
+
+
 def evaluate_run(
     log: EventLog,
     catalogue: Catalogue | None,
@@ -122,13 +170,7 @@ def evaluate_run(
     users = [u for u in range(len(seqs.users)) if len(seqs.items[u]) >= 2]
     targets = np.array([seqs.items[u][-1] for u in users], dtype=np.int64)
     n = len(rows)
-    train_items = np.zeros(n, bool)
-    for u in range(len(seqs.users)):
-        train_items[seqs.items[u][seqs.train_part(u)]] = True
-    train_cfg = trained.config.get("train", {})
-    held = held_out_items(log, float(train_cfg.get("hold_out_items", 0.0)), int(train_cfg.get("seed", 0)))
-    # With held-out items the slice is their users (the model never saw them), else unseen targets.
-    cold = np.array([rows[t] in held for t in targets], dtype=bool) if held else ~train_items[targets]  # [U]
+    cold, held = _cold_slice(log, trained, seqs, rows, targets)
 
     model = trained.model.to(device).eval()
     matrix = _item_matrix(trained, rows, catalogue, cache_dir, device)  # [N, d]
@@ -170,25 +212,5 @@ def evaluate_run(
         "hybrid_validated": results["hybrid_validated"],
         "baselines": {"popularity": results["popularity"], "cooccurrence": results["cooccurrence"]},
         "validation": validation,
-        "protocol": {
-            "split": "leave-one-out: last event per user = test, history = all earlier events",
-            "ordering": "by timestamp, same-second ties in file order",
-            "ranking": "full catalogue",
-            "exclude_seen": not keep_seen,
-            "k": K,
-            "users": len(users),
-            "items": n,
-            "cold_start_users": int(cold.sum()),
-            "cold_start": (
-                f"users whose test item is one of the {len(held)} items held out of training (hold_out_items)"
-                if held
-                else "users whose test item never occurs in the training part"
-            ),
-            "cooccurrence": f"pairs <= {hybrid.window} steps apart in histories, last {hybrid.window} items weighted "
-            f"1..{hybrid.window} by recency, at most {hybrid.max_neighbours} neighbours per item",
-            "hybrid": "model score + beta x normalised co-occurrence bonus; 'hybrid' = the settings' beta/norm, "
-            "'hybrid_validated' = the best on the second-to-last event (table counted on training parts)",
-            "diversity": div_label,
-            "session_length": session_length,
-        },
+        "protocol": _protocol(keep_seen, len(users), n, cold, held, hybrid, div_label, session_length),
     }

@@ -25,7 +25,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from tqdm import tqdm
@@ -36,12 +36,16 @@ from streamrec.contracts.feed import Feed
 from streamrec.local.demo_run import CHUNK
 from streamrec.online_eval import OnlineHitRate
 from streamrec.serving.hybrid import LiveHybrid
+from streamrec.serving.runner import Runner
 from streamrec.streams.dlq import DeadLetterSink
 from streamrec.streams.metrics import WorkerMetrics
 from streamrec.streams.model_slot import ModelSlot
 from streamrec.streams.pipeline import BatchPipeline, PipelineConfig
 from streamrec.streams.records import Record
 from streamrec.streams.training import TrainingEmitter
+
+if TYPE_CHECKING:
+    from streamrec.encoder.artifact import TrainedModel
 
 K = 10
 
@@ -180,6 +184,29 @@ def _pipeline(settings: Settings, slot: ModelSlot, feeds: MemoryFeeds, hybrid: L
     )
 
 
+def _served_runner(settings: Settings, trained: TrainedModel, root: Path) -> Runner:
+    """Export into a scratch registry at ``root`` (parity-checked) and load it with the worker's loader."""
+    from streamrec.export.exporter import export_model
+    from streamrec.serving.registry import LocalRegistry
+    from streamrec.streams.artifacts import make_loader
+
+    registry = LocalRegistry(root)
+    ref = export_model(
+        trained.session_tower,
+        trained.item_ids,
+        trained.item_matrix(),
+        registry,
+        k=settings.k,
+        session_length=trained.model_config.session_length,
+        int8=settings.registry.int8,
+        fp16=settings.registry.fp16,
+        config=trained.config,
+        cooccurrence=trained.cooccurrence,
+    ).ref
+    local = settings.model_copy(update={"registry": settings.registry.model_copy(update={"url": str(root)})})
+    return make_loader(local)(ref.announcement())
+
+
 def stream_eval(
     settings: Settings,
     model_dir: Path,
@@ -194,33 +221,13 @@ def stream_eval(
     from streamrec.datasets import EventLog
     from streamrec.encoder.artifact import load_model_dir
     from streamrec.encoder.hybrid import table_from_log
-    from streamrec.export.exporter import export_model
-    from streamrec.serving.registry import LocalRegistry
-    from streamrec.streams.artifacts import make_loader
 
     trained = load_model_dir(model_dir)
     shipped = trained.cooccurrence is not None
     if not shipped:
         trained.cooccurrence = table_from_log(EventLog(older), settings.hybrid)
     with tempfile.TemporaryDirectory(prefix="streamrec-stream-eval-") as tmp:
-        registry = LocalRegistry(Path(tmp) / "registry")
-        cfg = trained.model_config
-        ref = export_model(
-            trained.session_tower,
-            trained.item_ids,
-            trained.item_matrix(),
-            registry,
-            k=settings.k,
-            session_length=cfg.session_length,
-            int8=settings.registry.int8,
-            fp16=settings.registry.fp16,
-            config=trained.config,
-            cooccurrence=trained.cooccurrence,
-        ).ref
-        local = settings.model_copy(
-            update={"registry": settings.registry.model_copy(update={"url": str(registry.root)})}
-        )
-        runner = make_loader(local)(ref.announcement())
+        runner = _served_runner(settings, trained, Path(tmp) / "registry")
         slot = ModelSlot()
         feeds = MemoryFeeds(lag)
         hybrid = LiveHybrid(settings.hybrid)
