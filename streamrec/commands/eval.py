@@ -52,11 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _table(results: dict) -> str:
     rows = [("model", results["model"])]
     rows += [
-        (
-            f"{name} (beta {_mean(results[name]['setting']['beta']):g}, {results[name]['setting']['norm']})",
-            results[name],
-        )
-        for name in ("hybrid", "hybrid_validated")
+        (f"{name} ({_setting(results[name]['setting'])})", results[name]) for name in ("hybrid", "hybrid_validated")
     ]
     rows += [(f"{k} (baseline)", v) for k, v in results["baselines"].items()]
     rows += [(f"{name} [cold start]", res["cold_start"]) for name, res in rows]
