@@ -77,7 +77,8 @@ def demo_rows(d: Path) -> list[str]:
         r = json.loads(path.read_text())
         s = r["methods"]["served"]
         rows.append(
-            f"| `{path.stem}`: {r['protocol']['replay'].split('(')[1].split(')')[0]} | {s['online_hr@10']:.4f} | "
+            f"| `{path.stem}`: {r['protocol']['replay'].split('(')[1].split(')')[0]}; {r['protocol']['served']} | "
+            f"{s['online_hr@10']:.4f} | "
             f"{s['events_checked']} | {s['events_without_feed']} |"
         )
     return rows
@@ -129,6 +130,7 @@ def render(root: Path = ROOT) -> str:
         "The demo's worker trails its replay (a feed read before a chunk misses the events still in",
         "flight), so it sees fewer feeds and staler ones than the ideal replay; replaying with the",
         "worker's micro-batches (~6 events) and feeds 8 events behind reproduces its counts and rate.",
+        "Both sides serve the same artifact with the same hybrid settings (in the replay's JSON).",
         "",
         *demo_rows(d),
         "",
