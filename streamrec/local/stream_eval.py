@@ -37,10 +37,11 @@ from streamrec.local.demo_run import CHUNK
 from streamrec.online_eval import OnlineHitRate
 from streamrec.serving.hybrid import LiveHybrid
 from streamrec.serving.runner import Runner
+from streamrec.streams.app import pipeline_config
 from streamrec.streams.dlq import DeadLetterSink
 from streamrec.streams.metrics import WorkerMetrics
 from streamrec.streams.model_slot import ModelSlot
-from streamrec.streams.pipeline import BatchPipeline, PipelineConfig
+from streamrec.streams.pipeline import BatchPipeline
 from streamrec.streams.records import Record
 from streamrec.streams.training import TrainingEmitter
 
@@ -161,19 +162,11 @@ async def _replay(
 
 
 def _pipeline(settings: Settings, slot: ModelSlot, feeds: MemoryFeeds, hybrid: LiveHybrid) -> BatchPipeline:
+    """The worker's pipeline, configured as the worker configures it (streams.app.pipeline_config)."""
     w = settings.worker
-    config = PipelineConfig(
-        k=settings.k,
-        session_length=settings.session_length,
-        dedupe_window=w.dedupe_window,
-        max_event_bytes=settings.max_event_bytes,
-        exclude_seen=w.exclude_seen,
-        mmr_lambda=w.mmr_lambda,
-        mmr_pool=w.mmr_pool,
-    )
     training = TrainingEmitter(_discard, w.training_every_n, w.training_every_s)
     return BatchPipeline(
-        config,
+        pipeline_config(settings),
         MemorySessions(),
         slot,
         feeds,  # type: ignore[arg-type]  # duck-typed: write() only
