@@ -91,7 +91,7 @@ def commands(files: list[Path]) -> list[str]:
         t = r.get("trained", {})
         trained = (
             f"; model: seed {t.get('seed')}, best epoch {t.get('best_epoch')} of {t.get('epochs')}, "
-            f"{t.get('train_seconds')} s (cap {t.get('max_minutes')} min)"
+            f"{t.get('train_seconds')} s (cap {t.get('max_minutes')} min, 0 = auto)"
             if t
             else ""
         )
@@ -122,6 +122,8 @@ def render(root: Path = ROOT) -> str:
         "`streamrec eval --stream`: the newer half of the log replayed in time order through the worker's",
         "pipeline, chunks of 20, each event scored against the top-10 its user held before the chunk;",
         "sessions start empty; seen items excluded; baselines fed the same chunks in the same run.",
+        "`diginetica-beta2` is a sensitivity run (`--hybrid-beta 2`), not a tuning: defaults are chosen on",
+        "the validation item only.",
         "",
         *stream_rows(stream),
         "",
