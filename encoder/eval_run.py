@@ -19,7 +19,7 @@ import torch
 from streamrec.datasets import Catalogue, EventLog
 from streamrec.encoder.artifact import TrainedModel
 from streamrec.encoder.baselines import CooccurrenceKNN, popularity_scores
-from streamrec.encoder.data import build_sequences, catalogue_rows, gaps_of, held_out_items
+from streamrec.encoder.data import Sequences, build_sequences, catalogue_rows, gaps_of, held_out_items
 from streamrec.encoder.evaluate import model_score_fn, rank_all, summarize
 from streamrec.encoder.text import embed_texts
 
@@ -67,6 +67,23 @@ def _item_matrix(
     return torch.cat([base, vecs]).to(device)
 
 
+def _cold_slice(
+    log: EventLog, seqs: Sequences, rows: list[str], targets: np.ndarray, trained: TrainedModel
+) -> tuple[np.ndarray, str]:
+    """-> (which test users are cold [U] bool, what that means). With ``hold_out_items`` in the
+    model's training settings: the users whose test item is one of the held-out items (the model
+    never saw them); otherwise those whose test item never occurs in any training part."""
+    train_cfg = trained.config.get("train", {})
+    held = held_out_items(log, float(train_cfg.get("hold_out_items", 0.0)), int(train_cfg.get("seed", 0)))
+    if held:
+        label = f"users whose test item is one of the {len(held)} items held out of training (hold_out_items)"
+        return np.array([rows[t] in held for t in targets], dtype=bool), label
+    train_items = np.zeros(len(rows), bool)
+    for u in range(len(seqs.users)):
+        train_items[seqs.items[u][seqs.train_part(u)]] = True
+    return ~train_items[targets], "users whose test item never occurs in the training part"
+
+
 def evaluate_run(
     log: EventLog,
     catalogue: Catalogue | None,
@@ -83,13 +100,7 @@ def evaluate_run(
     types = [seqs.types[u][:-1] for u in users]
     targets = np.array([seqs.items[u][-1] for u in users], dtype=np.int64)
     n = len(rows)
-    train_items = np.zeros(n, bool)
-    for u in range(len(seqs.users)):
-        train_items[seqs.items[u][seqs.train_part(u)]] = True
-    train_cfg = trained.config.get("train", {})
-    held = held_out_items(log, float(train_cfg.get("hold_out_items", 0.0)), int(train_cfg.get("seed", 0)))
-    # With held-out items the slice is their users (the model never saw them), else unseen targets.
-    cold = np.array([rows[t] in held for t in targets], dtype=bool) if held else ~train_items[targets]  # [U]
+    cold, cold_label = _cold_slice(log, seqs, rows, targets, trained)  # [U]
 
     model = trained.model.to(device).eval()
     matrix = _item_matrix(trained, rows, catalogue, cache_dir, device)  # [N, d]
@@ -125,11 +136,7 @@ def evaluate_run(
             "users": len(users),
             "items": n,
             "cold_start_users": int(cold.sum()),
-            "cold_start": (
-                f"users whose test item is one of the {len(held)} items held out of training (hold_out_items)"
-                if held
-                else "users whose test item never occurs in the training part"
-            ),
+            "cold_start": cold_label,
             "cooccurrence": "pairs <= 5 steps apart in histories, last 5 items weighted 1..5 by recency",
             "diversity": div_label,
             "session_length": max_len,
