@@ -114,7 +114,7 @@ def export_synthetic_model(settings: Settings, n_items: int, k: int, session_len
     from streamrec.serving.registry import open_registry
 
     torch.manual_seed(0)
-    model = Recommender(ModelConfig(d=128, n_layers=2, max_len=session_length, n_items=n_items)).eval()
+    model = Recommender(ModelConfig(d=128, n_layers=2, session_length=session_length, n_items=n_items)).eval()
     with torch.no_grad():
         matrix = model.items().numpy()
     registry = open_registry(settings.registry.url, settings.data_dir)

@@ -28,13 +28,13 @@ from typing import Any
 import numpy as np
 import torch
 
-PEAK_GFLOPS = 176.0  # measured sgemm peak of the 2-core reference machine (DESIGN.md)
-D, LAYERS, LENGTH, K = 128, 2, 50, 20
+PEAK_GFLOPS = 176.0  # measured sgemm peak of the 2-core reference machine (docs/architecture.md, known facts)
+D, LAYERS, SESSION_LENGTH, K = 128, 2, 50, 20
 
 
-def session_flops(n_items: int, d: int = D, layers: int = LAYERS, length: int = LENGTH) -> float:
-    per_layer = 24 * length * d * d + 4 * length * length * d
-    return layers * per_layer + 2 * length * d * d + 2 * n_items * d
+def session_flops(n_items: int, d: int = D, layers: int = LAYERS, session_length: int = SESSION_LENGTH) -> float:
+    per_layer = 24 * session_length * d * d + 4 * session_length * session_length * d
+    return layers * per_layer + 2 * session_length * d * d + 2 * n_items * d
 
 
 def _time(fn: Callable[[], object], min_s: float, min_reps: int = 5) -> float:
@@ -120,7 +120,7 @@ def run_model_bench(
     min_s = 0.5 if quick else 2.0
     result: dict[str, Any] = {
         "machine": {"cpus": os.cpu_count(), "processor": platform.processor(), "torch": torch.__version__},
-        "model": {"d": D, "layers": LAYERS, "L": LENGTH, "k": K},
+        "model": {"d": D, "layers": LAYERS, "session_length": SESSION_LENGTH, "k": K},
         "peak_gflops": PEAK_GFLOPS,
         "runs": [],
     }
@@ -129,12 +129,12 @@ def run_model_bench(
         registry = LocalRegistry(Path(tmp))
         for n in catalogues:
             torch.manual_seed(0)
-            model = Recommender(ModelConfig(d=D, n_layers=LAYERS, max_len=LENGTH, n_items=n)).eval()
+            model = Recommender(ModelConfig(d=D, n_layers=LAYERS, session_length=SESSION_LENGTH, n_items=n)).eval()
             ids = [f"i{i}" for i in range(n)]
             with torch.no_grad():
                 matrix = model.items().numpy()
             t0 = time.perf_counter()
-            ref = export_model(model.session, ids, matrix, registry, k=K, session_length=LENGTH).ref
+            ref = export_model(model.session, ids, matrix, registry, k=K, session_length=SESSION_LENGTH).ref
             export_s = time.perf_counter() - t0
             runner = Runner.load(ref.uri, device)  # type: ignore[arg-type]
             result["machine"]["runner_device"] = runner.device
@@ -146,9 +146,9 @@ def run_model_bench(
             rng = np.random.default_rng(0)
             flops = session_flops(n)
             for b in batches:
-                items = rng.integers(0, n, size=(b, LENGTH), dtype=np.int64)
-                types = rng.integers(1, 5, size=(b, LENGTH), dtype=np.int64)
-                mask = np.ones((b, LENGTH), bool)
+                items = rng.integers(0, n, size=(b, SESSION_LENGTH), dtype=np.int64)
+                types = rng.integers(1, 5, size=(b, SESSION_LENGTH), dtype=np.int64)
+                mask = np.ones((b, SESSION_LENGTH), bool)
                 batch = EncodedBatch(items, types, mask, list(range(b)))
                 cat = runner._index.current
                 targs = (
@@ -168,7 +168,7 @@ def run_model_bench(
                     return runner._run(batch, runner._index.current, True)  # type: ignore[union-attr]
 
                 sessions = [[ids[i] for i in row] for row in items]
-                kinds = [["click"] * LENGTH] * b
+                kinds = [["click"] * SESSION_LENGTH] * b
                 t_eager = _time(eager, min_s)
                 t_onnx = _time(onnx, min_s)
                 t_runner = _time(lambda s=sessions, k=kinds, r=runner: r.recommend(s, k), min_s)
@@ -193,10 +193,10 @@ def run_model_bench(
                 print(json.dumps(result["runs"][-1]), flush=True)
             result.setdefault("export", {})[str(n)] = {"seconds": export_s, "session_onnx_bytes": size}
             if n == 50_000:
-                other = export_model(model.session, ids, matrix, registry, k=K, session_length=LENGTH).ref
+                other = export_model(model.session, ids, matrix, registry, k=K, session_length=SESSION_LENGTH).ref
                 swap_batch = (
-                    [[ids[i] for i in row] for row in rng.integers(0, n, (64, LENGTH))],
-                    [["click"] * LENGTH] * 64,
+                    [[ids[i] for i in row] for row in rng.integers(0, n, (64, SESSION_LENGTH))],
+                    [["click"] * SESSION_LENGTH] * 64,
                 )
                 result["swap"] = _swap_pause(Path(ref.uri), Path(other.uri), swap_batch)
     by = {(r["items"], r["batch"]): r for r in result["runs"]}

@@ -9,7 +9,7 @@ Layout (docs/contracts.md, "Model directory")::
     metrics.json    validation and training figures
 
 Written into a temporary sibling and renamed into place, so a reader never sees half a model
-(DESIGN.md invariant 3); an existing directory is replaced only after the new one is complete.
+(docs/architecture.md, invariant 3); an existing directory is replaced only after the new one is complete.
 """
 
 from __future__ import annotations
@@ -101,7 +101,10 @@ def load_model_dir(path: str | Path, device: str | torch.device = "cpu") -> Trai
         raise UserError(f"{path}: not a model directory (missing {', '.join(missing)})")
     try:
         config = json.loads((path / "config.json").read_text())
-        cfg = ModelConfig(**config["model"])
+        model_fields = dict(config["model"])
+        if "max_len" in model_fields:  # model directories saved before the field was renamed
+            model_fields["session_length"] = model_fields.pop("max_len")
+        cfg = ModelConfig(**model_fields)
         item_ids = json.loads((path / "item_ids.json").read_text())
         metrics = json.loads((path / "metrics.json").read_text())
         state = torch.load(path / "weights.pt", map_location="cpu", weights_only=True)

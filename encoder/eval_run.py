@@ -104,7 +104,7 @@ def evaluate_run(
 
     model = trained.model.to(device).eval()
     matrix = _item_matrix(trained, rows, catalogue, cache_dir, device)  # [N, d]
-    max_len = int(trained.config.get("session_length", model.cfg.max_len))
+    session_length = int(trained.config.get("session_length", model.cfg.session_length))
     gaps = [gaps_of(seqs.ts[u][:-1]) for u in users] if model.cfg.time_gaps else None
     div = _category_vectors(rows, catalogue)
     div_label = "1 - cosine of category multi-hot vectors"
@@ -114,7 +114,7 @@ def evaluate_run(
     pop = popularity_scores(hist, n)
     knn = CooccurrenceKNN(hist, n, window=5)
     methods = {
-        "model": model_score_fn(model, matrix, hist, types, gaps, max_len, device),
+        "model": model_score_fn(model, matrix, hist, types, gaps, session_length, device),
         "popularity": lambda b: np.tile(pop, (len(b), 1)),
         "cooccurrence": lambda b: knn.scores([hist[u] for u in b]),
     }
@@ -139,6 +139,6 @@ def evaluate_run(
             "cold_start": cold_label,
             "cooccurrence": "pairs <= 5 steps apart in histories, last 5 items weighted 1..5 by recency",
             "diversity": div_label,
-            "session_length": max_len,
+            "session_length": session_length,
         },
     }

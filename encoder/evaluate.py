@@ -62,17 +62,17 @@ def model_score_fn(
     histories: list[np.ndarray],
     types: list[np.ndarray],
     gaps: list[np.ndarray] | None,
-    max_len: int,
+    session_length: int,
     device: torch.device,
 ) -> ScoreFn:
-    """Scores = session vector of the newest ``max_len`` history items @ item matrix."""
+    """Scores = session vector of the newest ``session_length`` history items @ item matrix."""
 
     def score(users: list[int]) -> np.ndarray:
-        items, mask = left_pad([histories[u] for u in users], max_len)  # [b, L]
-        tys, _ = left_pad([types[u] for u in users], max_len)  # [b, L]
+        items, mask = left_pad([histories[u] for u in users], session_length)  # [b, L]
+        tys, _ = left_pad([types[u] for u in users], session_length)  # [b, L]
         g = None
         if gaps is not None:
-            g = torch.from_numpy(left_pad([gaps[u] for u in users], max_len, np.float32)[0]).to(device)  # [b, L]
+            g = torch.from_numpy(left_pad([gaps[u] for u in users], session_length, np.float32)[0]).to(device)  # [b, L]
         with torch.no_grad():
             vecs = item_matrix[torch.from_numpy(items).to(device)]  # [b, L, d]
             sess = model.session(vecs, torch.from_numpy(tys).to(device), torch.from_numpy(mask).to(device), g)

@@ -25,7 +25,7 @@ class ModelConfig:
     d: int = 128  # embedding width shared by item and session vectors
     n_layers: int = 2  # session transformer blocks
     n_heads: int = 2  # attention heads (d % n_heads == 0)
-    max_len: int = 50  # L: newest items a session keeps; also the number of position embeddings
+    session_length: int = 50  # L: newest items a session keeps; also the number of position embeddings
     dropout: float = 0.1  # dropout inside the session tower while training
     n_items: int = 0  # rows of the item table (catalogue size at training time)
     text_dim: int = 0  # T: width of the text model's pooled output; 0 = no text (id embeddings only)
@@ -139,7 +139,7 @@ class CausalFilter(nn.Module):
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        self.kernel = nn.Parameter(torch.randn(cfg.max_len, cfg.d) * 0.02)  # [L, d] by lag, as FMLP-Rec inits
+        self.kernel = nn.Parameter(torch.randn(cfg.session_length, cfg.d) * 0.02)  # [L, d] by lag, as FMLP-Rec inits
         self.drop = nn.Dropout(cfg.dropout)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor, last_only: bool = False) -> torch.Tensor:
@@ -194,7 +194,7 @@ class SessionTower(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        self.pos_emb = nn.Embedding(cfg.max_len, cfg.d)  # by recency, 0 = newest
+        self.pos_emb = nn.Embedding(cfg.session_length, cfg.d)  # by recency, 0 = newest
         self.type_emb = nn.Embedding(N_TYPES, cfg.d)
         self.gap_emb = nn.Embedding(N_GAP_BUCKETS, cfg.d) if cfg.time_gaps else None
         for emb in (self.pos_emb, self.type_emb, self.gap_emb):
@@ -220,7 +220,7 @@ class SessionTower(nn.Module):
         the last layer."""
         L = item_vecs.shape[1]  # item_vecs [B, L, d]
         recency = torch.arange(L - 1, -1, -1, device=item_vecs.device)  # [L]: L-1 ... 0
-        recency = recency.clamp(max=self.cfg.max_len - 1)  # [L]: longer inputs share the oldest slot
+        recency = recency.clamp(max=self.cfg.session_length - 1)  # [L]: longer inputs share the oldest slot
         x = item_vecs * self.in_scale + self.pos_emb(recency).unsqueeze(0) + self.type_emb(types)  # [B, L, d]
         if self.gap_emb is not None and gaps is not None:
             x = x + self.gap_emb(gap_buckets(gaps))  # [B, L, d]

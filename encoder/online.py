@@ -74,7 +74,7 @@ class OnlineLearner:
         self.offline_items = int(self.trained.config.setdefault("offline_items", self.n_items))
         self.unavailable: set[int] = set()
         self._neg_pool: torch.Tensor | None = None  # rows drawn as uniform negatives; None = all
-        self.max_len = self.trained.model_config.max_len
+        self.session_length = self.trained.model_config.session_length
         self.holdout = deque(maxlen=self.settings.holdout_size)
         self.buffer = deque(maxlen=self.settings.buffer_size)
         self.pop = Counter[int]()
@@ -109,7 +109,7 @@ class OnlineLearner:
                 for i, t in zip(ex.items, ex.types, strict=True)
                 if i in self.index
             ]
-            pairs = pairs[-self.max_len :]
+            pairs = pairs[-self.session_length :]
             if not pairs:
                 continue
             row = Row([p for p, _ in pairs], [t for _, t in pairs], target, entered_at)

@@ -87,7 +87,7 @@ class Windows:
     gaps: list[np.ndarray]
 
 
-def make_windows(seqs: Sequences, max_len: int, rng: np.random.Generator | None = None) -> Windows:
+def make_windows(seqs: Sequences, session_length: int, rng: np.random.Generator | None = None) -> Windows:
     """Windows end at the newest training event and step back by L, so every event is a target
     at least once. With ``rng`` the older windows start from a random offset (drawn per user, per
     call): across epochs an event is then predicted from different amounts of context, not
@@ -96,14 +96,14 @@ def make_windows(seqs: Sequences, max_len: int, rng: np.random.Generator | None 
     for u in range(len(seqs.users)):
         part = seqs.train_part(u)
         its, tys, g = seqs.items[u][part], seqs.types[u][part], gaps_of(seqs.ts[u][part])
-        ends = list(range(len(its), 1, -max_len))
-        if rng is not None and len(its) > max_len + 1:
+        ends = list(range(len(its), 1, -session_length))
+        if rng is not None and len(its) > session_length + 1:
             # The second window ends 1..L events before the newest: it overlaps the first one by
             # 0..L-1 targets, so no event is skipped, and the rest step back by L from there.
-            shift = int(rng.integers(1, max_len + 1))
-            ends = [len(its), *range(len(its) - shift, 1, -max_len)]
+            shift = int(rng.integers(1, session_length + 1))
+            ends = [len(its), *range(len(its) - shift, 1, -session_length)]
         for end in ends:
-            start = max(0, end - max_len - 1)
+            start = max(0, end - session_length - 1)
             items.append(its[start:end])
             types.append(tys[start:end])
             gaps.append(g[start:end])
@@ -158,7 +158,7 @@ class Trainer:
         log_: EventLog,
         catalogue: Catalogue | None,
         settings: EncoderSettings,
-        max_len: int,
+        session_length: int,
         device: torch.device,
         cache_dir: Path | None = None,
         progress: bool = True,
@@ -167,7 +167,7 @@ class Trainer:
         """``text_encoder`` replaces the language model (texts -> float32 [N, T]); tests inject a
         cheap one. Without it the model named by ``settings.text_model`` is used."""
         self.s = settings
-        self.max_len = max_len
+        self.session_length = session_length
         self.device = device
         self.progress = progress
         self.rows = catalogue_rows(log_, catalogue)  # held-out items keep a row: cold, text only
@@ -201,7 +201,7 @@ class Trainer:
             d=settings.d_model,
             n_layers=settings.n_layers,
             n_heads=settings.n_heads,
-            max_len=max_len,
+            session_length=session_length,
             dropout=settings.dropout,
             n_items=n,
             text_dim=0 if text_emb is None else int(text_emb.shape[1]),
@@ -219,7 +219,7 @@ class Trainer:
                 self.model.items.text_emb.copy_(torch.from_numpy(text_emb))
             self.model.items.warm.copy_(torch.from_numpy(counts > 0))
         self.pop = torch.from_numpy(counts / max(counts.sum(), 1.0)).float().to(device)  # [N]
-        self.windows = make_windows(self.seqs, max_len)
+        self.windows = make_windows(self.seqs, session_length)
         if not self.windows.items:
             raise UserError("no user has two or more training events: nothing to learn from")
         self.val_users = [u for u in range(len(self.seqs.users)) if len(self.seqs.items[u]) >= 3]
@@ -237,7 +237,7 @@ class Trainer:
         w = self.windows
         # Padded to the batch's longest window, not to L: positions count by recency (newest last),
         # so a shorter left-padded input is the same session, and short sessions cost less.
-        L = min(self.max_len, max(len(w.items[i]) - 1 for i in batch))
+        L = min(self.session_length, max(len(w.items[i]) - 1 for i in batch))
         hist, hmask = left_pad([w.items[i][:-1] for i in batch], L)  # [B, L]
         tgt, _ = left_pad([w.items[i][1:] for i in batch], L)  # [B, L], same mask as hist
         tys, _ = left_pad([w.types[i][:-1] for i in batch], L)  # [B, L]
@@ -317,7 +317,7 @@ class Trainer:
         targets = np.array([sq.items[u][-2] for u in self.val_users], dtype=np.int64)
         with torch.no_grad():
             matrix = self.model.items()  # [N, d]
-        fn = model_score_fn(self.model, matrix, hist, types, gaps, self.max_len, self.device)
+        fn = model_score_fn(self.model, matrix, hist, types, gaps, self.session_length, self.device)
         ranks, tops = rank_all(fn, hist, targets, keep_seen=False)
         return summarize(ranks, tops, self.cfg.n_items, None)
 
@@ -353,7 +353,7 @@ class Trainer:
         for epoch in range(1, s.epochs + 1):
             self.model.train()
             if s.shift_windows and epoch > 1:
-                self.windows = make_windows(self.seqs, self.max_len, rng)
+                self.windows = make_windows(self.seqs, self.session_length, rng)
             order = rng.permutation(len(self.windows.items))
             batches = [order[i : i + s.batch_size].tolist() for i in range(0, len(order), s.batch_size)]
             total = 0.0
@@ -416,5 +416,5 @@ class Trainer:
             "warm_items": int(self.model.items.warm.sum()),
             "windows": len(self.windows.items),
         }
-        config = {"text_model": self.text_model, "train": s.model_dump(), "session_length": self.max_len}
+        config = {"text_model": self.text_model, "train": s.model_dump(), "session_length": self.session_length}
         return TrainedModel(model=self.model.cpu(), item_ids=self.rows, config=config, metrics=metrics)

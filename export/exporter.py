@@ -1,8 +1,8 @@
 """Model directory -> verified artifact in a registry: export, parity-check, seal, publish.
 
 Everything is built in the registry's staging directory and published by one atomic step only
-after every parity check passed, so a failing export leaves nothing behind (DESIGN.md
-invariant 3). Exporting the default model (d=128, 2 layers, L=50) with its int8 variant takes
+after every parity check passed, so a failing export leaves nothing behind
+(docs/architecture.md, invariant 3). Exporting the default model (d=128, 2 layers, L=50) with its int8 variant takes
 0.45 s at 10k items, 0.9 s at 100k and 6.4 s at 1M here (without the int8 variant: 0.34, 0.58
 and 3.3 s; `streamrec bench`, model part).
 """
@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from streamrec.export.onnx_export import export_serving_graph
-from streamrec.export.parity import ParityError, ParityReport, check_parity, golden_cases
+from streamrec.export.parity import GoldenCase, ParityError, ParityReport, check_parity, golden_cases
 from streamrec.serving.artifact import (
     ITEM_PROJ_ONNX,
     SESSION_FP16_ONNX,
@@ -82,6 +82,39 @@ def real_golden(
     return [(batch.items, batch.types, batch.mask)] if batch.keep else []
 
 
+def _export_checked(
+    tower: nn.Module,
+    staging: Path,
+    variants: list[tuple[str, str]],
+    item_matrix: np.ndarray,
+    k: int,
+    session_length: int,
+    cases: list[GoldenCase],
+    progress: Progress,
+) -> list[ParityReport]:
+    """Export each (file name, variant) into ``staging`` and check its parity; raises
+    :class:`ParityError` at the first that fails."""
+    d = item_matrix.shape[1]
+    reports = []
+    for name, variant in variants:
+        progress(f"exporting {name} (K={k}, L={session_length}, d={d}, {variant})")
+        export_serving_graph(
+            tower,
+            staging / name,
+            k=k,
+            d=d,
+            session_length=session_length,
+            half=variant == "fp16",
+            int8=variant == "int8",
+        )
+        progress(f"parity of {name} on {sum(c.items.shape[0] for c in cases)} sessions")
+        report = check_parity(staging / name, tower, item_matrix, k, cases, variant=variant)
+        reports.append(report)
+        if not report.passed:
+            raise ParityError(f"{name} failed parity: {report.reason}")
+    return reports
+
+
 def export_model(
     tower: nn.Module,
     item_ids: Sequence[str],
@@ -109,27 +142,11 @@ def export_model(
         raise ValueError(f"catalogue has {n} items, fewer than K={k}")
     tower = tower.eval()
     cases = golden_cases(n, session_length, real_golden(item_ids, item_matrix, real_sessions, session_length))
-    reports: list[ParityReport] = []
     with registry.staging() as staging:
         variants = [(SESSION_ONNX, "fp32")]
         variants += [(SESSION_FP16_ONNX, "fp16")] if fp16 else []
         variants += [(SESSION_INT8_ONNX, "int8")] if int8 else []
-        for name, variant in variants:
-            progress(f"exporting {name} (K={k}, L={session_length}, d={d}, {variant})")
-            export_serving_graph(
-                tower,
-                staging / name,
-                k=k,
-                d=d,
-                session_length=session_length,
-                half=variant == "fp16",
-                int8=variant == "int8",
-            )
-            progress(f"parity of {name} on {sum(c.items.shape[0] for c in cases)} sessions")
-            report = check_parity(staging / name, tower, item_matrix, k, cases, variant=variant)
-            reports.append(report)
-            if not report.passed:
-                raise ParityError(f"{name} failed parity: {report.reason}")
+        reports = _export_checked(tower, staging, variants, item_matrix, k, session_length, cases, progress)
         if text_projection is not None and text_dim:
             progress(f"exporting {ITEM_PROJ_ONNX}")
             _export_item_projection(text_projection, text_dim, staging / ITEM_PROJ_ONNX)
@@ -178,7 +195,7 @@ def export_model_dir(
         trained.item_matrix(),
         registry,
         k=k,
-        session_length=cfg.max_len,
+        session_length=cfg.session_length,
         fp16=fp16,
         int8=int8,
         parent=parent,

@@ -6,7 +6,7 @@ publish it with a single reference assignment. An upsert copies the matrix (copy
 25.6 MB at 50k x 128, ~5 ms here), which is fine for cold-start items arriving in seconds and
 in batches; ``set_available`` copies only the bias (200 KB at 50k).
 
-Session rule (documented in export/README.md): item ids the catalogue does not know are
+Session rule (documented in serving/README.md): item ids the catalogue does not know are
 skipped, the newest ``L`` known items are kept, left-padded; a session with no known item gets
 an empty recommendation rather than a guess.
 """
@@ -155,12 +155,12 @@ def encode_sessions(
     catalogue: Catalogue,
     sessions: Sequence[Sequence[str]],
     types: Sequence[Sequence[str]],
-    length: int,
+    session_length: int,
     trim: bool = False,
 ) -> EncodedBatch:
-    """Map item ids to rows and type names to indices; keep the newest ``length`` known items,
-    left-padded (newest at the last position). Unknown items are skipped; unknown types raise.
-    ``trim`` pads to the longest session of the batch instead of ``length``."""
+    """Map item ids to rows and type names to indices; keep the newest ``session_length`` known
+    items, left-padded (newest at the last position). Unknown items are skipped; unknown types raise.
+    ``trim`` pads to the longest session of the batch instead of ``session_length``."""
     if len(sessions) != len(types):
         raise ValueError(f"{len(sessions)} sessions but {len(types)} type lists")
     rows_of = catalogue.rows
@@ -170,16 +170,17 @@ def encode_sessions(
         if len(items) != len(kinds):
             raise ValueError(f"session {n}: {len(items)} items but {len(kinds)} types")
         try:
-            pairs = [(rows_of[i], TYPE_INDEX[t]) for i, t in zip(items, kinds, strict=True) if i in rows_of][-length:]
+            pairs = [(rows_of[i], TYPE_INDEX[t]) for i, t in zip(items, kinds, strict=True) if i in rows_of][
+                -session_length:
+            ]
         except KeyError as exc:
             raise ValueError(f"session {n}: event type {exc.args[0]!r} is not one of {list(TYPE_INDEX)}") from None
         if pairs:
             encoded.append(([p[0] for p in pairs], [p[1] for p in pairs]))
             keep.append(n)
-    if trim and encoded:
-        # The session tower embeds positions by recency (0 = newest), so a batch padded only to
-        # its longest session means the same as one padded to L, and 5-item sessions cost 1/10th.
-        length = max(len(r) for r, _ in encoded)
-    out_items, out_mask = left_pad([r for r, _ in encoded], length)
-    out_types, _ = left_pad([t for _, t in encoded], length)
+    # ``trim``: the session tower embeds positions by recency (0 = newest), so a batch padded only
+    # to its longest session means the same as one padded to L, and 5-item sessions cost 1/10th.
+    width = max(len(r) for r, _ in encoded) if trim and encoded else session_length
+    out_items, out_mask = left_pad([r for r, _ in encoded], width)
+    out_types, _ = left_pad([t for _, t in encoded], width)
     return EncodedBatch(out_items, out_types, out_mask, keep)

@@ -1,6 +1,6 @@
 """Registry backend in Redis: works across Kubernetes pods with no shared filesystem.
 
-Why Redis (export/README.md has the comparison): every worker pod already reaches it for the
+Why Redis (serving/README.md has the comparison): every worker pod already reaches it for the
 feeds, so it adds no service, credential or network policy; an artifact of the default model is
 ~27 MB (25.6 MB items at 50k x 128 float32 + ~1.5 MB ONNX), far below Redis's 512 MB value
 limit, and ``keep=5`` versions cost ~135 MB of Redis memory. Kafka would need

@@ -3,7 +3,7 @@
 Every backend offers the same five operations: publish a sealed staging directory as a new
 immutable version, list versions (oldest first), fetch a version to a verified local directory,
 prune to the newest N, and describe where a version lives (``uri``) for the announcement on
-``streamrec.models``. See export/README.md for the choice of the cross-pod backend (Redis).
+``streamrec.models``. See serving/README.md for the choice of the cross-pod backend (Redis).
 """
 
 from __future__ import annotations

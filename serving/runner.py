@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
@@ -132,6 +133,19 @@ class Runner:
         return self.choice.device
 
     @property
+    def k(self) -> int:
+        return self.meta.k
+
+    @property
+    def session_length(self) -> int:
+        return self.meta.session_length
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The training config the artifact was exported with (``meta.json``)."""
+        return self.meta.config
+
+    @property
     def item_ids(self) -> list[str]:
         return self._index.current.ids
 
@@ -145,13 +159,15 @@ class Runner:
         model produces NaN or the wrong shapes, so a broken model never goes live."""
         t0 = time.perf_counter()
         cat = self._index.current
-        n, length = len(cat.ids), self.meta.session_length
+        n, session_length = len(cat.ids), self.meta.session_length
         rng = np.random.default_rng(0)
         for b in batch_sizes:
-            items = rng.integers(0, n, size=(b, length), dtype=np.int64)
-            mask = np.ones((b, length), np.bool_)
-            mask[0, : length // 2] = False  # a left-padded session as well as full ones
-            batch = EncodedBatch(items, rng.integers(1, 5, size=(b, length), dtype=np.int64), mask, list(range(b)))
+            items = rng.integers(0, n, size=(b, session_length), dtype=np.int64)
+            mask = np.ones((b, session_length), np.bool_)
+            mask[0, : session_length // 2] = False  # a left-padded session as well as full ones
+            batch = EncodedBatch(
+                items, rng.integers(1, 5, size=(b, session_length), dtype=np.int64), mask, list(range(b))
+            )
             scores, indices = self._run(batch, cat, exclude_seen=True)
             if scores.shape != (b, self.meta.k) or indices.shape != (b, self.meta.k):
                 raise ArtifactError(

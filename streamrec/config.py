@@ -22,7 +22,7 @@ from streamrec.settings.worker import WorkerSettings
 
 
 class TopicSettings(Section):
-    """Kafka topic names (DESIGN.md, data flow)."""
+    """Kafka topic names (docs/architecture.md, contracts)."""
 
     events: str = "streamrec.events"
     dlq: str = "streamrec.events.dlq"

@@ -5,25 +5,22 @@ so that ``streamrec replay`` can dead-letter a bad row with its position exactly
 would, while :func:`load_events` validates through :mod:`streamrec.contracts.events` (one validator for
 files and the stream) and returns a time-ordered :class:`EventLog` for training and eval.
 
-Formats by suffix (optionally ``.gz``): ``.csv`` (header row), ``.jsonl``, ``.parquet``,
-RecBole atomic files (``.inter`` / ``.item``, tab-separated, ``name:type`` headers) and
-MovieLens ``ratings.dat`` / ``movies.dat`` (``::``-separated, latin-1).
+Formats: :mod:`streamrec.file_rows` (csv, jsonl, parquet, RecBole, MovieLens ``.dat``).
 """
 
 from __future__ import annotations
 
-import csv
-import gzip
-import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
+from streamrec import file_rows
 from streamrec.contracts.events import Event, Invalid, validate_obj
 from streamrec.contracts.items import item_text
 from streamrec.errors import UserError
+from streamrec.file_rows import ERROR_KEY
 
 # Column aliases seen in public logs; mapped to the contract's names before validation.
 _EVENT_ALIASES = {
@@ -41,15 +38,6 @@ _EVENT_ALIASES = {
 _TITLE_COLS = ("title", "movie_title", "name", "item_name")
 _CATEGORY_COLS = ("category", "categories", "class", "genre", "genres")
 _TEXT_COLS = ("text", "description", "desc", "overview", "summary")
-ERROR_KEY = "_error"  # a row that could not be parsed at all: {"_error": reason}
-
-
-def _open_text(path: Path, encoding: str = "utf-8") -> IO[str]:
-    if not path.is_file():
-        raise UserError(f"{path}: no such file")
-    if path.name.lower().endswith(".gz"):
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding=encoding, newline="")
-    return open(path, encoding=encoding, newline="")
 
 
 def _normalise(row: dict[str, Any]) -> dict[str, str]:
@@ -66,88 +54,19 @@ def _normalise(row: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-def _recbole_header(line: str) -> list[str]:
-    return [col.split(":", 1)[0].strip() for col in line.rstrip("\r\n").split("\t")]
-
-
-def _iter_delimited(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
-    with _open_text(path) as fh:
-        reader = csv.DictReader(fh)
-        for row in reader:
-            if not any(v for v in row.values() if isinstance(v, str)):
-                continue
-            yield reader.line_num, row  # type: ignore[misc]
-
-
-def _iter_recbole(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
-    with _open_text(path) as fh:
-        header: list[str] | None = None
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            if header is None:
-                header = _recbole_header(line)
-                continue
-            values = line.rstrip("\r\n").split("\t")
-            if len(values) != len(header):
-                yield lineno, {ERROR_KEY: f"expected {len(header)} tab-separated fields, got {len(values)}"}
-                continue
-            yield lineno, dict(zip(header, values, strict=True))
-
-
-def _iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    with _open_text(path) as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield lineno, {ERROR_KEY: f"malformed JSON: {exc.msg} at char {exc.pos}"}
-                continue
-            if not isinstance(obj, dict):
-                yield lineno, {ERROR_KEY: f"event must be a JSON object, got {type(obj).__name__}"}
-                continue
-            yield lineno, obj
-
-
-def _iter_parquet(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    import pyarrow.parquet as pq
-
-    if not path.is_file():
-        raise UserError(f"{path}: no such file")
-    lineno = 0
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=65_536):
-        for row in batch.to_pylist():
-            lineno += 1
-            yield lineno, row
-
-
-def _iter_ratings_dat(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
-    with _open_text(path, encoding="latin-1") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            parts = line.rstrip("\r\n").split("::")
-            if len(parts) < 4:
-                yield lineno, {ERROR_KEY: f"expected UserID::MovieID::Rating::Timestamp, got {len(parts)} fields"}
-                continue
-            yield lineno, {"user_id": parts[0], "item_id": parts[1], "rating": parts[2], "ts": parts[3]}
-
-
 def _raw_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     name = path.name.lower().removesuffix(".gz")
     if name.endswith("ratings.dat"):
-        return _iter_ratings_dat(path)
+        return file_rows.iter_ratings_dat(path)
     suffix = Path(name).suffix
     if suffix == ".csv":
-        return _iter_delimited(path)
+        return file_rows.iter_delimited(path)
     if suffix in (".jsonl", ".ndjson"):
-        return _iter_jsonl(path)
+        return file_rows.iter_jsonl(path)
     if suffix == ".parquet":
-        return _iter_parquet(path)
+        return file_rows.iter_parquet(path)
     if suffix in (".inter", ".item"):
-        return _iter_recbole(path)
+        return file_rows.iter_recbole(path)
     raise UserError(f"{path}: unknown events format (use .csv, .jsonl, .parquet, RecBole .inter or ratings.dat)")
 
 
@@ -303,31 +222,19 @@ def _catalogue_from_rows(path: Path, rows: Iterator[tuple[int, dict[str, Any]]],
     return Catalogue(ids, titles, texts, cats, avail)
 
 
-def _iter_movies_dat(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
-    with _open_text(path, encoding="latin-1") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            parts = line.rstrip("\r\n").split("::")
-            if len(parts) < 3:
-                yield lineno, {ERROR_KEY: f"expected MovieID::Title::Genres, got {len(parts)} fields"}
-                continue
-            yield lineno, {"item_id": parts[0], "title": parts[1], "category": parts[2].replace("|", " ")}
-
-
 def load_items(path: str | Path) -> Catalogue:
     """Read an items file into a :class:`Catalogue` (duplicate ids: the first row wins)."""
     path = Path(path)
     name = path.name.lower().removesuffix(".gz")
     suffix = Path(name).suffix
     if name.endswith("movies.dat"):
-        return _catalogue_from_rows(path, _iter_movies_dat(path), recbole=False)
+        return _catalogue_from_rows(path, file_rows.iter_movies_dat(path), recbole=False)
     if suffix == ".csv":
-        return _catalogue_from_rows(path, _iter_delimited(path), recbole=False)
+        return _catalogue_from_rows(path, file_rows.iter_delimited(path), recbole=False)
     if suffix in (".jsonl", ".ndjson"):
-        return _catalogue_from_rows(path, _iter_jsonl(path), recbole=False)
+        return _catalogue_from_rows(path, file_rows.iter_jsonl(path), recbole=False)
     if suffix == ".parquet":
-        return _catalogue_from_rows(path, _iter_parquet(path), recbole=False)
+        return _catalogue_from_rows(path, file_rows.iter_parquet(path), recbole=False)
     if suffix == ".item":
-        return _catalogue_from_rows(path, _iter_recbole(path), recbole=True)
+        return _catalogue_from_rows(path, file_rows.iter_recbole(path), recbole=True)
     raise UserError(f"{path}: unknown items format (use .csv, .jsonl, .parquet, RecBole .item or movies.dat)")

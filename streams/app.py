@@ -1,8 +1,9 @@
 """The Faust app of the stream worker: topics, session table, the events agent, followers of the
 catalogue and model topics, timers, and the metrics/health pages.
 
-Wiring only; each concern lives in its own module (pipeline, feed_sink, dlq, training,
-catalogue, hotswap, follower, health, metrics). Faust settings that matter, with why:
+Wiring only; each concern lives in its own module (acks: the commit protocol; pipeline,
+feed_sink, dlq, training, catalogue, hotswap, health, metrics; faust internals: faust_glue).
+Faust settings that matter, with why:
 
 * ``consumer_auto_offset_reset="earliest"``: a new consumer group must start at the first event,
   not the latest (the aiokafka default would skip everything published before the first join).
@@ -15,8 +16,8 @@ catalogue, hotswap, follower, health, metrics). Faust settings that matter, with
 * agent ``concurrency=1``: with more, faust can commit an offset still in flight (faust #606).
   Parallelism comes from a pipeline inside the one agent instead: batch k is scored (and its
   feeds written) in a task while the agent consumes and prepares batch k+1, at most two batches
-  in flight; each batch's offsets stay held (faust_glue.hold) until its own feed write, and
-  batches complete in order. At saturation this overlaps the event loop's ~300 us/event of
+  in flight; each batch's offsets stay held until its own feed write, and batches complete in
+  order (streams/acks.py). At saturation this overlaps the event loop's ~300 us/event of
   faust/Python work with onnxruntime, which releases the GIL.
 * ``fetch_max_wait_ms`` 50 instead of faust's hard-coded 1500 (see faust_glue): the stall.
 * ``producer_max_batch_size`` 256 KiB (faust: 16 KiB): changelog records queued while a produce
@@ -44,30 +45,35 @@ from streamrec.contracts.items import ItemUpdate, parse_records
 from streamrec.feed_store import redis_client
 from streamrec.follow import TopicFollower
 from streamrec.kafka import security_kwargs
+from streamrec.streams.acks import BatchAcks
 from streamrec.streams.catalogue import CatalogueOverlay
 from streamrec.streams.dlq import DeadLetterSink
-from streamrec.streams.faust_glue import TableSessionStore, WorkerApp, disown, hold, release, to_record
+from streamrec.streams.faust_glue import TableSessionStore, WorkerApp, committed_offset, partition_lag
 from streamrec.streams.feed_sink import FeedSink
 from streamrec.streams.health import Health, tcp_reachable
 from streamrec.streams.hotswap import HotSwapper, Loader
 from streamrec.streams.kafka_opts import faust_credentials
 from streamrec.streams.metrics import WorkerMetrics
-from streamrec.streams.model_slot import ModelSlot, Runner
-from streamrec.streams.offsets import OffsetGuard, Verdict
-from streamrec.streams.pipeline import BatchPipeline, PipelineConfig, Prepared
+from streamrec.streams.model_slot import Fit, ModelSlot, Runner
+from streamrec.streams.pipeline import BatchPipeline, PipelineConfig
 from streamrec.streams.training import TrainingEmitter
 from streamrec.streams.web import register_pages
 
 log = logging.getLogger(__name__)
 
 
-class _EarlierBatchFailed(Exception):
-    """A batch before this one failed: this one must not be acked either."""
-
-
-async def _succeeded(prev: asyncio.Future[bool] | None) -> None:
-    if prev is not None and not await asyncio.shield(prev):
-        raise _EarlierBatchFailed
+def pipeline_config(settings: Settings) -> PipelineConfig:
+    w = settings.worker
+    return PipelineConfig(
+        k=settings.k,
+        session_length=settings.session_length,
+        dedupe_window=w.dedupe_window,
+        max_event_bytes=settings.max_event_bytes,
+        exclude_seen=w.exclude_seen,
+        mmr_lambda=w.mmr_lambda,
+        mmr_pool=w.mmr_pool,
+        model_wait_log_s=w.model_wait_log_s,
+    )
 
 
 class WorkerRuntime:
@@ -84,7 +90,8 @@ class WorkerRuntime:
         self.fatal: BaseException | None = None
         self.metrics = WorkerMetrics()
         self.health = Health()
-        self.slot = ModelSlot(on_swap=self._on_swap)
+        config = pipeline_config(settings)
+        self.slot = ModelSlot(on_swap=self._on_swap, fit=Fit(config.k, config.candidates, config.session_length))
         self.app = self._make_app()
         raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
         self.events_topic = self.app.topic(settings.topics.events, partitions=settings.partitions, **raw)
@@ -106,16 +113,7 @@ class WorkerRuntime:
             self._send_training, w.training_every_n, w.training_every_s, on_published=self.metrics.training_examples.inc
         )
         self.pipeline = BatchPipeline(
-            PipelineConfig(
-                k=settings.k,
-                session_length=settings.session_length,
-                dedupe_window=w.dedupe_window,
-                max_event_bytes=settings.max_event_bytes,
-                exclude_seen=w.exclude_seen,
-                mmr_lambda=w.mmr_lambda,
-                mmr_pool=w.mmr_pool,
-                model_wait_log_s=w.model_wait_log_s,
-            ),
+            config,
             TableSessionStore(self.table),
             self.slot,
             self.feed_sink,
@@ -130,10 +128,13 @@ class WorkerRuntime:
         sec = security_kwargs(settings.kafka_security)
         self.items_follower = TopicFollower(settings.broker, settings.topics.items, self._on_items, **sec)
         self.models_follower = TopicFollower(settings.broker, settings.topics.models, self._on_models, **sec)
-        self.processed: dict[int, int] = {}  # events partition -> last processed offset
-        self.offsets = OffsetGuard(self._committed_offset)
-        self._last: asyncio.Future[bool] | None = None  # the newest batch in flight
-        self._inflight: set[asyncio.Future[bool]] = set()
+        self.acks = BatchAcks(
+            self.pipeline,
+            seek=lambda tp, offset: self.app.consumer.seek(tp, offset),
+            committed=lambda p: committed_offset(self.app.consumer, TP(settings.topics.events, p)),
+            on_fatal=self._die,
+            on_held_back=self.metrics.held_back.inc,
+        )
         self._register()
 
     # -- faust app --------------------------------------------------------------------------
@@ -174,10 +175,10 @@ class WorkerRuntime:
         async def process(stream: faust.StreamT) -> None:
             try:
                 async for events in stream.take_events(w.batch_max_events, within=w.batch_max_ms / 1000.0):
-                    await self._submit(events)
-                await asyncio.gather(*self._inflight)
+                    await self.acks.submit(events)
+                await self.acks.drain()
             finally:
-                self._abandon()
+                self.acks.abandon()
 
         @app.task
         async def follow_items() -> None:
@@ -202,83 +203,11 @@ class WorkerRuntime:
 
         @app.on_partitions_assigned.connect
         async def on_assigned(sender: Any, assigned: set[TP], **_: Any) -> None:
-            self.offsets.reset()
+            self.acks.reset()
             mine = sorted(tp.partition for tp in assigned if tp.topic == self.settings.topics.events)
             log.info("assigned partitions %s of %s", mine, self.settings.topics.events)
 
         register_pages(app, self.metrics, self.health)
-
-    async def _submit(self, events: Sequence[Any]) -> None:
-        """Prepare batch k on the event loop, then leave its scoring, feed write and ack to a task
-        and return to faust for batch k+1 (two batches in flight at most: batch k-1 has finished
-        before this returns). Batches finish in order, each acked only after its own feed write."""
-        events = await self._in_offset_order(events)
-        if not events:
-            return
-        hold(events)
-        try:
-            prepared = await self.pipeline.prepare([to_record(e) for e in events])
-        except asyncio.CancelledError:
-            disown(events)  # stopped mid-batch: redeliver after restart, never commit
-            raise
-        except Exception as exc:
-            disown(events)
-            self._die(exc)
-            raise
-        prev = self._last
-        task = asyncio.ensure_future(self._finish(events, prepared, prev))
-        self._last = task
-        self._inflight.add(task)
-        task.add_done_callback(self._inflight.discard)
-        if prev is not None:
-            await asyncio.shield(prev)
-
-    async def _in_offset_order(self, events: Sequence[Any]) -> list[Any]:
-        """The events to process now: those above a hole in their partition's offsets are held
-        back (never acked) and the partition is sought back to the hole (streams/offsets.py)."""
-        kept, held_back, seeks = [], [], {}
-        for event in events:
-            m = event.message
-            verdict = self.offsets.check(m.partition, m.offset)
-            if verdict is Verdict.PROCESS:
-                kept.append(event)
-                continue
-            held_back.append(event)
-            if verdict is Verdict.SEEK:
-                seeks[m.tp] = self.offsets.expected(m.partition)
-        if held_back:
-            disown(held_back)
-            self.metrics.held_back.inc(len(held_back))
-        for tp, offset in seeks.items():
-            await self.app.consumer.seek(tp, offset)
-        return kept
-
-    def _committed_offset(self, partition: int) -> int | None:
-        tp = TP(self.settings.topics.events, partition)
-        return self.app.consumer._committed_offset.get(tp)
-
-    async def _finish(self, events: Sequence[Any], prepared: Prepared, prev: asyncio.Future[bool] | None) -> bool:
-        """Score, write, then ack ``events``; False (and never acked) if this batch or an
-        earlier one failed or was cancelled."""
-        try:
-            result = await self.pipeline.finish(prepared, before_write=_succeeded(prev))
-        except BaseException as exc:
-            disown(events)
-            if isinstance(exc, Exception) and not isinstance(exc, _EarlierBatchFailed):
-                self._die(exc)
-            if isinstance(exc, asyncio.CancelledError):
-                raise
-            return False
-        release(events)
-        self.processed.update({p: o for (_t, p), o in result.last_offsets.items()})
-        self.health.last_batch_at = asyncio.get_running_loop().time()
-        return True
-
-    def _abandon(self) -> None:
-        """The agent stopped: batches still in flight are cancelled and never committed."""
-        for task in list(self._inflight):
-            task.cancel()
-        self._last = None
 
     def _die(self, exc: BaseException) -> None:
         """A fatal error: stop like on SIGTERM (commit what was processed) and exit non-zero."""
@@ -335,7 +264,7 @@ class WorkerRuntime:
 
     async def _model_call(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run a runner call on the scoring thread, serialised with ``recommend``."""
-        return await asyncio.get_running_loop().run_in_executor(self.pipeline.executor, fn, *args)
+        return await asyncio.get_running_loop().run_in_executor(self.pipeline.scorer.executor, fn, *args)
 
     def _on_swap(self, runner: Runner) -> None:
         self.metrics.set_model_version(runner.version)
@@ -359,30 +288,7 @@ class WorkerRuntime:
         self.health.kafka_ok = await tcp_reachable(self.settings.broker)
         self.health.redis_ok = await loop.run_in_executor(None, self.feed_sink.ping)
         self.metrics.ready.set(1 if self.health.ready else 0)
-        self.metrics.set_lag(self._lag())
-
-    def _lag(self) -> dict[int, int]:
-        consumer = self.app.consumer
-        out: dict[int, int] = {}
-        try:
-            assignment = consumer.assignment()
-        except Exception:
-            return out
-        for tp in assignment:
-            if tp.topic != self.settings.topics.events:
-                continue
-            try:
-                high = consumer.highwater(tp)
-            except Exception:
-                continue
-            if high is None:
-                continue
-            done = self.processed.get(tp.partition)
-            if done is None:
-                committed = getattr(consumer, "_committed_offset", {}).get(tp)
-                done = (committed - 1) if committed is not None else -1
-            out[tp.partition] = max(0, high - (done + 1))
-        return out
+        self.metrics.set_lag(partition_lag(self.app.consumer, self.settings.topics.events, self.acks.processed))
 
     def close(self) -> None:
         self.pipeline.close()

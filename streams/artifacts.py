@@ -1,4 +1,4 @@
-"""Resolve a model announcement to a verified, warmed-up runner (the export registry + Runner).
+"""Resolve a model announcement to a verified, warmed-up runner (the serving registry + Runner).
 
 ``Runner.load`` verifies every file's sha256 against ``meta.json`` and the announced digest, and
 runs warm-up batches that must produce finite scores of the right shape, so a corrupt or

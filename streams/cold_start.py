@@ -20,6 +20,7 @@ import numpy as np
 
 from streamrec.config import Settings
 from streamrec.encoder.text import TextModel, resolve_text_model
+from streamrec.streams.model_slot import Runner
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +32,9 @@ class TextProjector:
         self._models: dict[str, TextModel] = {}
         self._lock = threading.Lock()  # called from executor threads
 
-    def _text_model(self, runner: Any) -> tuple[str | None, int]:
-        cfg = getattr(getattr(runner, "meta", None), "config", None) or {}
-        enc = cfg.get("encoder", cfg) if isinstance(cfg, dict) else {}
+    def _text_model(self, runner: Runner) -> tuple[str | None, int]:
+        cfg = runner.config
+        enc = cfg.get("encoder", cfg)
         name = enc.get("text_model", self.settings.encoder.text_model)
         tokens = int(enc.get("text_max_tokens", self.settings.encoder.text_max_tokens))
         return resolve_text_model(str(name)), tokens
@@ -47,19 +48,18 @@ class TextProjector:
                 model = self._models[name] = TextModel(name)
             return model
 
-    def __call__(self, runner: Any, texts: Sequence[str]) -> np.ndarray | None:
+    def __call__(self, runner: Runner, texts: Sequence[str]) -> np.ndarray | None:
         """Item vectors [n, d] for ``texts`` in ``runner``'s item space, or None if it has no
         text projection. Blocking (seconds on first use): call it from a thread."""
         from streamrec.serving.artifact import ITEM_PROJ_ONNX
 
-        directory = getattr(runner, "directory", None)
-        if directory is None or not (Path(directory) / ITEM_PROJ_ONNX).is_file():
+        path = Path(runner.directory) / ITEM_PROJ_ONNX
+        if not path.is_file():
             return None
         name, max_tokens = self._text_model(runner)
         if name is None:
             return None
         emb = self.model(name).embed(list(texts), max_tokens)  # [n, T]
-        path = Path(directory) / ITEM_PROJ_ONNX
         with self._lock:
             sess = self._sessions.get(path)
             if sess is None:

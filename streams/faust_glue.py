@@ -5,8 +5,8 @@
   in a ``take_events`` batch we set it ourselves, per event, from the event being applied.
 * ``take_events`` acks a batch in a ``finally``, even when the batch was cancelled half-way
   (SIGTERM during a Redis outage) or failed, and faust then commits those offsets on stop: the
-  events would be lost. :func:`disown` marks such events as already acked without telling the
-  consumer, so their offsets are never committed and they are delivered again after restart.
+  events would be lost. ``streams.acks.disown`` marks such events as already acked without
+  telling the consumer, so their offsets are never committed and they are delivered again.
 * faust builds its aiokafka consumer with ``fetch_max_wait_ms=1500`` hard-coded, and Tansu holds
   a fetch for about half the wait even when records arrive meanwhile: at 200 events/s the worker
   stalled every ~0.75 s and event->feed p50 was ~470 ms (p99 ~975 ms). :class:`WorkerApp` builds
@@ -14,21 +14,23 @@
   short wait costs only empty fetches while idle (~20/s per worker); a broker that answers as
   soon as records arrive (Apache Kafka) is unaffected while busy.
 * The worker scores batch k while it consumes and prepares batch k+1, so the agent moves on
-  before batch k's feed write; :func:`hold` and :func:`release` keep batch k's offsets from being
-  committed until then (faust's message refcount, the same mechanism that makes a message shared
-  by two streams wait for both).
+  before batch k's feed write; ``streams.acks.hold``/``release`` keep batch k's offsets from
+  being committed until then (faust's message refcount, the same mechanism that makes a message
+  shared by two streams wait for both). The protocol around them: :mod:`streamrec.streams.acks`.
+* The group's committed offset is in a private map of faust's consumer (:func:`committed_offset`);
+  the lag per partition reads it and the consumer's high watermarks (:func:`partition_lag`).
 """
 
 from __future__ import annotations
 
 import time
 import weakref
-from collections.abc import Iterable
 from typing import Any
 
 import faust
 from faust.streams import _current_event
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
 
 from streamrec.streams.records import Record
 
@@ -66,26 +68,36 @@ def set_current_event(event: Any) -> None:
     _current_event.set(weakref.ref(event))
 
 
-def hold(events: Iterable[Any]) -> None:
-    """Take a reference on each event's message: ``take_events`` acks a batch as soon as the
-    agent moves on to the next one, which (with the feed write still in flight) would let the
-    offset be committed early; with this reference its ack is not the last one, and the offset
-    becomes committable only at :func:`release`, after the feed write."""
-    for event in events:
-        event.message.incref()
+def committed_offset(consumer: Any, tp: TP) -> int | None:
+    """The group's committed offset of ``tp`` as faust's consumer last read it (the next offset
+    to read), or None: faust keeps it in a private map and offers no accessor."""
+    return getattr(consumer, "_committed_offset", {}).get(tp)
 
 
-def release(events: Iterable[Any]) -> None:
-    """Drop the reference taken by :func:`hold`: the offsets become committable (faust commits
-    only contiguous acked offsets, and the worker releases batches in order)."""
-    for event in events:
-        event.ack()
-
-
-def disown(events: Iterable[Any]) -> None:
-    """Keep these events' offsets from ever being committed by this process."""
-    for event in events:
-        event.message.acked = True
+def partition_lag(consumer: Any, topic: str, processed: dict[int, int]) -> dict[int, int]:
+    """Records waiting per assigned partition of ``topic``: the high watermark past the last
+    processed offset (``processed``), or past the group's committed offset before the first
+    batch. Empty while faust's consumer has no assignment yet."""
+    out: dict[int, int] = {}
+    try:
+        assignment = consumer.assignment()
+    except Exception:
+        return out
+    for tp in assignment:
+        if tp.topic != topic:
+            continue
+        try:
+            high = consumer.highwater(tp)
+        except Exception:
+            continue
+        if high is None:
+            continue
+        done = processed.get(tp.partition)
+        if done is None:
+            committed = committed_offset(consumer, tp)
+            done = (committed - 1) if committed is not None else -1
+        out[tp.partition] = max(0, high - (done + 1))
+    return out
 
 
 def to_record(event: Any) -> Record:

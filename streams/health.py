@@ -20,7 +20,6 @@ class Health:
     redis_ok: bool = False
     model_version: str | None = None
     started_at: float = field(default_factory=time.time)
-    last_batch_at: float | None = None
 
     def reasons_not_ready(self) -> list[str]:
         out = []

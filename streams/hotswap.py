@@ -4,7 +4,7 @@ An announcement (``{"version", "sha256", "uri", "parent", "created", "metrics"}`
 pointer: the artifact is resolved and loaded by ``load`` (the export registry + Runner.load,
 which verify checksums and warm up) in a thread, off the event loop, so batches keep flowing
 on the old model meanwhile. A corrupt or half-written artifact fails to load and is refused:
-the old model keeps serving (DESIGN.md invariant 3) and the version is not retried until a
+the old model keeps serving (docs/architecture.md, invariant 3) and the version is not retried until a
 newer announcement arrives. The swap itself is between batches (see model_slot).
 """
 

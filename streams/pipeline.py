@@ -9,7 +9,7 @@ offset can be committed. The order of steps is what makes at-least-once safe:
 3. write each touched session to the table once (its changelog = the durable copy);
 4. encode each touched user once, with the session after the whole batch (the latest event
    wins: at 2,000 events/s a 256-event batch often holds several events of one user), in a few
-   runner calls of sessions of similar length (:func:`length_groups`);
+   runner calls of sessions of similar length (:mod:`streamrec.streams.scoring`);
 5. write all feeds in one pipelined Redis round trip, retried until it succeeds;
 6. queue the training examples.
 
@@ -29,7 +29,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -41,7 +40,7 @@ from streamrec.streams.feed_sink import FeedSink
 from streamrec.streams.metrics import WorkerMetrics
 from streamrec.streams.model_slot import ModelSlot, Runner
 from streamrec.streams.records import Record
-from streamrec.streams.rerank import mmr
+from streamrec.streams.scoring import Scorer
 from streamrec.streams.session import Session, apply_event
 from streamrec.streams.training import TrainingEmitter
 
@@ -66,6 +65,11 @@ class PipelineConfig:
     mmr_lambda: float = 1.0
     mmr_pool: int = 3
     model_wait_log_s: float = 10.0
+
+    @property
+    def candidates(self) -> int:
+        """Results asked of the runner per session: the MMR pool, or just ``k`` with MMR off."""
+        return self.k * self.mmr_pool if self.mmr_lambda < 1.0 else self.k
 
 
 @dataclass(slots=True)
@@ -97,54 +101,6 @@ class Prepared:
     timestamps: list[float] = field(default_factory=list)  # of the valid events, for latency
 
 
-# Cost model of one runner call, in "session positions encoded" (one position of one session
-# through the 2-layer d=128 tower ~ 0.84 MFLOP): scoring a session against 50k items (6.4 MFLOP
-# GEMM + top-K) ~ 10 positions; a call's fixed cost ~ 64 plus one per 100 catalogue items, for
-# the pass over the whole item matrix that every call's scoring GEMM makes. Measured with 218
-# sessions of geometric lengths (mean 18) per batch, 2 cores: at 50k items a fixed 64 split a
-# batch into 8 calls, 78 ms; 564 (this rule) into 3, 69 ms; one call 91 ms. At 10k items every
-# fixed cost from 64 to 564 gave 30-32 ms.
-_ROW_COST, _CALL_COST, _ITEMS_PER_CALL_COST = 10, 64, 100
-
-
-def length_groups(lengths: Sequence[int], max_length: int = 50, n_items: int = 0) -> list[list[int]]:
-    """Split a batch into groups of similar session length (indices into ``lengths``).
-
-    The runner pads a call to its longest session, so one 50-item session makes every other
-    session of the call cost 50 positions: with lengths spread over 1..50, one call per group of
-    similar length encodes ~2x fewer positions. The split minimises
-    ``sum(CALL + n * (ROW + longest))`` over groups of the sorted lengths (a DP over the distinct
-    lengths, at most ``max_length`` of them); ``n_items`` (the catalogue size) raises CALL."""
-    if not lengths:
-        return []
-    capped = [max(1, min(n, max_length)) for n in lengths]
-    order = sorted(range(len(capped)), key=capped.__getitem__)
-    values = sorted(set(capped))
-    count_upto = []  # sessions with length <= values[j]
-    total = 0
-    for v in values:
-        total += capped.count(v)
-        count_upto.append(total)
-    call = _CALL_COST + n_items // _ITEMS_PER_CALL_COST
-    best = [0.0] * (len(values) + 1)  # best[j]: cost of the sessions with the j shortest lengths
-    cut = [0] * (len(values) + 1)
-    for j in range(1, len(values) + 1):
-        row = _ROW_COST + values[j - 1]  # every session of a group costs its longest
-        best[j], cut[j] = min(
-            (best[i] + call + (count_upto[j - 1] - (count_upto[i - 1] if i else 0)) * row, i) for i in range(j)
-        )
-    bounds = []
-    j = len(values)
-    while j > 0:
-        bounds.append(count_upto[j - 1])
-        j = cut[j]
-    groups, start = [], 0
-    for stop in reversed(bounds):
-        groups.append(order[start:stop])
-        start = stop
-    return groups
-
-
 class BatchPipeline:
     def __init__(
         self,
@@ -165,9 +121,7 @@ class BatchPipeline:
         self.training = training
         self.metrics = metrics
         self.clock = clock
-        # One scoring thread: onnxruntime releases the GIL, so the event loop keeps
-        # heart-beating and buffering the next batch while this one is encoded.
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scoring")
+        self.scorer = Scorer(config, metrics)
 
     async def process(self, records: Sequence[Record]) -> BatchResult:
         """The whole batch: :meth:`prepare` then :meth:`finish`."""
@@ -268,37 +222,21 @@ class BatchPipeline:
         return runner
 
     async def _score(self, runner: Runner, touched: dict[str, _Touched]) -> list[Feed]:
-        cfg = self.config
         users = list(touched)
-        sessions = [touched[u].session.items for u in users]
-        types = [touched[u].session.types for u in users]
-        want = cfg.k * cfg.mmr_pool if cfg.mmr_lambda < 1.0 else cfg.k
-        # The artifact's top-K is fixed at export; asking for more raises in the runner.
-        max_k = getattr(getattr(runner, "meta", None), "k", None)
-        if isinstance(max_k, int) and max_k > 0:
-            want = min(want, max_k)
-        loop = asyncio.get_running_loop()
-        try:
-            ranked = await loop.run_in_executor(
-                self.executor, self._timed_recommend, runner, sessions, types, want, cfg.exclude_seen
-            )
-        except Exception:
-            log.exception("batch scoring failed; scoring its %d users one by one", len(users))
-            ranked = [await self._score_one(runner, s, t, want) for s, t in zip(sessions, types, strict=True)]
-        now = self.clock()
+        ranked = await self.scorer.rank(
+            runner, [touched[u].session.items for u in users], [touched[u].session.types for u in users]
+        )
+        now, k = self.clock(), self.config.k
         feeds = []
         for user_id, pair in zip(users, ranked, strict=True):
             if pair is None:
                 continue
-            ids, scores = list(pair[0]), [float(s) for s in pair[1]]
-            if cfg.mmr_lambda < 1.0:
-                ids, scores = self._diversify(runner, ids, scores)
             t = touched[user_id]
             feeds.append(
                 Feed(
                     user_id,
-                    ids[: cfg.k],
-                    scores[: cfg.k],
+                    pair[0][:k],
+                    pair[1][:k],
                     runner.version,
                     now,
                     t.event.event_id,
@@ -308,44 +246,5 @@ class BatchPipeline:
             )
         return feeds
 
-    def _timed_recommend(
-        self, runner: Runner, sessions: list[list[str]], types: list[list[str]], want: int, exclude_seen: bool
-    ) -> list[tuple[list[str], list[float]]]:
-        # timed in the scoring thread: with batches pipelined, time queued behind the previous
-        # batch's scoring is not scoring
-        t0 = time.perf_counter()
-        try:
-            n_items = len(getattr(runner, "item_ids", ()))
-            groups = length_groups([len(s) for s in sessions], self.config.session_length, n_items)
-            if len(groups) <= 1:
-                return runner.recommend(sessions, types, want, exclude_seen)
-            out: list[tuple[list[str], list[float]]] = [([], [])] * len(sessions)
-            for group in groups:
-                ranked = runner.recommend([sessions[i] for i in group], [types[i] for i in group], want, exclude_seen)
-                for i, pair in zip(group, ranked, strict=True):
-                    out[i] = pair
-            return out
-        finally:
-            self.metrics.score_seconds.observe(time.perf_counter() - t0)
-
-    async def _score_one(
-        self, runner: Runner, session: list[str], types: list[str], want: int
-    ) -> tuple[list[str], list[float]] | None:
-        loop = asyncio.get_running_loop()
-        try:
-            out = await loop.run_in_executor(
-                self.executor, runner.recommend, [session], [types], want, self.config.exclude_seen
-            )
-            return out[0]
-        except Exception:
-            log.exception("scoring a session of %d items failed; its feed is left as it was", len(session))
-            return None
-
-    def _diversify(self, runner: Runner, ids: list[str], scores: list[float]) -> tuple[list[str], list[float]]:
-        vectors_of = getattr(runner, "item_vectors", None)
-        if vectors_of is None or not ids:
-            return ids, scores
-        return mmr(ids, scores, vectors_of(ids), self.config.k, self.config.mmr_lambda)
-
     def close(self) -> None:
-        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.scorer.close()

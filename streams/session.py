@@ -55,7 +55,7 @@ class Session:
         return {"i": self.items, "t": self.types, "s": self.ts, "e": self.recent_ids}
 
 
-def apply_event(session: Session, event: Event, max_items: int, dedupe_window: int) -> bool:
+def apply_event(session: Session, event: Event, session_length: int, dedupe_window: int) -> bool:
     """Append ``event`` to ``session`` in place; False (and no change) for a duplicate id.
 
     Items are appended in arrival order (the partition order), not sorted by ``ts``: the
@@ -69,8 +69,8 @@ def apply_event(session: Session, event: Event, max_items: int, dedupe_window: i
     session.types.append(event.type)
     session.ts.append(round(event.ts, 3))
     session.recent_ids.append(digest)
-    if len(session.items) > max_items:
-        drop = len(session.items) - max_items
+    if len(session.items) > session_length:
+        drop = len(session.items) - session_length
         del session.items[:drop], session.types[:drop], session.ts[:drop]
     if len(session.recent_ids) > dedupe_window:
         del session.recent_ids[: len(session.recent_ids) - dedupe_window]

@@ -9,6 +9,7 @@ from typing import Any
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from streamrec import readiness
 from streamrec.streams.health import Health
 from streamrec.streams.metrics import WorkerMetrics
 
@@ -25,6 +26,6 @@ def register_pages(app: faust.App, metrics: WorkerMetrics, health: Health) -> No
 
     @app.page("/readyz")
     async def readyz(self: Any, request: Any) -> Any:
-        status, body = readyz(health.reasons_not_ready(), model_version=health.model_version)
+        status, body = readiness.readyz(health.reasons_not_ready(), model_version=health.model_version)
         metrics.ready.set(1 if status == 200 else 0)
         return self.json(body, status=status)

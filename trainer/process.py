@@ -207,7 +207,7 @@ class TrainerProcess:
             trained.item_matrix(),
             self.registry,
             k=self.s.k,
-            session_length=trained.model_config.max_len,
+            session_length=trained.model_config.session_length,
             fp16=self.s.registry.fp16,
             int8=self.s.registry.int8,
             parent=self.served.version,

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.integration
 
 def _export_two(data_dir: Path) -> list[str]:
     torch.manual_seed(0)
-    cfg = ModelConfig(d=16, n_layers=1, n_heads=2, max_len=8, dropout=0.0, n_items=30)
+    cfg = ModelConfig(d=16, n_layers=1, n_heads=2, session_length=8, dropout=0.0, n_items=30)
     trained = TrainedModel(Recommender(cfg), [f"i{j}" for j in range(30)], {})
     registry = open_registry("", data_dir)
     return [

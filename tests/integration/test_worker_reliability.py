@@ -1,4 +1,4 @@
-"""At-least-once under failure (DESIGN.md invariants 1 and 4), with the worker as a real process:
+"""At-least-once under failure (docs/architecture.md, invariants 1 and 4), with the worker as a real process:
 SIGKILL mid-stream then restart loses no event and applies none twice; Redis down for a while
 then back loses no event, readiness drops meanwhile; SIGTERM commits processed offsets."""
 

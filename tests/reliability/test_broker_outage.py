@@ -1,5 +1,5 @@
 """Issue #9, item 3: the broker stopped and restarted. The embedded Tansu keeps data in memory
-only (DESIGN.md, known facts): a restarted Tansu comes back empty (no topics, no committed
+only (docs/architecture.md, known facts): a restarted Tansu comes back empty (no topics, no committed
 offsets, offsets start again at 0), which a real Kafka never does. So this test checks what can
 be checked honestly against it: while the broker is down the producer API reports every failed
 delivery (none hidden) and the worker's readiness drops and it stays up; when a broker with the

@@ -1,4 +1,4 @@
-"""Issue #9, item 6 (DESIGN.md invariant 3): a bad model announcement never replaces a good
+"""Issue #9, item 6 (docs/architecture.md, invariant 3): a bad model announcement never replaces a good
 model. A truncated artifact, a checksum mismatch (file changed, same size), an announced digest
 that is not the artifact's, an artifact whose item matrix has the wrong shape for its graph
 (correctly sealed, so only loading can tell) and a version that does not exist are each refused

@@ -1,4 +1,4 @@
-"""Issue #9, item 5 (DESIGN.md invariant 2): poison input never stops the stream. Each bad
+"""Issue #9, item 5 (docs/architecture.md, invariant 2): poison input never stops the stream. Each bad
 message lands in the DLQ with its reason (and the source offset), or is handled by a documented
 rule (README "Event contract"): an unknown item id is a valid event; a timestamp far in the past
 (but after 1970) is valid; events are applied in arrival (offset) order per user, whatever their

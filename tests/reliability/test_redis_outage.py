@@ -1,4 +1,4 @@
-"""Issue #9, item 4 (DESIGN.md invariant 4): Redis down for 30 s, then back. The worker retries
+"""Issue #9, item 4 (docs/architecture.md, invariant 4): Redis down for 30 s, then back. The worker retries
 with backoff, readiness drops meanwhile, no event is lost, the feeds catch up, and the consumer
 group's committed offsets never run ahead of the feed writes."""
 

@@ -1,7 +1,8 @@
-"""Issue #9, item 7 (DESIGN.md invariant 3, STYLE "artifacts written to a temp name and
-renamed"): the online trainer SIGKILLed at an exact point of its export/publish step leaves no
-half artifact visible in the registry and nothing half announced; restarted, it resumes from
-the last promoted version it keeps state for and promotes again."""
+"""Issue #9, item 7 (docs/architecture.md, invariant 3: artifacts built in a staging
+directory and published by one rename): the online trainer SIGKILLed at an exact point of its
+export/publish step leaves no half artifact visible in the registry and nothing half
+announced; restarted, it resumes from the last promoted version it keeps state for and
+promotes again."""
 
 from __future__ import annotations
 
@@ -86,7 +87,7 @@ def test_trainer_killed_during_export_leaves_no_half_artifact_and_resumes(
     settings = Settings()
     ensure_topics(settings.broker, topic_plan(settings))
     torch.manual_seed(0)
-    cfg = ModelConfig(d=16, n_layers=1, n_heads=2, max_len=8, dropout=0.0, n_items=N_ITEMS)
+    cfg = ModelConfig(d=16, n_layers=1, n_heads=2, session_length=8, dropout=0.0, n_items=N_ITEMS)
     trained = TrainedModel(Recommender(cfg), [f"i{j}" for j in range(N_ITEMS)], {})
     init = save_model_dir(tmp_path / "init-model", trained)
     registry = open_registry("", settings.data_dir)

@@ -1,4 +1,4 @@
-"""Issue #9, items 1 and 2 (DESIGN.md invariant 1): a worker SIGKILLed mid-stream and restarted,
+"""Issue #9, items 1 and 2 (docs/architecture.md, invariant 1): a worker SIGKILLed mid-stream and restarted,
 and a consumer-group rebalance (a second worker joins mid-stream, then the first leaves), each
 leave every produced event in its user's session exactly once and the final feeds equal to those
 of an undisturbed run of the same events (one worker, no fault, same model)."""

@@ -49,7 +49,7 @@ def main() -> None:
     elif point == "published":
         proc.registry.publish = _after(proc.registry.publish, point)  # type: ignore[method-assign]
     elif point == "announce":
-        trainer_process.announce = lambda *_a, **_k: _die(point)  # type: ignore[assignment]
+        trainer_process.send_announcement = lambda *_a, **_k: _die(point)  # type: ignore[assignment]
     else:
         raise SystemExit(f"unknown crash point {point}")
     proc.run()

@@ -15,7 +15,7 @@ STEP = 7  # next item = last item + STEP (mod N): learnable from scratch by a se
 def tiny_trained(n_items: int = N_ITEMS, seed: int = 0, text_dim: int = 0) -> TrainedModel:
     """``text_dim`` > 0 adds a (random) text tower, for tests of text-only (cold) items."""
     torch.manual_seed(seed)
-    cfg = ModelConfig(d=16, n_layers=1, n_heads=2, max_len=8, dropout=0.0, n_items=n_items, text_dim=text_dim)
+    cfg = ModelConfig(d=16, n_layers=1, n_heads=2, session_length=8, dropout=0.0, n_items=n_items, text_dim=text_dim)
     return TrainedModel(model=Recommender(cfg), item_ids=[f"i{j}" for j in range(n_items)], config={})
 
 

@@ -45,7 +45,7 @@ def item_ids(n: int = N_ITEMS) -> list[str]:
 
 def build_artifact(registry_dir: Path, seed: int = 0) -> ArtifactRef:
     torch.manual_seed(seed)
-    tower = SessionTower(ModelConfig(d=D, n_layers=1, n_heads=2, max_len=L, dropout=0.0)).eval()
+    tower = SessionTower(ModelConfig(d=D, n_layers=1, n_heads=2, session_length=L, dropout=0.0)).eval()
     m = np.random.default_rng(seed).standard_normal((N_ITEMS, D)).astype(np.float32)
     m /= np.linalg.norm(m, axis=1, keepdims=True)
     return export_model(tower, item_ids(), m, LocalRegistry(registry_dir), k=K, session_length=L).ref

@@ -9,12 +9,11 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
+from support.export_artifacts import D, MeanTower, item_matrix
 
 from streamrec.export.onnx_export import export_serving_graph
 from streamrec.export.serving_graph import INT8_INPUTS, ServingGraph
 from streamrec.serving.item_index import quantize_items
-
-from .conftest import D, MeanTower, item_matrix
 
 K = 5
 

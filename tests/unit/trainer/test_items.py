@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 from support.tiny_model import chain_examples, tiny_trained
-from unit.test_encoder_coldstart import bag_of_words
+from unit.encoder.test_coldstart import bag_of_words
 
 from streamrec.contracts.items import ItemUpdate, parse_item
 from streamrec.encoder.artifact import TrainedModel

@@ -10,14 +10,13 @@ import time
 from pathlib import Path
 
 import pytest
+from support.export_artifacts import MeanTower, build, item_ids
 
 from streamrec.contracts.items import ItemUpdate
 from streamrec.serving.artifact import ArtifactError
 from streamrec.serving.runner import Runner
 from streamrec.streams.catalogue import CatalogueOverlay
 from streamrec.streams.model_slot import ModelSlot
-
-from .conftest import MeanTower, build, item_ids
 
 
 def test_corrupt_or_truncated_artifact_is_refused_and_previous_keeps_serving(artifact, tmp_path: Path) -> None:

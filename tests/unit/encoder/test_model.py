@@ -10,7 +10,7 @@ from streamrec.encoder.model import ModelConfig, Recommender
 
 def _model(**kw: object) -> Recommender:
     torch.manual_seed(0)
-    return Recommender(ModelConfig(d=16, n_layers=2, n_heads=2, max_len=8, n_items=30, text_dim=6, **kw)).eval()
+    return Recommender(ModelConfig(d=16, n_layers=2, n_heads=2, session_length=8, n_items=30, text_dim=6, **kw)).eval()
 
 
 def _inputs(b: int = 3, length: int = 8) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

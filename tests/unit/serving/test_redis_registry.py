@@ -9,13 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.export_artifacts import build
 
 from streamrec.local.services import wait_for_port
 from streamrec.net import free_port
 from streamrec.serving.artifact import ArtifactError
 from streamrec.serving.redis_registry import RedisRegistry
-
-from .conftest import build
 
 
 @pytest.fixture(scope="module")

@@ -69,5 +69,5 @@ def test_configuration_reference_is_up_to_date() -> None:
 
     from streamrec.settings.doc import settings_table
 
-    doc = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
+    doc = Path(__file__).resolve().parents[3] / "docs" / "configuration.md"
     assert doc.read_text() == settings_table(), "regenerate: python -m streamrec.settings.doc > docs/configuration.md"

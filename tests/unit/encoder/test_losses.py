@@ -26,7 +26,7 @@ def test_next_item_loss_falls_on_toy_sequences() -> None:
     # Item i is always followed by item (i + 1) % N: learnable only from order.
     torch.manual_seed(0)
     n, length = 20, 6
-    model = Recommender(ModelConfig(d=16, n_layers=1, n_heads=2, max_len=length, n_items=n, dropout=0.0))
+    model = Recommender(ModelConfig(d=16, n_layers=1, n_heads=2, session_length=length, n_items=n, dropout=0.0))
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     starts = torch.arange(64) % n
     seq = (starts[:, None] + torch.arange(length + 1)[None, :]) % n  # [B, L+1]

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from support.export_artifacts import K, L, item_ids, item_matrix
 
 from streamrec.serving.item_index import ItemIndex, quantize_items
 from streamrec.serving.runner import Runner
-
-from .conftest import K, L, item_ids, item_matrix
 
 
 @pytest.fixture(params=[False, True], ids=["fp32", "int8"])

@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from support.export_artifacts import N_ITEMS, L, item_ids
 
 from streamrec.cli import main
 from streamrec.serving.registry import LocalRegistry
 from streamrec.serving.runner import Runner
-
-from .conftest import N_ITEMS, L, item_ids
 
 
 def _model_dir(tmp_path: Path) -> Path:
@@ -18,7 +17,7 @@ def _model_dir(tmp_path: Path) -> Path:
     from streamrec.encoder.model import ModelConfig, Recommender
 
     torch.manual_seed(0)
-    model = Recommender(ModelConfig(d=16, n_heads=2, max_len=L, n_items=N_ITEMS)).eval()
+    model = Recommender(ModelConfig(d=16, n_heads=2, session_length=L, n_items=N_ITEMS)).eval()
     return save_model_dir(tmp_path / "model", TrainedModel(model, item_ids(), {}, {"ndcg@10": 0.1}))
 
 

@@ -19,11 +19,12 @@ from streamrec.export.exporter import export_model
 from streamrec.serving.registry import LocalRegistry
 from streamrec.serving.runner import Runner
 from streamrec.streams import cold_start
-from streamrec.streams.faust_glue import disown, hold, release
+from streamrec.streams.acks import disown, hold, release
 from streamrec.streams.metrics import WorkerMetrics
 from streamrec.streams.model_slot import ModelSlot
-from streamrec.streams.pipeline import BatchPipeline, PipelineConfig, length_groups
+from streamrec.streams.pipeline import BatchPipeline, PipelineConfig
 from streamrec.streams.records import Record
+from streamrec.streams.scoring import length_groups
 from streamrec.streams.training import TrainingEmitter
 
 D, N, K, L = 8, 60, 5, 6

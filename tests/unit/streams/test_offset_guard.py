@@ -1,11 +1,11 @@
-"""The offset-continuity guard (streams/offsets.py): a record that goes missing between the
+"""The offset-continuity guard (streams/acks.py, step 1): a record that goes missing between the
 consumer and the agent is fetched again before anything above it is processed."""
 
 from __future__ import annotations
 
 import pytest
 
-from streamrec.streams.offsets import OffsetGuard, Verdict
+from streamrec.streams.acks import OffsetGuard, Verdict
 
 
 class Clock:

@@ -7,11 +7,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from support.export_artifacts import build
 
 from streamrec.serving.artifact import ArtifactError, artifact_digest, verify
 from streamrec.serving.registry import LocalRegistry, open_registry
-
-from .conftest import build
 
 
 def _copy(artifact, tmp_path: Path) -> Path:

@@ -26,15 +26,15 @@ ids = st.text(alphabet="abcdef", min_size=1, max_size=3)
 
 
 @given(st.lists(st.tuples(ids, ids), max_size=60), st.integers(2, 10), st.integers(1, 20))
-def test_session_is_bounded_and_applies_each_event_id_once(pairs: list, max_items: int, window: int) -> None:
+def test_session_is_bounded_and_applies_each_event_id_once(pairs: list, session_length: int, window: int) -> None:
     s = Session.empty()
     applied = []
     for event_id, item in pairs + pairs:  # every event delivered twice
         ev = Event(event_id, "u", item, "click", 1.0)
-        if apply_event(s, ev, max_items, window):
+        if apply_event(s, ev, session_length, window):
             applied.append(item)
-    assert len(s.items) <= max_items and len(s.recent_ids) <= window
-    assert s.items == applied[-max_items:] if applied else s.items == []
+    assert len(s.items) <= session_length and len(s.recent_ids) <= window
+    assert s.items == applied[-session_length:] if applied else s.items == []
     assert len(s.items) == len(s.types) == len(s.ts)
     assert Session.from_value(s.to_value()) == s
 

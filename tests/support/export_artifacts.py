@@ -1,4 +1,4 @@
-"""Fixtures for the export tests: a tiny stand-in session tower and artifacts built from it.
+"""A tiny stand-in session tower and artifacts built from it, for the serving and export tests.
 
 The stand-in lives here only (never in product code): a mean of the session's item vectors
 plus a type embedding, through a linear layer. It honours the SessionTower contract (shapes,
@@ -7,10 +7,7 @@ left padding, mask) and exports in well under a second.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-import pytest
 import torch
 from torch import nn
 
@@ -68,14 +65,3 @@ def build(registry: LocalRegistry, tower: nn.Module | None = None, **kw: object)
         session_length=L,
         **kw,  # type: ignore[arg-type]
     )
-
-
-@pytest.fixture(scope="session")
-def artifact(tmp_path_factory: pytest.TempPathFactory) -> tuple[LocalRegistry, ExportResult]:
-    registry = LocalRegistry(tmp_path_factory.mktemp("registry"))
-    return registry, build(registry)
-
-
-@pytest.fixture()
-def registry(tmp_path: Path) -> LocalRegistry:
-    return LocalRegistry(tmp_path / "registry")

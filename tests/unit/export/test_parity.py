@@ -6,14 +6,13 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
+from support.export_artifacts import N_ITEMS, D, K, L, NaNTower, build, item_ids, item_matrix
 
 from streamrec.export.exporter import export_model
 from streamrec.export.parity import ParityError
 from streamrec.serving.artifact import META_JSON, verify
 from streamrec.serving.registry import LocalRegistry
 from streamrec.serving.signature import OUTPUT_NAMES, REQUIRED_INPUTS
-
-from .conftest import N_ITEMS, D, K, L, NaNTower, build, item_ids, item_matrix
 
 
 def test_export_writes_a_verified_artifact_with_parity_numbers(artifact) -> None:
@@ -53,7 +52,7 @@ def test_real_session_tower_exports_with_parity(registry: LocalRegistry, filter_
     from streamrec.encoder.model import ModelConfig, Recommender
 
     torch.manual_seed(0)
-    model = Recommender(ModelConfig(d=D, n_heads=2, max_len=L, n_items=N_ITEMS, filter_mix=filter_mix)).eval()
+    model = Recommender(ModelConfig(d=D, n_heads=2, session_length=L, n_items=N_ITEMS, filter_mix=filter_mix)).eval()
     sessions = [(item_ids()[:3], ["click", "view", "cart"]), (item_ids()[5:25], ["click"] * 20)]
     result = export_model(
         model.session, item_ids(), item_matrix(), registry, k=K, session_length=L, fp16=True, real_sessions=sessions
