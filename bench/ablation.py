@@ -74,6 +74,7 @@ def run_one(
         "data": data,
         "variant": variant,
         "overrides": overrides,
+        "settings": settings.model_dump(),  # the whole resolved settings: defaults change over time
         "seed": seed,
         "epochs": epochs,
         "best_epoch": m["best_epoch"],
