@@ -74,6 +74,7 @@ def run_one(
         "data": data,
         "variant": variant,
         "overrides": overrides,
+        "settings": settings.model_dump(),  # the whole resolved settings: defaults change over time
         "seed": seed,
         "epochs": epochs,
         "best_epoch": m["best_epoch"],
@@ -101,7 +102,7 @@ def table(paths: list[Path]) -> str:
         sets = ", ".join(f"{k}={v}" for k, v in rs[0]["overrides"].items()) or "defaults"
         lines.append(
             f"| {data} | {variant} | {sets} | {len(rs)} | {rs[0]['epochs']} | "
-            + " | ".join(f"{c['mean']:.4f} ± {c['std']:.4f}" for c in cells)
+            + " | ".join(f"{c['mean']:.4f} ± {c['std']:.4f}" if len(rs) > 1 else f"{c['mean']:.4f}" for c in cells)
             + f" | {mean_std([r['s_per_epoch'] for r in rs])['mean']:.1f} | {co[0]:.4f} / {co[1]:.4f} |"
         )
     note = (

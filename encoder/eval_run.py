@@ -107,17 +107,20 @@ def _validation(
 
 
 def _cold_slice(
-    log: EventLog, trained: TrainedModel, seqs: Sequences, rows: list[str], targets: np.ndarray
-) -> tuple[np.ndarray, set[str]]:
-    """The cold-start slice (bool [U]) and the items held out of training: with held-out items
-    the slice is their users (the model never saw them), else users whose target is unseen."""
+    log: EventLog, seqs: Sequences, rows: list[str], targets: np.ndarray, trained: TrainedModel
+) -> tuple[np.ndarray, str]:
+    """-> (which test users are cold [U] bool, what that means). With ``hold_out_items`` in the
+    model's training settings: the users whose test item is one of the held-out items (the model
+    never saw them); otherwise those whose test item never occurs in any training part."""
+    train_cfg = trained.config.get("train", {})
+    held = held_out_items(log, float(train_cfg.get("hold_out_items", 0.0)), int(train_cfg.get("seed", 0)))
+    if held:
+        label = f"users whose test item is one of the {len(held)} items held out of training (hold_out_items)"
+        return np.array([rows[t] in held for t in targets], dtype=bool), label
     train_items = np.zeros(len(rows), bool)
     for u in range(len(seqs.users)):
         train_items[seqs.items[u][seqs.train_part(u)]] = True
-    train_cfg = trained.config.get("train", {})
-    held = held_out_items(log, float(train_cfg.get("hold_out_items", 0.0)), int(train_cfg.get("seed", 0)))
-    cold = np.array([rows[t] in held for t in targets], dtype=bool) if held else ~train_items[targets]  # [U]
-    return cold, held
+    return ~train_items[targets], "users whose test item never occurs in the training part"
 
 
 def _protocol(
@@ -125,7 +128,7 @@ def _protocol(
     users: int,
     n: int,
     cold: np.ndarray,
-    held: set[str],
+    cold_label: str,
     hybrid: HybridSettings,
     div_label: str,
     session_length: int,
@@ -140,11 +143,7 @@ def _protocol(
         "users": users,
         "items": n,
         "cold_start_users": int(cold.sum()),
-        "cold_start": (
-            f"users whose test item is one of the {len(held)} items held out of training (hold_out_items)"
-            if held
-            else "users whose test item never occurs in the training part"
-        ),
+        "cold_start": cold_label,
         "cooccurrence": f"pairs <= {hybrid.window} steps apart in histories, last {hybrid.window} items weighted "
         f"1..{hybrid.window} by recency, at most {hybrid.max_neighbours} neighbours per item",
         "hybrid": "model score + beta x normalised co-occurrence bonus; 'hybrid' = the settings' beta/norm, "
@@ -170,7 +169,7 @@ def evaluate_run(
     users = [u for u in range(len(seqs.users)) if len(seqs.items[u]) >= 2]
     targets = np.array([seqs.items[u][-1] for u in users], dtype=np.int64)
     n = len(rows)
-    cold, held = _cold_slice(log, trained, seqs, rows, targets)
+    cold, cold_label = _cold_slice(log, seqs, rows, targets, trained)  # [U]
 
     model = trained.model.to(device).eval()
     matrix = _item_matrix(trained, rows, catalogue, cache_dir, device)  # [N, d]
@@ -212,5 +211,5 @@ def evaluate_run(
         "hybrid_validated": results["hybrid_validated"],
         "baselines": {"popularity": results["popularity"], "cooccurrence": results["cooccurrence"]},
         "validation": validation,
-        "protocol": _protocol(keep_seen, len(users), n, cold, held, hybrid, div_label, session_length),
+        "protocol": _protocol(keep_seen, len(users), n, cold, cold_label, hybrid, div_label, session_length),
     }

@@ -37,8 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     # torch's OpenMP threads otherwise spin at every barrier: on a shared 2-core machine a spinning
-    # thread holds the core its descheduled partner needs, and a training step took 4-5x longer
-    # with 2 threads than with 1 (bench/train_speed.py). Read once, when torch loads (commands
+    # thread holds the core its descheduled partner needs, and a training epoch took ~6x longer
+    # (bench/train_speed.json, arm current-spinning). Read once, when torch loads (commands
     # import it inside ``run``); an explicit OMP_WAIT_POLICY wins.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     parser = build_parser()

@@ -67,11 +67,12 @@ class EncoderSettings(Section):
         "then reports the users whose test item is one of them as the cold-start slice",
     )
     filter_mix: float = Field(
-        0.0,
+        0.5,
         ge=0.0,
         le=1.0,
         description="share of each block's token mixing done by a learned causal filter instead of attention "
-        "(0 = attention, 1 = filter only as in FMLP-Rec, between = BSARec-style blend)",
+        "(0 = attention, 1 = filter only as in FMLP-Rec, between = BSARec-style blend; 0.5 won the ablations "
+        "in docs/results)",
     )
     supcon_weight: float = Field(
         0.0,
