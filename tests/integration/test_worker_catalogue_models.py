@@ -16,28 +16,16 @@ from support.worker_harness import (
     announce,
     build_artifact,
     event,
-    feeds,
+    feed_after,
     produce,
     running_worker,
     wait_until,
 )
 
-from streamrec.contracts.feed import Feed
 from streamrec.serving.registry import ArtifactRef
 from streamrec.serving.runner import Runner
 
 pytestmark = pytest.mark.integration
-
-
-def _feed_after(env: WorkerEnv, user: str, event_id: str, timeout_s: float = 30) -> Feed:
-    def fed() -> bool:
-        f = feeds(env.redis, env.feed_prefix, [user])[user]
-        return f is not None and f.event_id == event_id
-
-    wait_until(fed, timeout_s, f"no feed for {user} after {event_id}")
-    f = feeds(env.redis, env.feed_prefix, [user])[user]
-    assert f is not None
-    return f
 
 
 def test_new_item_is_recommended_within_seconds_and_withdrawn_items_vanish(wenv: WorkerEnv, tmp_path: Path) -> None:
@@ -48,7 +36,7 @@ def test_new_item_is_recommended_within_seconds_and_withdrawn_items_vanish(wenv:
     with running_worker(wenv, tmp_path / "worker.log") as w:
         w.wait_ready()
         produce(wenv.broker, wenv.topics["events"], [("uc", event(i, "uc", it)) for i, it in enumerate(session)])
-        before = _feed_after(wenv, "uc", "e2")
+        before = feed_after(wenv, "uc", "e2")
         # A vector that scores above everything for this session: sum of the top items' vectors
         # weighted by their (positive) scores, scaled up.
         rows = {i: n for n, i in enumerate(runner.item_ids)}
@@ -63,7 +51,7 @@ def test_new_item_is_recommended_within_seconds_and_withdrawn_items_vanish(wenv:
         )
         wait_until(lambda: w.metric("streamrec_catalogue_updates_total") >= 1, 10, lambda: w.tail())
         produce(wenv.broker, wenv.topics["events"], [("uc", event(3, "uc", "item-4"))])
-        after = _feed_after(wenv, "uc", "e3")
+        after = feed_after(wenv, "uc", "e3")
         assert after.items[0] == "new-item" and "new-item" not in before.items
         assert time.monotonic() - t0 < 10
         # Withdrawn (tombstone): never recommended again.
@@ -74,7 +62,7 @@ def test_new_item_is_recommended_within_seconds_and_withdrawn_items_vanish(wenv:
         )
         wait_until(lambda: w.metric("streamrec_catalogue_updates_total") >= 3, 10, lambda: w.tail())
         produce(wenv.broker, wenv.topics["events"], [("uc", event(4, "uc", "item-6"))])
-        final = _feed_after(wenv, "uc", "e4")
+        final = feed_after(wenv, "uc", "e4")
         assert "new-item" not in final.items and "item-5" not in final.items
 
 
@@ -84,7 +72,7 @@ def test_announced_model_is_swapped_in_and_a_corrupt_one_refused(wenv: WorkerEnv
     with running_worker(wenv, tmp_path / "worker.log") as w:
         w.wait_ready()
         produce(wenv.broker, wenv.topics["events"], [("um", event(0, "um", "item-1"))])
-        assert _feed_after(wenv, "um", "e0").model_version == v1.version
+        assert feed_after(wenv, "um", "e0").model_version == v1.version
         # A corrupt artifact: a copy of v1 under a new version with a tampered item matrix.
         bad_dir = wenv.registry_dir / "v-corrupt"
         shutil.copytree(wenv.registry_dir / v1.version, bad_dir)
@@ -95,13 +83,13 @@ def test_announced_model_is_swapped_in_and_a_corrupt_one_refused(wenv: WorkerEnv
         announce(wenv.broker, wenv.topics["models"], bad)
         wait_until(lambda: w.metric("streamrec_model_load_failures_total") == 1, 30, lambda: w.tail())
         produce(wenv.broker, wenv.topics["events"], [("um", event(1, "um", "item-2"))])
-        assert _feed_after(wenv, "um", "e1").model_version == v1.version  # old model keeps serving
+        assert feed_after(wenv, "um", "e1").model_version == v1.version  # old model keeps serving
         time.sleep(1.1)  # versions are timestamps
         v2 = build_artifact(wenv.registry_dir, seed=1)
         announce(wenv.broker, wenv.topics["models"], v2)
         wait_until(lambda: w.metric("streamrec_model_swaps_total") == 2, 30, lambda: w.tail())
         produce(wenv.broker, wenv.topics["events"], [("um", event(2, "um", "item-3"))])
-        assert _feed_after(wenv, "um", "e2").model_version == v2.version
+        assert feed_after(wenv, "um", "e2").model_version == v2.version
         _, text = w.get("/metrics")
         assert f'streamrec_model_version_info{{version="{v2.version}"}} 1.0' in text
         assert json.loads(w.get("/readyz")[1])["model_version"] == v2.version

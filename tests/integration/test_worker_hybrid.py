@@ -12,10 +12,10 @@ from support.worker_harness import (
     announce,
     build_artifact,
     event,
+    feed_after,
     feeds,
     produce,
     running_worker,
-    wait_until,
 )
 
 pytestmark = pytest.mark.integration
@@ -29,13 +29,9 @@ def test_an_item_first_seen_in_events_reaches_other_feeds(wenv: WorkerEnv, tmp_p
         w.wait_ready()
         produce(wenv.broker, wenv.topics["events"], [("a", event(0, "a", "item-1")), ("a", event(1, "a", "new-x"))])
 
-        def fed(user: str, event_id: str) -> bool:
-            f = feeds(wenv.redis, wenv.feed_prefix, [user])[user]
-            return f is not None and f.event_id == event_id
-
-        wait_until(lambda: fed("a", "e1"), 60, lambda: f"no feed for a; log:\n{w.tail()}")
+        feed_after(wenv, "a", "e1", 60, lambda: f"no feed for a; log:\n{w.tail()}")
         produce(wenv.broker, wenv.topics["events"], [("b", event(2, "b", "item-1"))])
-        wait_until(lambda: fed("b", "e2"), 60, lambda: f"no feed for b; log:\n{w.tail()}")
+        feed_after(wenv, "b", "e2", 60, lambda: f"no feed for b; log:\n{w.tail()}")
         got = feeds(wenv.redis, wenv.feed_prefix, ["a", "b"])
         assert got["b"] is not None and got["b"].items[0] == "new-x"  # recommendable by co-occurrence alone
         assert got["a"] is not None and "new-x" not in got["a"].items  # seen

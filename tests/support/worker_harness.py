@@ -211,6 +211,21 @@ def feeds(redis_url: str, prefix: str, users: list[str]) -> dict[str, Feed | Non
         client.close()
 
 
+def feed_after(
+    env: WorkerEnv, user: str, event_id: str, timeout_s: float = 30, message: str | Callable[[], str] | None = None
+) -> Feed:
+    """Wait until ``user``'s feed was caused by ``event_id``, then return it."""
+
+    def fed() -> bool:
+        f = feeds(env.redis, env.feed_prefix, [user])[user]
+        return f is not None and f.event_id == event_id
+
+    wait_until(fed, timeout_s, message or f"no feed for {user} after {event_id}")
+    f = feeds(env.redis, env.feed_prefix, [user])[user]
+    assert f is not None
+    return f
+
+
 def session_table(broker: str, app_id: str, timeout_s: float = 5.0) -> dict[str, dict[str, Any]]:
     """The latest session per user from the table's changelog topic."""
     out: dict[str, dict[str, Any]] = {}
