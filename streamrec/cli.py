@@ -1,9 +1,11 @@
 """``streamrec`` console script: one subcommand per module in :mod:`streamrec.commands`.
 
-Each command module exposes ``HELP``, ``add_arguments(parser)`` and ``run(args, settings) -> int``
-and imports its heavy dependencies (torch, faust) inside ``run`` so ``streamrec --help`` and
-argument errors stay instant. Expected failures (bad settings, missing files or binaries)
-print one line and exit non-zero; only bugs print a traceback.
+Each command module exposes ``HELP``, ``SETTINGS`` (the settings it reads: its ``--help`` lists
+their flags), ``add_arguments(parser)`` and ``run(args, settings) -> int`` and imports its heavy
+dependencies (torch, faust) inside ``run`` so ``streamrec --help`` and argument errors stay
+instant. Expected failures (bad settings, missing files, a bad model dir, a service that does
+not answer: :mod:`streamrec.failures`) print one line and exit 2 (fix the input) or 1 (a
+service is down); only bugs print a traceback.
 """
 
 from __future__ import annotations
@@ -15,12 +17,26 @@ import os
 import sys
 from collections.abc import Sequence
 
-from streamrec.errors import UserError
+from streamrec.failures import explain
 from streamrec.local.services import ServiceError
-from streamrec.settings.cli import SettingsError, add_settings_flags, settings_from_args
+from streamrec.settings.cli import ALL, SettingsError, add_settings_flags, flag_of, settings_from_args, used_fields
+from streamrec.settings.show import mask
 
 QUIET_LOGGERS = ("kafka", "aiokafka", "faust", "mode", "urllib3", "httpx")
-COMMANDS = ("demo", "up", "worker", "trainer", "train", "eval", "export", "models", "replay", "feed", "bench")
+COMMANDS = (
+    "demo",
+    "up",
+    "worker",
+    "trainer",
+    "train",
+    "eval",
+    "export",
+    "models",
+    "replay",
+    "feed",
+    "bench",
+    "config",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,9 +46,24 @@ def build_parser() -> argparse.ArgumentParser:
         module = importlib.import_module(f"streamrec.commands.{name}")
         p = sub.add_parser(name, help=module.HELP, description=module.HELP)
         module.add_arguments(p)
-        add_settings_flags(p)
+        add_settings_flags(p, module.SETTINGS)
         p.set_defaults(_run=module.run)
     return parser
+
+
+def _unused_setting_hint(command: str, extras: list[str]) -> str | None:
+    """For a settings flag given to a command that does not read it: which commands do."""
+    uses = {name: importlib.import_module(f"streamrec.commands.{name}").SETTINGS for name in COMMANDS}
+    for arg in extras:
+        flag = arg.split("=", 1)[0]
+        users = [name for name, u in uses.items() if any(flag_of(p) == flag for p, _ in used_fields(u))]
+        named = [name for name in users if ALL not in uses[name]]  # not demo/up/bench/config: they read all
+        if users:
+            return (
+                f"{flag} is a setting that `streamrec {command}` does not read "
+                f"(read by: {', '.join(named or users)}); its STREAMREC_* variable is read everywhere"
+            )
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -42,22 +73,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     # import it inside ``run``); an explicit OMP_WAIT_POLICY wins.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        hint = _unused_setting_hint(args.command, extras)
+        if hint is None:
+            parser.error(f"unrecognized arguments: {' '.join(extras)}")
+        print(f"streamrec {args.command}: error: {hint}", file=sys.stderr)
+        return 2
     try:
         settings = settings_from_args(args)
-        logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        for noisy in QUIET_LOGGERS:  # client libraries log every connection at INFO
-            logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
-        return int(args._run(args, settings) or 0)
-    except (SettingsError, UserError) as exc:
+    except SettingsError as exc:
         print(f"streamrec {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in QUIET_LOGGERS:  # client libraries log every connection at INFO
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+    try:
+        return int(args._run(args, settings) or 0)
     except ServiceError as exc:
         print(f"streamrec {args.command}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"streamrec {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        failure = explain(exc, settings.broker, mask(settings.redis, secret=True))
+        if failure is None:
+            raise
+        print(f"streamrec {args.command}: error: {failure.message}", file=sys.stderr)
+        return failure.code
 
 
 if __name__ == "__main__":

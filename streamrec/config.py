@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streamrec.settings.base import Section
@@ -21,26 +21,32 @@ from streamrec.settings.hybrid import HybridSettings
 from streamrec.settings.registry import RegistrySettings
 from streamrec.settings.worker import WorkerSettings
 
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
 
 class TopicSettings(Section):
     """Kafka topic names (docs/architecture.md, contracts)."""
 
-    events: str = "streamrec.events"
-    dlq: str = "streamrec.events.dlq"
-    items: str = "streamrec.items"
-    training: str = "streamrec.training"
-    models: str = "streamrec.models"
+    events: str = Field("streamrec.events", min_length=1, description="click events in, keyed by user id")
+    dlq: str = Field("streamrec.events.dlq", min_length=1, description="dead letters: refused events and the reason")
+    items: str = Field("streamrec.items", min_length=1, description="the catalogue (compacted; a tombstone withdraws)")
+    training: str = Field("streamrec.training", min_length=1, description="training batches, worker to trainer")
+    models: str = Field("streamrec.models", min_length=1, description="model announcements (compacted)")
 
 
 class KafkaSecurity(Section):
     """Broker auth. SASL without TLS is refused at connect time: faust falls back to PLAIN
     over plaintext when given no ssl_context, which would send the password in the clear."""
 
-    protocol: Literal["PLAINTEXT", "SSL", "SASL_SSL", "SASL_PLAINTEXT"] = "PLAINTEXT"
-    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
-    sasl_username: str = ""
-    sasl_password: SecretStr = SecretStr("")
-    ca_file: Path | None = None
+    protocol: Literal["PLAINTEXT", "SSL", "SASL_SSL", "SASL_PLAINTEXT"] = Field(
+        "PLAINTEXT", description="Kafka security protocol (SASL_PLAINTEXT is refused: the password would go in clear)"
+    )
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        "PLAIN", description="SASL mechanism (with protocol SASL_SSL)"
+    )
+    sasl_username: str = Field("", description="SASL user name")
+    sasl_password: SecretStr = Field(SecretStr(""), description="SASL password (secret: never printed)")
+    ca_file: Path | None = Field(None, description="CA bundle that signs the brokers' certificates (SSL, SASL_SSL)")
 
 
 class Settings(BaseSettings):
@@ -68,7 +74,7 @@ class Settings(BaseSettings):
     feed_prefix: str = Field("streamrec:feed:", min_length=1, description="Redis key prefix of feeds")
     feed_ttl_s: int = Field(7 * 24 * 3600, ge=1, description="TTL of a feed key")
     max_event_bytes: int = Field(64 * 1024, ge=256, description="larger events go to the DLQ")
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="log level of every process")
 
     topics: TopicSettings = TopicSettings()
     kafka_security: KafkaSecurity = KafkaSecurity()
@@ -77,3 +83,22 @@ class Settings(BaseSettings):
     worker: WorkerSettings = WorkerSettings()
     trainer: TrainerSettings = TrainerSettings()
     hybrid: HybridSettings = HybridSettings()
+
+    @field_validator("broker")
+    @classmethod
+    def _broker_is_host_ports(cls, value: str) -> str:
+        """``host:port`` entries, so a URL or a typo fails here, in one line, instead of deep in a
+        Kafka client as a traceback."""
+        for entry in filter(None, (e.strip() for e in value.split(","))):
+            host, _, port = entry.rpartition(":")
+            if "://" in entry or "/" in entry or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"{entry!r} is not host:port (e.g. localhost:9092; no scheme, no path)")
+        return value
+
+    @field_validator("redis")
+    @classmethod
+    def _redis_is_a_url(cls, value: str) -> str:
+        if value and not value.startswith(REDIS_SCHEMES):
+            hint = f" (did you mean redis://{value}?)" if "://" not in value else ""
+            raise ValueError(f"a Redis URL starts with redis://, rediss:// or unix://{hint}")
+        return value

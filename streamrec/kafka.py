@@ -20,7 +20,7 @@ from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 
 from streamrec.config import KafkaSecurity, Settings
 from streamrec.contracts import compact_json
-from streamrec.errors import UserError
+from streamrec.errors import ServiceUnavailable, UserError
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,10 @@ def _connect(factory: Any, bootstrap: str, timeout_s: float) -> Any:
     try:
         return factory()
     except KafkaTimeoutError:
-        raise UserError(f"no Kafka broker answers at {bootstrap}") from None
+        raise ServiceUnavailable(
+            f"no Kafka broker answers at {bootstrap}: start one (streamrec up --services-only) "
+            "or point --broker / STREAMREC_BROKER at a running one"
+        ) from None
 
 
 def make_producer(bootstrap: str, security: KafkaSecurity | None = None, **overrides: Any) -> KafkaProducer:

@@ -16,8 +16,11 @@ from typing import Any
 
 from streamrec.config import Settings
 from streamrec.errors import UserError
+from streamrec.settings.cli import ALL
 
 HELP = "benchmarks: end to end through one worker, eager torch vs onnxruntime, scaling; JSON + RESULTS.md"
+# The settings it reads (its --help lists their flags; docs/configuration.md).
+SETTINGS = (ALL,)
 PARTS = ("e2e", "model", "scaling")
 
 

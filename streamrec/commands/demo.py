@@ -21,8 +21,11 @@ from streamrec.config import Settings
 from streamrec.errors import UserError
 from streamrec.local.demo_run import DemoRun, Timeline, summary_dict
 from streamrec.local.stack import local_services
+from streamrec.settings.cli import ALL
 
 HELP = "run the whole system on one machine: broker, Redis, model, worker, trainer, replay, live view"
+# The settings it reads (its --help lists their flags; docs/configuration.md).
+SETTINGS = (ALL,)
 SAMPLE_EPOCHS = 4  # the generated sample trains in seconds; a quick fixed count keeps the demo snappy
 
 

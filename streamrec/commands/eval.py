@@ -12,6 +12,8 @@ from streamrec.config import Settings
 from streamrec.errors import UserError
 
 HELP = "evaluate a model and its co-occurrence hybrid against popularity and co-occurrence (leave-one-out)"
+# The settings it reads (its --help lists their flags; docs/configuration.md).
+SETTINGS = ("data_dir", "device", "session_length", "k", "encoder", "hybrid", "worker")
 COLUMNS = ("hr@10", "ndcg@10", "mrr", "coverage", "diversity")
 
 

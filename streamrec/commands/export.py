@@ -9,6 +9,8 @@ from streamrec.config import Settings
 from streamrec.errors import UserError
 
 HELP = "export a trained model to a verified ONNX artifact in the registry"
+# The settings it reads (its --help lists their flags; docs/configuration.md).
+SETTINGS = ("data_dir", "registry", "k", "session_length", "device", "hybrid")
 # Real sessions for the parity check: enough to cover many lengths, few enough to stay ~1 s.
 REAL_SESSIONS = 64
 

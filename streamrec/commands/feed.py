@@ -10,6 +10,8 @@ from streamrec.errors import UserError
 from streamrec.feed_store import get_feed, redis_client
 
 HELP = "print a user's feed from Redis"
+# The settings it reads (its --help lists their flags; docs/configuration.md).
+SETTINGS = ("redis", "feed_prefix")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -10,6 +10,8 @@ from streamrec.config import Settings
 from streamrec.errors import UserError
 
 HELP = "list model versions in the registry, or announce one to the workers (rollback)"
+# The settings it reads (its --help lists their flags; docs/configuration.md).
+SETTINGS = ("data_dir", "registry", "broker", "kafka_security", "topics")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -23,6 +23,8 @@ from streamrec.errors import UserError
 from streamrec.kafka import EventProducer, Pacer, ensure_topics, make_producer, topic_plan
 
 HELP = "publish an events file (CSV, JSONL, Parquet, RecBole .inter, ratings.dat) at a given rate"
+# The settings it reads (its --help lists their flags; docs/configuration.md).
+SETTINGS = ("broker", "kafka_security", "topics", "partitions", "replication")
 MAX_REPORTED = 20
 
 

@@ -13,6 +13,8 @@ if TYPE_CHECKING:
     from streamrec.datasets import Catalogue, EventLog
 
 HELP = "train the encoder offline from an events log (leave-one-out split, early stopping)"
+# The settings it reads (its --help lists their flags; docs/configuration.md).
+SETTINGS = ("data_dir", "device", "session_length", "encoder", "hybrid")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

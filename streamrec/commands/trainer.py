@@ -11,6 +11,21 @@ from streamrec.config import Settings
 from streamrec.errors import UserError
 
 HELP = "run the online contrastive-update worker (consumes streamrec.training, promotes gated versions)"
+# The settings it reads (its --help lists their flags; docs/configuration.md).
+SETTINGS = (
+    "broker",
+    "data_dir",
+    "k",
+    "session_length",
+    "device",
+    "topics",
+    "kafka_security",
+    "registry",
+    "trainer",
+    "encoder",
+    "hybrid",
+    "worker",
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,6 +43,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     if not settings.broker:
         raise UserError("no broker: pass --broker HOST:PORT or set STREAMREC_BROKER")
+    if args.init_model is not None and not args.init_model.is_dir():
+        raise UserError(f"--init-model {args.init_model}: no such directory (a model directory of streamrec train)")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -11,8 +11,11 @@ import threading
 
 from streamrec.config import Settings
 from streamrec.local.stack import Stack, local_services
+from streamrec.settings.cli import ALL
 
 HELP = "start the broker, Redis, worker and trainer and keep them up until Ctrl-C or --duration"
+# The settings it reads (its --help lists their flags; docs/configuration.md).
+SETTINGS = (ALL,)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

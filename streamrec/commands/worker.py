@@ -7,6 +7,26 @@ import argparse
 from streamrec.config import Settings
 
 HELP = "run the Faust stream worker against the configured broker and Redis"
+# The settings it reads (its --help lists their flags; docs/configuration.md).
+SETTINGS = (
+    "broker",
+    "redis",
+    "data_dir",
+    "partitions",
+    "replication",
+    "k",
+    "session_length",
+    "device",
+    "feed_prefix",
+    "feed_ttl_s",
+    "max_event_bytes",
+    "topics",
+    "kafka_security",
+    "registry",
+    "worker",
+    "hybrid",
+    "encoder",
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,15 +1,18 @@
 """CLI flags generated from :class:`streamrec.config.Settings`, and the one-line error.
 
 Generating flags from the model keeps one source of truth: a field added to a section is at
-once an env var and a flag, with no second list to forget.
+once an env var and a flag, with no second list to forget. Each command names the top-level
+fields and sections it reads (``SETTINGS`` in its module), so its ``--help`` lists those flags
+only; every field stays settable by its ``STREAMREC_*`` variable everywhere.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 from pydantic.fields import FieldInfo
 
 from streamrec.config import Settings
@@ -17,6 +20,11 @@ from streamrec.config import Settings
 
 class SettingsError(Exception):
     """A bad setting, already phrased as the one line the user sees."""
+
+
+def _is_secret(info: FieldInfo) -> bool:
+    """Secrets and fields kept out of repr (URLs that carry a password) are never printed."""
+    return info.annotation is SecretStr or info.repr is False
 
 
 def settings_fields(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], FieldInfo]]:
@@ -31,16 +39,34 @@ def settings_fields(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> lis
     return out
 
 
-def add_settings_flags(parser: argparse.ArgumentParser) -> None:
-    """Add ``--section-field VALUE`` for every settings field (values validated later)."""
-    group = parser.add_argument_group("settings (also STREAMREC_* env vars)")
-    for path, info in settings_fields(Settings):
-        flag = "--" + "-".join(path).replace("_", "-")
+ALL = "*"  # a command that reads every setting (or hands them all to child processes)
+ALWAYS = ("log_level",)  # read by the CLI itself for every command
+
+
+def flag_of(path: tuple[str, ...]) -> str:
+    return "--" + "-".join(path).replace("_", "-")
+
+
+def env_of(path: tuple[str, ...]) -> str:
+    return "STREAMREC_" + "__".join(path).upper()
+
+
+def used_fields(uses: Sequence[str]) -> list[tuple[tuple[str, ...], FieldInfo]]:
+    """The fields a command reads: ``uses`` names top-level fields and sections (or ``ALL``)."""
+    return [(p, i) for p, i in settings_fields(Settings) if ALL in uses or p[0] in uses or p[0] in ALWAYS]
+
+
+def add_settings_flags(parser: argparse.ArgumentParser, uses: Sequence[str]) -> None:
+    """Add ``--section-field VALUE`` for every settings field the command reads (values validated later)."""
+    group = parser.add_argument_group("settings (each also a STREAMREC_* env var; see: streamrec config show)")
+    for path, info in used_fields(uses):
+        flag = flag_of(path)
         if flag in parser._option_string_actions:  # the command defines its own flag of that name
             continue
-        group.add_argument(
-            flag, dest="set__" + "__".join(path), default=None, metavar="V", help=info.description or argparse.SUPPRESS
-        )
+        group.add_argument(flag, dest="set__" + "__".join(path), default=None, metavar="V", help=info.description)
+
+
+SECRET_PATHS = frozenset(p for p, i in settings_fields(Settings) if _is_secret(i))
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
@@ -58,11 +84,11 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:
         err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"])
-        env = "STREAMREC_" + "__".join(str(p) for p in err["loc"]).upper()
+        path = tuple(str(p) for p in err["loc"])
+        why = err["msg"].removeprefix("Value error, ")
+        got = "" if path in SECRET_PATHS else f" (got {err.get('input')!r})"  # a URL may carry a password
         raise SettingsError(
-            f"invalid setting {field} (flag --{field.replace('.', '-').replace('_', '-')}, env {env}): "
-            f"{err['msg']} (got {err.get('input')!r})"
+            f"invalid setting {'.'.join(path)} (flag {flag_of(path)}, env {env_of(path)}): {why}{got}"
         ) from None
 
 
@@ -80,5 +106,5 @@ def settings_env(settings: Settings) -> dict[str, str]:
             continue
         if hasattr(value, "get_secret_value"):
             value = value.get_secret_value()
-        out["STREAMREC_" + "__".join(path).upper()] = str(value).lower() if isinstance(value, bool) else str(value)
+        out[env_of(path)] = str(value).lower() if isinstance(value, bool) else str(value)
     return out

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from streamrec.settings.base import Section
 
@@ -23,3 +23,11 @@ class RegistrySettings(Section):
     int8_min_items: int = Field(
         20_000, ge=0, description="serve int8 only from this catalogue size (below, fp32 is as fast: bench/RESULTS.md)"
     )
+
+    @field_validator("url")
+    @classmethod
+    def _url_has_a_known_scheme(cls, value: str) -> str:
+        """Refused here (one line naming the setting) rather than when a command opens it."""
+        if "://" in value and not value.startswith(("file://", "redis://", "rediss://", "unix://")):
+            raise ValueError("use a directory, file://PATH or redis://HOST:PORT/DB")
+        return value

@@ -43,4 +43,6 @@ class WorkerSettings(Section):
     redis_retry_max_s: float = Field(30.0, gt=0, description="cap of the Redis retry backoff")
     probe_interval_s: float = Field(2.0, gt=0, description="Kafka/Redis reachability and lag probe period")
     model_wait_log_s: float = Field(10.0, gt=0, description="log period while events wait for a first model")
-    processing_guarantee: Literal["at_least_once"] = "at_least_once"
+    processing_guarantee: Literal["at_least_once"] = Field(
+        "at_least_once", description="the only one offered: faust's exactly-once mode has open crash/duplicate bugs"
+    )

@@ -24,14 +24,14 @@ def test_defaults_run_the_embedded_demo() -> None:
 def test_env_and_flags_override_nested_fields(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STREAMREC_WORKER__BATCH_MAX_EVENTS", "64")
     monkeypatch.setenv("STREAMREC_K", "7")
-    s = _settings(["feed", "u1", "--k", "9", "--encoder-d-model", "32", "--topics-events", "x.events"])
+    s = _settings(["worker", "--k", "9", "--encoder-d-model", "32", "--topics-events", "x.events"])
     assert s.worker.batch_max_events == 64  # env
     assert s.k == 9  # flag beats env
     assert s.encoder.d_model == 32 and s.topics.events == "x.events"
 
 
 def test_secrets_are_not_printed() -> None:
-    s = _settings(["feed", "u", "--kafka-security-sasl-password", "hunter2"])
+    s = _settings(["worker", "--kafka-security-sasl-password", "hunter2"])
     assert s.kafka_security.sasl_password.get_secret_value() == "hunter2"
     assert "hunter2" not in repr(s) and "hunter2" not in str(s.model_dump())
 
@@ -47,21 +47,21 @@ def test_secrets_are_not_printed() -> None:
 )
 def test_bad_value_is_one_line_naming_the_field(argv: list[str], field: str) -> None:
     with pytest.raises(SettingsError) as exc:
-        _settings(["feed", "u", *argv])
+        _settings(["worker", *argv])
     msg = str(exc.value)
     assert "\n" not in msg and field in msg and "STREAMREC_" in msg
 
 
 def test_cli_prints_one_line_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["feed", "u", "--device", "tpu"]) == 2
+    assert main(["worker", "--device", "tpu"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("streamrec feed: error: invalid setting device") and "\n" not in err
+    assert err.startswith("streamrec worker: error: invalid setting device") and "\n" not in err
 
 
 def test_unknown_env_section_field_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STREAMREC_WORKER__BATCH_SIZE_TYPO", "3")
     with pytest.raises(SettingsError, match="worker"):
-        _settings(["feed", "u"])
+        _settings(["worker"])
 
 
 def test_configuration_reference_is_up_to_date() -> None:
