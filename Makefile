@@ -20,8 +20,8 @@ $(STAMP): pyproject.toml
 	@$(PY) -m pip install $(PIP_QUIET) $(TORCH_SPEC) 2>&1 | grep -v "is ignored" || true
 	@# One pip call for the rest: faust-streaming pins click<8.4, and transformers must be
 	@# resolved in the same call to land on versions that accept it.
-	@$(PY) -m pip install $(PIP_QUIET) -e '.[embedded,test]' 2>&1 | grep -v "is ignored" || true
-	@$(PY) -c "import streamrec.cli, torch, faust, onnxruntime, transformers" 
+	@$(PY) -m pip install $(PIP_QUIET) -e '.[embedded,api,test]' 2>&1 | grep -v "is ignored" || true
+	@$(PY) -c "import streamrec.cli, torch, faust, onnxruntime, transformers, fastapi, uvicorn" 
 	@rm -f $(VENV)/.installed-* && touch $@
 
 demo: setup

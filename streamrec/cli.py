@@ -28,6 +28,7 @@ COMMANDS = (
     "up",
     "worker",
     "trainer",
+    "api",
     "train",
     "eval",
     "export",

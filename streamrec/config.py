@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from streamrec.settings.api import ApiSettings
 from streamrec.settings.base import Section
 from streamrec.settings.encoder import EncoderSettings, TrainerSettings
 from streamrec.settings.hybrid import HybridSettings
@@ -83,6 +84,7 @@ class Settings(BaseSettings):
     worker: WorkerSettings = WorkerSettings()
     trainer: TrainerSettings = TrainerSettings()
     hybrid: HybridSettings = HybridSettings()
+    api: ApiSettings = ApiSettings()
 
     @field_validator("broker")
     @classmethod

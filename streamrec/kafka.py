@@ -121,7 +121,8 @@ def make_producer(bootstrap: str, security: KafkaSecurity | None = None, **overr
         "retries": 2**31 - 1,
         "delivery_timeout_ms": 120_000,
         "key_serializer": lambda k: k.encode() if isinstance(k, str) else k,
-        "value_serializer": lambda v: v if isinstance(v, bytes) else compact_json.dumps(v),
+        # None stays None: a tombstone (withdraws an item on the compacted catalogue topic), not "null"
+        "value_serializer": lambda v: v if v is None or isinstance(v, bytes) else compact_json.dumps(v),
     }
     opts |= security_kwargs(security or KafkaSecurity())
     opts |= overrides

@@ -34,6 +34,7 @@ LAYERS = {
     "streamrec.export": 2,
     "streamrec.streams": 3,
     "streamrec.trainer": 3,
+    "streamrec.api": 3,
     "streamrec.commands": 4,
     "streamrec.local": 4,
     "streamrec.cli": 4,

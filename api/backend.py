@@ -1,0 +1,81 @@
+"""What the API talks to: Redis (feeds, through :mod:`streamrec.feed_store`), one Kafka producer
+(events and catalogue records), the model registry, and the served version (the latest
+announcement on ``streamrec.models``, followed like every worker follows it)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from streamrec.config import Settings
+from streamrec.contracts.announcement import parse_announcement
+from streamrec.feed_store import redis_client
+from streamrec.kafka import make_producer, security_kwargs
+
+
+class Backend:
+    """Connections opened lazily and shared by the request threads; a broker that is down
+    fails the requests that need it (503), not the API's start."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.redis = redis_client(settings.redis)
+        self._producer: Any = None
+        self._follower: Any = None
+        self._served: dict[str, Any] | None = None
+        self._lock = threading.Lock()
+
+    def producer(self) -> Any:
+        with self._lock:
+            if self._producer is None:
+                self._producer = make_producer(self.settings.broker, self.settings.kafka_security)
+            return self._producer
+
+    def publish(self, topic: str, records: list[tuple[str, bytes | None]]) -> None:
+        """Send ``(key, value)`` records and wait until the broker acked every one (raises otherwise)."""
+        producer = self.producer()
+        futures = [producer.send(topic, key=key, value=value) for key, value in records]
+        producer.flush(timeout=self.settings.api.publish_timeout_s)
+        for f in futures:
+            f.get(timeout=self.settings.api.publish_timeout_s)
+
+    def registry(self) -> Any:
+        from streamrec.serving.registry import open_registry
+
+        return open_registry(self.settings.registry.url, self.settings.data_dir)
+
+    def start(self) -> None:
+        """Start following the announcements (in a thread; it retries while the broker is down)."""
+        from streamrec.follow import FollowerThread
+
+        sec = security_kwargs(self.settings.kafka_security)
+        self._follower = FollowerThread(self.settings.broker, self.settings.topics.models, **sec)
+
+    def served(self) -> tuple[dict[str, Any] | None, bool]:
+        """The latest announcement read so far (the version workers serve, or None), and whether
+        the follower has read everything the topic held when it started."""
+        with self._lock:
+            if self._follower is None:
+                return None, False
+            for record in self._follower.drain():
+                self._served = parse_announcement(record.value) or self._served
+            return self._served, self._follower.follower.caught_up.is_set()
+
+    def ready(self) -> list[str]:
+        """Reasons the API cannot serve (for /readyz): Redis and the broker, checked now."""
+        reasons = []
+        try:
+            self.redis.ping()
+        except Exception as exc:  # any failure means not ready; the reason names it
+            reasons.append(f"redis: {type(exc).__name__}: {exc}")
+        producer = self._producer
+        if producer is not None and not producer.bootstrap_connected():
+            reasons.append("kafka: the producer lost its broker connection")
+        return reasons
+
+    def close(self) -> None:
+        if self._follower is not None:
+            self._follower.close()
+        if self._producer is not None:
+            self._producer.close(timeout=5)
+        self.redis.close()
