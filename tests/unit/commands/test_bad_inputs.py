@@ -29,6 +29,8 @@ CASES: dict[str, tuple[list[str], int]] = {
     "worker-broker-down": (["worker", "--broker", DEAD, "--redis", f"redis://{DEAD}"], SERVICE_DOWN),
     "worker-bad-port": (["worker", "--broker", "localhost:99999"], BAD_INPUT),
     "trainer-no-init-model": (["trainer", "--broker", DEAD, "--init-model", "{tmp}/missing"], BAD_INPUT),
+    "api-redis-url": (["api", "--redis", "localhost:6379"], BAD_INPUT),
+    "api-no-token": (["api", "--broker", DEAD, "--redis", f"redis://{DEAD}"], BAD_INPUT),
     "replay-missing-file": (["replay", "{tmp}/missing.csv", "--broker", DEAD], BAD_INPUT),
     "replay-broker-down": (["replay", "{tmp}/events.csv", "--broker", DEAD], SERVICE_DOWN),
     "models-registry-scheme": (["models", "list", "--registry-url", "s3://bucket/models"], BAD_INPUT),
