@@ -30,6 +30,8 @@ def net(request: pytest.FixtureRequest, kl: ModuleType, rendered: dict[str, list
         "kafka": kl.one(docs, "Kafka", "streamrec"),
         "worker": pod("StatefulSet", "streamrec-worker"),
         "trainer": pod("Deployment", "streamrec-trainer"),
+        "api": pod("Deployment", "streamrec-api"),
+        "app_client": ep("shop", {"streamrec.io/api-client": "true"}),
         "redis": pod("StatefulSet", "streamrec-redis"),
         "broker": ep(NS, {"strimzi.io/cluster": "streamrec", "strimzi.io/kind": "Kafka", "strimzi.io/name": "x"}),
         "prometheus": ep("monitoring", {"app.kubernetes.io/name": "prometheus"}),
@@ -65,12 +67,22 @@ def test_redis_only_from_workers_and_trainer(kl: ModuleType, net: dict[str, Any]
     assert not allowed(kl, net, "prometheus", "redis", 6379)
 
 
+def test_api_only_from_labelled_clients_and_prometheus(kl: ModuleType, net: dict[str, Any]) -> None:
+    port = net["api"].ports["http"]
+    assert allowed(kl, net, "app_client", "api", port), "an app pod labelled streamrec.io/api-client"
+    assert allowed(kl, net, "prometheus", "api", port), "/metrics is on the HTTP port"
+    assert not allowed(kl, net, "app_client", "api", 6066), "other ports stay closed"
+    assert not allowed(kl, net, "stranger", "api", port)
+    assert not allowed(kl, net, "stranger_here", "api", port)
+    assert allowed(kl, net, "api", "redis", 6379), "feeds and the registry"
+
+
 def test_redis_opens_no_connections(kl: ModuleType, net: dict[str, Any]) -> None:
     assert not allowed(kl, net, "redis", "internet", 443)
     assert not allowed(kl, net, "redis", "worker", net["worker"].ports["metrics"])
 
 
-@pytest.mark.parametrize("client", ["worker", "trainer"])
+@pytest.mark.parametrize("client", ["worker", "trainer", "api"])
 def test_app_egress_is_broker_redis_and_dns_only(kl: ModuleType, net: dict[str, Any], client: str) -> None:
     assert allowed(kl, net, client, "broker", 9093)
     assert not allowed(kl, net, client, "broker", 9092), "no plaintext listener"

@@ -19,13 +19,17 @@ from pydantic import BaseModel
 from streamrec.config import Settings, TopicSettings
 
 OVERLAYS = ["base", "dev", "gpu"]
-APP = {"worker": ("StatefulSet", "streamrec-worker"), "trainer": ("Deployment", "streamrec-trainer")}
+APP = {
+    "worker": ("StatefulSet", "streamrec-worker"),
+    "trainer": ("Deployment", "streamrec-trainer"),
+    "api": ("Deployment", "streamrec-api"),
+}
 # Secrets created by operators rather than by these manifests: Strimzi writes one per
 # KafkaUser (added below) and "<cluster>-cluster-ca-cert"; the Redis Secret (feeds and
 # registry URLs with the AUTH password) is created out of band in production (k8s/README.md).
-EXTERNAL_SECRETS = {"streamrec-cluster-ca-cert", "streamrec-redis"}
+EXTERNAL_SECRETS = {"streamrec-cluster-ca-cert", "streamrec-redis", "streamrec-api-tokens"}
 # Env vars that carry a password (in a URL) and so must come from a Secret.
-SECRET_ENV = re.compile(r"PASSWORD|AUTH$|^STREAMREC_REDIS$|^STREAMREC_REGISTRY__URL$")
+SECRET_ENV = re.compile(r"PASSWORD|AUTH$|TOKENS$|^STREAMREC_REDIS$|^STREAMREC_REGISTRY__URL$")
 IMAGE_TAG = re.compile(r"^[\w.-]+(?::\d+)?(?:/[\w.-]+)+:(?!latest$)[\w][\w.-]{0,127}$")
 
 
@@ -57,7 +61,7 @@ def _env(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_every_container_is_restricted(kl: ModuleType, rendered: dict[str, list[dict[str, Any]]], overlay: str):
     templates = kl.pod_templates(rendered[overlay])
-    assert len(templates) == 3  # worker, trainer, redis
+    assert len(templates) == 4  # worker, trainer, api, redis
     for workload, pod in templates:
         where = f"{overlay} {workload['kind']}/{workload['metadata']['name']}"
         psc = pod["securityContext"]
@@ -107,6 +111,11 @@ def test_app_probes_hit_the_web_port_endpoints(kl: ModuleType, rendered: dict[st
         assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
     worker = kl.one(docs, "StatefulSet", "streamrec-worker")["spec"]["template"]["spec"]
     assert worker["terminationGracePeriodSeconds"] >= 60
+    api = _container(kl, docs, "api")  # the API serves probes and metrics on its one HTTP port
+    assert {p["name"]: p["containerPort"] for p in api["ports"]} == {"http": int(_env(api)["STREAMREC_API__PORT"]["value"])}
+    for probe, path in (("startupProbe", "/healthz"), ("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
+        assert api[probe]["httpGet"] == {"path": path, "port": "http"}
+    assert _env(api)["STREAMREC_API__TOKENS"]["valueFrom"]["secretKeyRef"]["name"] == "streamrec-api-tokens"
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -163,7 +172,8 @@ def test_secrets_come_from_secrets(kl: ModuleType, rendered: dict[str, list[dict
                 assert vol["secret"]["secretName"] in existing
     secrets = kl.find(docs, "Secret")
     if overlay == "dev":
-        (redis,) = secrets
+        assert {d["metadata"]["name"] for d in secrets} == {"streamrec-redis", "streamrec-api-tokens"}
+        (redis,) = kl.find(docs, "Secret", "streamrec-redis")
         for key in ("url", "registry-url"):
             url = redis["stringData"][key]
             assert f":{redis['stringData']['password']}@" in url, "Redis AUTH: client URLs carry the server password"
@@ -302,7 +312,7 @@ def test_services_monitors_and_pdb_select_pods(kl: ModuleType, rendered: dict[st
             assert p["targetPort"] in names, f"{svc['metadata']['name']}: {p['targetPort']}"
     (sm,) = kl.find(docs, "ServiceMonitor")
     scraped = [s for s in services if kl.selector_matches(sm["spec"]["selector"], s["metadata"]["labels"])]
-    assert {s["metadata"]["name"] for s in scraped} == {"streamrec-worker", "streamrec-trainer"}
+    assert {s["metadata"]["name"] for s in scraped} == {"streamrec-worker", "streamrec-trainer", "streamrec-api"}
     for s in scraped:
         assert any(p["name"] == sm["spec"]["endpoints"][0]["port"] for p in s["spec"]["ports"])
     (pdb,) = kl.find(docs, "PodDisruptionBudget")
@@ -323,8 +333,8 @@ def test_dev_is_one_of_each_on_cpu(kl: ModuleType, rendered: dict[str, list[dict
 def test_gpu_overlay_puts_worker_and_trainer_on_gpus(kl: ModuleType, rendered: dict[str, list[dict[str, Any]]]):
     docs = rendered["gpu"]
     assert _config(kl, docs)["STREAMREC_DEVICE"] == "cuda"
-    for component, (kind, name) in APP.items():
-        pod = kl.one(docs, kind, name)["spec"]["template"]["spec"]
+    for component in ("worker", "trainer"):
+        pod = kl.one(docs, *APP[component])["spec"]["template"]["spec"]
         (c,) = pod["containers"]
         assert c["resources"]["limits"]["nvidia.com/gpu"] == "1", component
         assert c["image"].endswith("-gpu"), component

@@ -67,7 +67,7 @@ def test_overlays_differ_from_base_only_where_intended(rendered: dict[str, list[
         ("ScaledObject", "streamrec", "streamrec-worker"),
         ("TriggerAuthentication", "streamrec", "streamrec-worker-kafka"),
     }
-    assert dev - base == {("Secret", "streamrec", "streamrec-redis")}
+    assert dev - base == {("Secret", "streamrec", "streamrec-redis"), ("Secret", "streamrec", "streamrec-api-tokens")}
 
 
 def test_trainer_waits_for_its_initial_model(kl: ModuleType, rendered: dict[str, list[dict[str, Any]]]) -> None:
