@@ -18,16 +18,21 @@ from streamrec.config import Settings
 from streamrec.errors import UserError
 from streamrec.settings.cli import ALL
 
-HELP = "benchmarks: end to end through one worker, eager torch vs onnxruntime, scaling; JSON + RESULTS.md"
+HELP = (
+    "benchmarks: end to end through one worker, eager torch vs onnxruntime, scaling, the HTTP API's feed reads; "
+    "JSON + RESULTS.md"
+)
 # The settings it reads (its --help lists their flags; docs/configuration.md).
 SETTINGS = (ALL,)
-PARTS = ("e2e", "model", "scaling")
+PARTS = ("e2e", "model", "scaling", "api")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="write every figure here")
     parser.add_argument("--quick", action="store_true", help="small grids and short windows (CI smoke, < 3 min)")
-    parser.add_argument("--only", default=",".join(PARTS), help=f"comma-separated parts: {','.join(PARTS)}")
+    parser.add_argument(
+        "--only", default=",".join(PARTS[:3]), help=f"comma-separated parts: {','.join(PARTS)} (default: all but api)"
+    )
     parser.add_argument(
         "--results", type=Path, default=None, metavar="DIR", help="write RESULTS.md and PNG plots into DIR"
     )
@@ -100,6 +105,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         from streamrec.bench.scaling_bench import run_scaling_bench
 
         result["scaling"] = run_scaling_bench(args.quick, (result.get("model") or {}).get("runs"))
+    if "api" in parts:
+        from streamrec.bench.api_bench import ApiBenchConfig, run_api_bench
+
+        result["api"] = run_api_bench(settings, ApiBenchConfig.quick() if args.quick else ApiBenchConfig())
     result["machine"]["loadavg_end"] = os.getloadavg()
     report.summarise(result)
     command = "streamrec bench " + shlex.join(sys.argv[2:]) if len(sys.argv) > 2 else "streamrec bench"
@@ -126,6 +135,13 @@ def write_results(result: dict[str, Any], out_dir: Path, command: str) -> None:
 
 
 def _print_summary(result: dict[str, Any]) -> None:
+    api = result.get("api")
+    if api:
+        a, d = api["api"]["latency_ms"], api["direct_redis"]["latency_ms"]
+        print(
+            f"api: GET feed at {api['config']['rate']:,}/s: p50 {a['p50']:.2f} ms, p99 {a['p99']:.2f} ms "
+            f"(direct HGET p50 {d['p50']:.2f}, p99 {d['p99']:.2f} ms; {api['api']['errors']} errors)"
+        )
     e2e = result.get("e2e")
     if e2e:
         print(f"e2e: {e2e['events_per_s']:,.0f} events/s at saturation")
