@@ -27,7 +27,7 @@ from streamrec.api.spec import event_body, item_body, with_bearer
 from streamrec.contracts.items import parse_item
 from streamrec.errors import ServiceUnavailable, UserError
 from streamrec.failures import SERVICE_DOWN, Failure, explain
-from streamrec.feed_store import get_feed
+from streamrec.feed_store import get_feed_async
 from streamrec.readiness import readyz
 from streamrec.settings.show import mask
 
@@ -74,6 +74,7 @@ def create_app(backend: Backend) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         backend.start()
         yield
+        await backend.aclose()
         await run_in_threadpool(backend.close)
 
     app = FastAPI(
@@ -104,8 +105,8 @@ def _feed_routes(app: FastAPI, backend: Backend) -> None:
         summary="a user's current feed",
         responses={200: {"model": schemas.FeedOut}, 404: {"model": schemas.Problem}, 503: {"model": schemas.Problem}},
     )
-    def get_user_feed(user_id: str) -> Response:
-        feed = get_feed(backend.redis, user_id, prefix)
+    async def get_user_feed(user_id: str) -> Response:
+        feed = await get_feed_async(backend.aredis, user_id, prefix)
         if feed is None:
             return json_response(404, {"detail": f"no feed for user {user_id!r} (no event yet, or expired)"})
         items = [{"item_id": i, "score": s} for i, s in zip(feed.items, feed.scores, strict=True)]

@@ -9,7 +9,7 @@ from typing import Any
 
 from streamrec.config import Settings
 from streamrec.contracts.announcement import parse_announcement
-from streamrec.feed_store import redis_client
+from streamrec.feed_store import redis_client, redis_client_async
 from streamrec.kafka import make_producer, security_kwargs
 
 
@@ -19,7 +19,8 @@ class Backend:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.redis = redis_client(settings.redis)
+        self.redis = redis_client(settings.redis)  # readiness and anything run in a thread
+        self.aredis = redis_client_async(settings.redis)  # feed reads, on the event loop
         self._producer: Any = None
         self._follower: Any = None
         self._served: dict[str, Any] | None = None
@@ -72,6 +73,9 @@ class Backend:
         if producer is not None and not producer.bootstrap_connected():
             reasons.append("kafka: the producer lost its broker connection")
         return reasons
+
+    async def aclose(self) -> None:
+        await self.aredis.aclose()
 
     def close(self) -> None:
         if self._follower is not None:

@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from streamrec.bench.e2e_bench import cpu_seconds
 from streamrec.config import Settings
 from streamrec.contracts.feed import Feed, feed_key
-from streamrec.feed_store import redis_client, write_feeds
+from streamrec.feed_store import FEED_FIELD, redis_client, write_feeds
 from streamrec.local.stack import local_services
 from streamrec.local.supervisor import spawn, wait_ready
 from streamrec.net import free_port
@@ -150,11 +151,13 @@ class HttpPool:
 async def _direct(url: str, prefix: str, users: list[str], cfg: ApiBenchConfig) -> dict[str, Any]:
     import redis.asyncio as aioredis
 
-    client = aioredis.Redis.from_url(url, max_connections=cfg.connections)
+    # blocking pool: a burst waits for a connection instead of failing with "too many connections"
+    pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=cfg.connections, timeout=None)
+    client = aioredis.Redis(connection_pool=pool)
     try:
 
         async def hget(user: str) -> None:
-            if await client.hget(feed_key(prefix, user), "feed") is None:
+            if await client.hget(feed_key(prefix, user), FEED_FIELD) is None:
                 raise RuntimeError("no feed")
 
         return await open_loop(hget, users, cfg)
@@ -169,6 +172,20 @@ async def _through_api(port: int, users: list[str], cfg: ApiBenchConfig) -> dict
         return await open_loop(pool.get_feed, users, cfg)
     finally:
         pool.close()
+
+
+def _with_cpu(window: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """A window's result plus the CPU each process spent on it, per request (ms): what the
+    API costs whatever the machine's load (the latencies depend on it)."""
+    before = cpu_seconds()
+    result = window()
+    after = cpu_seconds()
+    n = max(result["requests"] + result["errors"], 1)
+    roles = {"worker": "api", "producer (bench)": "load generator (bench)", "redis": "redis", "broker": "broker"}
+    result["cpu_ms_per_request"] = {
+        roles.get(k, k): round((after[k] - before.get(k, 0.0)) * 1000 / n, 4) for k in after if k in roles
+    }
+    return result
 
 
 def run_api_bench(settings: Settings, cfg: ApiBenchConfig) -> dict[str, Any]:
@@ -187,9 +204,9 @@ def run_api_bench(settings: Settings, cfg: ApiBenchConfig) -> dict[str, Any]:
             try:
                 wait_ready(child, f"http://127.0.0.1:{port}/readyz", timeout_s=60)
                 print(f"── api: {cfg.rate:,} GET /v1/feeds/{{user}} per s for {cfg.seconds:.0f} s", flush=True)
-                api = asyncio.run(_through_api(port, users, cfg))
+                api = _with_cpu(lambda: asyncio.run(_through_api(port, users, cfg)))
                 print(f"── api: {cfg.rate:,} direct redis-py HGET per s for {cfg.seconds:.0f} s", flush=True)
-                direct = asyncio.run(_direct(s.redis, s.feed_prefix, users, cfg))
+                direct = _with_cpu(lambda: asyncio.run(_direct(s.redis, s.feed_prefix, users, cfg)))
             finally:
                 child.stop()
     p99, base = api["latency_ms"]["p99"], direct["latency_ms"]["p99"]

@@ -60,8 +60,8 @@ class TopicFollower:
             client_id=f"streamrec-follow-{self.topic}",
             **self.client_kwargs,
         )
-        await consumer.start()
         try:
+            await consumer.start()  # inside the try: a failed start must still close the client
             parts = consumer.partitions_for_topic(self.topic)
             while not parts:
                 await consumer.topics()  # refresh metadata until the topic exists
