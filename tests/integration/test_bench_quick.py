@@ -62,3 +62,17 @@ def test_state_per_user_grows_with_the_session_and_stays_bounded() -> None:
     assert rows[2]["items_kept"] == 50 and rows[2]["ids_kept"] == 128  # L and the dedupe window
     run = users_run(2000, events=2000)
     assert run["session_path_events_per_s"] > 0 and run["bytes_per_user"] > 0
+
+
+def test_quick_api_bench_reads_every_feed(tmp_path: Path) -> None:
+    """The API part against its own `streamrec api` process: both windows read real feeds."""
+    out = tmp_path / "api.json"
+    cmd = [sys.executable, "-m", "streamrec.cli", "bench", "--quick", "--only", "api", "--json", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180, check=False)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    api = json.loads(out.read_text())["api"]
+    for window in ("api", "direct_redis"):
+        assert api[window]["errors"] == 0 and api[window]["requests"] > 0, api[window]
+        assert api[window]["latency_ms"]["p99"] > 0
+    assert api["api"]["cpu_ms_per_request"]["api"] > 0
+    assert api["target"]["p99_ms"] == 5.0
