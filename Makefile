@@ -6,6 +6,8 @@ PY      := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 STAMP   := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PIP_QUIET := -q --disable-pip-version-check
+# Everything (the two README commands need no more): pyproject.toml lists what each extra is for.
+EXTRAS  ?= worker,train,api,parquet,plot,embedded,test
 
 .PHONY: setup demo up test unit integration reliability lint bench clean
 
@@ -18,9 +20,12 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
 	@echo "installing torch (CPU build) and streamrec into $(VENV) (a few minutes the first time)"
 	@$(PY) -m pip install $(PIP_QUIET) $(TORCH_SPEC) 2>&1 | grep -v "is ignored" || true
+	@# The CPU onnxruntime of [worker]; venvs made before the extras had onnxruntime-gpu, and
+	@# both install the same `onnxruntime` module.
+	@$(PY) -m pip uninstall $(PIP_QUIET) -y onnxruntime-gpu 2>/dev/null || true
 	@# One pip call for the rest: faust-streaming pins click<8.4, and transformers must be
 	@# resolved in the same call to land on versions that accept it.
-	@$(PY) -m pip install $(PIP_QUIET) -e '.[embedded,api,test]' 2>&1 | grep -v "is ignored" || true
+	@$(PY) -m pip install $(PIP_QUIET) -e '.[$(EXTRAS)]' 2>&1 | grep -v "is ignored" || true
 	@$(PY) -c "import streamrec.cli, torch, faust, onnxruntime, transformers, fastapi, uvicorn" 
 	@rm -f $(VENV)/.installed-* && touch $@
 

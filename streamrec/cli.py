@@ -11,13 +11,15 @@ service is down); only bugs print a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import os
 import sys
 from collections.abc import Sequence
 
-from streamrec.failures import explain
+from streamrec.errors import UserError
+from streamrec.failures import explain, missing_extra
 from streamrec.local.services import ServiceError
 from streamrec.settings.cli import ALL, SettingsError, add_settings_flags, flag_of, settings_from_args, used_fields
 from streamrec.settings.show import mask
@@ -44,7 +46,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="streamrec", description="Streaming real-time recommender.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
-        module = importlib.import_module(f"streamrec.commands.{name}")
+        try:
+            module = importlib.import_module(f"streamrec.commands.{name}")
+        except ModuleNotFoundError as exc:  # an extra this command needs is not installed
+            failure = missing_extra(exc)
+            if failure is None:
+                raise
+            _unavailable(sub, name, failure.message)
+            continue
         p = sub.add_parser(name, help=module.HELP, description=module.HELP)
         module.add_arguments(p)
         add_settings_flags(p, module.SETTINGS)
@@ -52,9 +61,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _unavailable(sub: argparse._SubParsersAction, name: str, why: str) -> None:
+    """A command whose extra is missing: listed, and running it says what to install."""
+    p = sub.add_parser(name, help=f"(unavailable: {why})", description=why)
+    p.add_argument("ignored", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+
+    def run(_args: argparse.Namespace, _settings: object) -> int:
+        raise UserError(why)
+
+    p.set_defaults(_run=run)
+
+
 def _unused_setting_hint(command: str, extras: list[str]) -> str | None:
     """For a settings flag given to a command that does not read it: which commands do."""
-    uses = {name: importlib.import_module(f"streamrec.commands.{name}").SETTINGS for name in COMMANDS}
+    uses = {}
+    for name in COMMANDS:
+        with contextlib.suppress(ModuleNotFoundError):  # a command whose extra is not installed
+            uses[name] = importlib.import_module(f"streamrec.commands.{name}").SETTINGS
     for arg in extras:
         flag = arg.split("=", 1)[0]
         users = [name for name, u in uses.items() if any(flag_of(p) == flag for p, _ in used_fields(u))]

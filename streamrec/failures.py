@@ -69,6 +69,40 @@ def _file_failure(exc: BaseException) -> Failure | None:
     return None
 
 
+# top-level module -> the extra that installs it (pyproject.toml)
+EXTRA_OF = {
+    "faust": "worker",
+    "mode": "worker",
+    "onnxruntime": "worker",
+    "aiokafka": "worker",
+    "torch": "train",
+    "transformers": "train",
+    "onnx": "train",
+    "fastapi": "api",
+    "starlette": "api",
+    "uvicorn": "api",
+    "numpy": "tools",
+    "rich": "tools",
+    "tqdm": "tools",
+    "prometheus_client": "tools",
+    "pyarrow": "parquet",
+    "matplotlib": "plot",
+    "rocksdict": "rocksdb",
+}
+
+
+def missing_extra(exc: BaseException) -> Failure | None:
+    """A module of an extra that is not installed: which extra to install."""
+    if not isinstance(exc, ModuleNotFoundError) or not exc.name:
+        return None
+    top = exc.name.split(".")[0]
+    extra = EXTRA_OF.get(top)
+    if extra is None:
+        return None
+    gpu = " ('streamrec[gpu]' on a GPU machine)" if extra == "worker" else ""
+    return Failure(BAD_INPUT, f"{top} is not installed: pip install 'streamrec[{extra}]'{gpu}")
+
+
 def explain(exc: BaseException, broker: str = "", redis_url: str = "") -> Failure | None:
     """The one-line failure for a known exception, or None (a bug: let its traceback show).
     ``redis_url`` must already have its password masked."""
@@ -76,4 +110,4 @@ def explain(exc: BaseException, broker: str = "", redis_url: str = "") -> Failur
         return Failure(BAD_INPUT, str(exc))
     if isinstance(exc, ServiceUnavailable):
         return Failure(SERVICE_DOWN, str(exc))
-    return _redis_failure(exc, redis_url) or _kafka_failure(exc, broker) or _file_failure(exc)
+    return _redis_failure(exc, redis_url) or _kafka_failure(exc, broker) or _file_failure(exc) or missing_extra(exc)
