@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -24,6 +23,7 @@ from streamrec.api.backend import Backend
 from streamrec.api.batch import BadBody, check_events
 from streamrec.api.metrics import ApiMetrics, MetricsLayer
 from streamrec.api.spec import event_body, item_body, with_bearer
+from streamrec.contracts.feed import feed_age_s
 from streamrec.contracts.items import parse_item
 from streamrec.errors import ServiceUnavailable, UserError
 from streamrec.failures import SERVICE_DOWN, Failure, explain
@@ -115,7 +115,7 @@ def _feed_routes(app: FastAPI, backend: Backend) -> None:
             "items": items,
             "model_version": feed.model_version,
             "generated_at": feed.generated_at,
-            "age_s": round(time.time() - feed.generated_at, 3),
+            "age_s": round(feed_age_s(feed), 3),
             "event_id": feed.event_id,
         }
         return json_response(200, out)
