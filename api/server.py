@@ -4,6 +4,8 @@ finish, then the producer flushes and the connections close in the app's lifespa
 from __future__ import annotations
 
 import logging
+import signal
+import sys
 
 from streamrec.api.app import create_app
 from streamrec.api.auth import parse_tokens
@@ -31,6 +33,9 @@ def serve(settings: Settings) -> None:
     import uvicorn
 
     check_settings(settings)
+    # uvicorn stops gracefully on SIGTERM, then raises it again with the handler it found: this
+    # one makes that a clean exit (status 0, like the worker's) instead of a death by signal.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     app = create_app(Backend(settings))
     log.info("streamrec api on http://%s:%d (spec at /openapi.json)", settings.api.host, settings.api.port)
     uvicorn.run(

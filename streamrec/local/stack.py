@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -36,6 +37,7 @@ def local_services(settings: Settings, run_dir: Path) -> Iterator[Settings]:
                 "data_dir": settings.data_dir.resolve(),
                 "worker": settings.worker.model_copy(update={"web_port": free_port()}),
                 "trainer": settings.trainer.model_copy(update={"web_port": free_port()}),
+                "api": settings.api.model_copy(update={"port": free_port()}),
             }
         )
 
@@ -119,6 +121,18 @@ class Stack:
         self.children["trainer"] = child
         print(f"── starting the online trainer (log {child.log_path})", flush=True)
         wait_ready(child, f"http://127.0.0.1:{self.settings.trainer.web_port}/healthz", timeout_s=120)
+
+    def start_api(self) -> str | None:
+        """``streamrec api`` on loopback. Returns the token to call it with when it made one
+        (no ``api.tokens`` configured: a fresh random one), None when the configured ones apply."""
+        configured = self.settings.api.tokens.get_secret_value().strip()
+        token = None if configured else secrets.token_urlsafe(16)
+        env = self.child_env() | {"STREAMREC_API__TOKENS": configured or str(token), "STREAMREC_API__HOST": "127.0.0.1"}
+        child = spawn("api", ["api"], env, self.run_dir / "logs")
+        self.children["api"] = child
+        print(f"── starting the HTTP API (log {child.log_path})", flush=True)
+        wait_ready(child, f"http://127.0.0.1:{self.settings.api.port}/readyz", timeout_s=60)
+        return token
 
     def stop_children(self) -> dict[str, int]:
         return {name: child.stop() for name, child in reversed(list(self.children.items()))}
