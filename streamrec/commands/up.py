@@ -1,6 +1,7 @@
 """``streamrec up``: the system without the replay, for trying streamrec with your own
 producer: the embedded broker and Redis (unless given), an initial model if the registry has
-none, the stream worker, the online trainer and the HTTP API (when its extra is installed). Runs until Ctrl-C, SIGTERM or --duration."""
+none, the stream worker, the online trainer and the HTTP API (when its extra is installed).
+Runs until Ctrl-C, SIGTERM or --duration."""
 
 from __future__ import annotations
 
