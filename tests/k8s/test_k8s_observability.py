@@ -1,4 +1,4 @@
-"""The Grafana dashboard and the alerts use exactly the metrics the worker and trainer expose,
+"""The Grafana dashboard and the alerts use exactly the metrics the worker, trainer and API expose,
 and k8s/README.md documents what an operator needs (install order, scaling, models)."""
 
 from __future__ import annotations
@@ -26,7 +26,14 @@ TRAINER_METRICS = {
     "streamrec_trainer_rejections_total",
     "streamrec_model_age_seconds",
 }
-KNOWN = WORKER_METRICS | TRAINER_METRICS
+# The HTTP API's (api/metrics.py; tests/unit/api checks the names against its registry).
+API_METRICS = {
+    "streamrec_api_requests_total",
+    "streamrec_api_request_seconds",
+    "streamrec_api_events_total",
+    "streamrec_api_items_total",
+}
+KNOWN = WORKER_METRICS | TRAINER_METRICS | API_METRICS
 METRIC = re.compile(r"\b(streamrec_[a-z_]+?)(?:_bucket|_sum|_count)?\b")
 
 

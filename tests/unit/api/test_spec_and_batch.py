@@ -64,3 +64,19 @@ def test_tokens() -> None:
     auth = BearerAuth(lambda *_: None, ["a", "b"], ())
     assert auth.allowed(b"Bearer b") and auth.allowed(b"bearer a")
     assert not auth.allowed(b"Bearer c") and not auth.allowed(b"Basic a") and not auth.allowed(b"")
+
+
+def test_metric_names_are_the_ones_the_dashboard_uses() -> None:
+    from prometheus_client import generate_latest
+
+    from streamrec.api.metrics import ApiMetrics
+
+    m = ApiMetrics()
+    m.requests.labels("/x", "GET", "200").inc()
+    m.latency.labels("/x").observe(0.001)
+    m.events.labels("published").inc()
+    m.items.labels("publish").inc()
+    text = generate_latest(m.registry).decode()
+    names = {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line.startswith("streamrec_")}
+    expected = {"streamrec_api_requests_total", "streamrec_api_events_total", "streamrec_api_items_total"}
+    assert expected <= names and "streamrec_api_request_seconds_bucket" in names
