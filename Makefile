@@ -17,6 +17,10 @@ $(STAMP): pyproject.toml
 	@command -v redis-server >/dev/null || { echo "installing redis-server"; \
 	  if [ "$$(id -u)" = 0 ]; then (apt-get update -qq && apt-get install -y -qq redis-server) >/dev/null; \
 	  else sudo apt-get install -y redis-server; fi; }
+	@# Debian's chromium: the web console's test drives it (Playwright cannot download its own here).
+	@command -v chromium >/dev/null || { echo "installing chromium"; \
+	  if [ "$$(id -u)" = 0 ]; then (apt-get update -qq && apt-get install -y -qq chromium) >/dev/null; \
+	  else sudo apt-get install -y chromium; fi; }
 	@test -x $(PY) || python3 -m venv $(VENV)
 	@echo "installing torch (CPU build) and streamrec into $(VENV) (a few minutes the first time)"
 	@$(PY) -m pip install $(PIP_QUIET) $(TORCH_SPEC) 2>&1 | grep -v "is ignored" || true

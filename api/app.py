@@ -21,7 +21,9 @@ from streamrec.api import schemas
 from streamrec.api.auth import BearerAuth, parse_tokens
 from streamrec.api.backend import Backend
 from streamrec.api.batch import BadBody, check_events
+from streamrec.api.console import OPEN_PREFIXES, add_console
 from streamrec.api.metrics import ApiMetrics, MetricsLayer
+from streamrec.api.responses import json_response
 from streamrec.api.spec import event_body, item_body, with_bearer
 from streamrec.contracts.feed import feed_age_s
 from streamrec.contracts.items import parse_item
@@ -32,11 +34,7 @@ from streamrec.readiness import readyz
 from streamrec.settings.show import mask
 
 log = logging.getLogger(__name__)
-OPEN_PATHS = ("/healthz", "/readyz", "/metrics", "/openapi.json")
-
-
-def json_response(status: int, body: Any) -> Response:
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+OPEN_PATHS = ("/", "/healthz", "/readyz", "/metrics", "/openapi.json")
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -88,10 +86,12 @@ def create_app(backend: Backend) -> FastAPI:
     _feed_routes(app, backend)
     _write_routes(app, backend, metrics)
     _ops_routes(app, backend, metrics)
+    add_console(app, backend)
     app.add_exception_handler(BadBody, lambda _r, exc: json_response(exc.status, {"detail": str(exc)}))
     for kind in (RedisError, KafkaError, ServiceUnavailable, UserError):
         app.add_exception_handler(kind, _known_failure(settings.broker, mask(settings.redis, secret=True)))
-    app.add_middleware(BearerAuth, tokens=parse_tokens(settings.api.tokens.get_secret_value()), open_paths=OPEN_PATHS)
+    tokens = parse_tokens(settings.api.tokens.get_secret_value())
+    app.add_middleware(BearerAuth, tokens=tokens, open_paths=OPEN_PATHS, open_prefixes=OPEN_PREFIXES)
     app.add_middleware(MetricsLayer, metrics=metrics)
     with_bearer(app)
     return app

@@ -21,12 +21,16 @@ def parse_tokens(text: str) -> list[str]:
 
 class BearerAuth:
     """Lets a request through when its ``Authorization: Bearer`` token is one of ``tokens``;
-    ``open_paths`` (health, readiness, metrics, the spec) need none. ``tokens`` empty = no auth."""
+    ``open_paths`` (health, readiness, metrics, the spec) and ``open_prefixes`` (the console's
+    static files) need none. ``tokens`` empty = no auth."""
 
-    def __init__(self, app: ASGIApp, tokens: Collection[str], open_paths: Collection[str]) -> None:
+    def __init__(
+        self, app: ASGIApp, tokens: Collection[str], open_paths: Collection[str], open_prefixes: tuple[str, ...] = ()
+    ) -> None:
         self.app = app
         self.tokens = [t.encode() for t in tokens]
         self.open_paths = frozenset(open_paths)
+        self.open_prefixes = open_prefixes
 
     def allowed(self, header: bytes) -> bool:
         scheme, _, token = header.partition(b" ")
@@ -35,8 +39,11 @@ class BearerAuth:
         # compare against every token, so the time taken does not tell which one nearly matched
         return any([hmac.compare_digest(token.strip(), t) for t in self.tokens])
 
+    def _open(self, path: str) -> bool:
+        return path in self.open_paths or path.startswith(self.open_prefixes)
+
     async def __call__(self, scope: Scope, receive: Callable, send: Callable) -> None:
-        if scope["type"] != "http" or not self.tokens or scope["path"] in self.open_paths:
+        if scope["type"] != "http" or not self.tokens or self._open(scope["path"]):
             await self.app(scope, receive, send)
             return
         header = next((v for k, v in scope["headers"] if k == b"authorization"), b"")

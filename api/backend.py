@@ -7,8 +7,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from streamrec.api.stats import StreamStats
 from streamrec.config import Settings
-from streamrec.contracts.announcement import parse_announcement
 from streamrec.feed_store import redis_client, redis_client_async
 from streamrec.kafka import make_producer, security_kwargs
 
@@ -22,8 +22,8 @@ class Backend:
         self.redis = redis_client(settings.redis)  # readiness and anything run in a thread
         self.aredis = redis_client_async(settings.redis)  # feed reads, on the event loop
         self._producer: Any = None
-        self._follower: Any = None
-        self._served: dict[str, Any] | None = None
+        self.tails: Any = None  # streamrec.api.tails.Tails, once started
+        self.stats = StreamStats(settings)
         self._lock = threading.Lock()
 
     def producer(self) -> Any:
@@ -46,21 +46,20 @@ class Backend:
         return open_registry(self.settings.registry.url, self.settings.data_dir)
 
     def start(self) -> None:
-        """Start following the announcements (in a thread; it retries while the broker is down)."""
-        from streamrec.follow import FollowerThread
+        """Follow the models, items and dead-letter topics (threads that retry while the broker is down)."""
+        from streamrec.api.tails import Tails
 
+        t = self.settings.topics
         sec = security_kwargs(self.settings.kafka_security)
-        self._follower = FollowerThread(self.settings.broker, self.settings.topics.models, **sec)
+        self.tails = Tails(self.settings.broker, t.models, t.items, t.dlq, **sec)
 
     def served(self) -> tuple[dict[str, Any] | None, bool]:
         """The latest announcement read so far (the version workers serve, or None), and whether
         the follower has read everything the topic held when it started."""
-        with self._lock:
-            if self._follower is None:
-                return None, False
-            for record in self._follower.drain():
-                self._served = parse_announcement(record.value) or self._served
-            return self._served, self._follower.follower.caught_up.is_set()
+        if self.tails is None:
+            return None, False
+        caught_up = self.tails.models.refresh()
+        return self.tails.served, caught_up
 
     def ready(self) -> list[str]:
         """Reasons the API cannot serve (for /readyz): Redis and the broker, checked now."""
@@ -78,8 +77,9 @@ class Backend:
         await self.aredis.aclose()
 
     def close(self) -> None:
-        if self._follower is not None:
-            self._follower.close()
+        if self.tails is not None:
+            self.tails.close()
+        self.stats.close()
         if self._producer is not None:
             self._producer.close(timeout=5)
         self.redis.close()

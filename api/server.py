@@ -45,4 +45,5 @@ def serve(settings: Settings) -> None:
         log_level=settings.log_level.lower(),
         access_log=False,  # per-request lines would cost more than a feed read; /metrics counts them
         timeout_graceful_shutdown=10,
+        lifespan="on",  # a failing start-up stops the API (uvicorn's "auto" would log it at INFO and go on)
     )

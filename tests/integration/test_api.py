@@ -8,14 +8,11 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
-import uvicorn
+from support.api_harness import TOKEN
 from support.worker_harness import WorkerEnv, build_artifact
 
 from streamrec.api.app import create_app
@@ -29,33 +26,7 @@ from streamrec.kafka import make_producer, read_topic
 from streamrec.net import free_port
 
 pytestmark = pytest.mark.integration
-TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
-
-@pytest.fixture
-def api(wenv: WorkerEnv, tmp_path: Path) -> Iterator[tuple[httpx.Client, WorkerEnv, Settings]]:
-    """The API of one test over its own topics, Redis prefix and registry; a client for it."""
-    settings = Settings(
-        broker=wenv.broker,
-        redis=wenv.redis,
-        data_dir=tmp_path / "data",
-        feed_prefix=wenv.feed_prefix,
-        topics=wenv.topics,
-        registry={"url": str(wenv.registry_dir)},
-        api={"tokens": f"old-token,{TOKEN}", "port": free_port(), "host": "127.0.0.1"},
-    )
-    server = uvicorn.Server(uvicorn.Config(create_app(Backend(settings)), port=settings.api.port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "the API did not start"
-        time.sleep(0.05)
-    with httpx.Client(base_url=f"http://127.0.0.1:{settings.api.port}", timeout=30) as client:
-        yield client, wenv, settings
-    server.should_exit = True
-    thread.join(20)
 
 
 def _event(i: int, user: str = "u1") -> dict:
