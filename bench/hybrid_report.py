@@ -20,7 +20,8 @@ def _pair(res: dict) -> str:
 
 
 def _setting(s: dict) -> str:
-    return f"beta {s['beta']:g}, {s['norm']}, alpha {s.get('popularity_exponent', 0):g}"
+    alpha, source = s.get("popularity_exponent", 0), s.get("source_exponent", 0)
+    return f"beta {s['beta']:g}, {s['norm']}, alpha {alpha:g}, source {source:g}"
 
 
 def _gain(a: float, b: float) -> str:

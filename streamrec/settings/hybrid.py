@@ -24,6 +24,18 @@ class HybridSettings(Section):
         le=2.0,
         description="a neighbour's count is divided by its total count to this power (0 = raw counts)",
     )
+    source_exponent: float = Field(
+        0.0,
+        ge=0.0,
+        le=2.0,
+        description="a session item's counts are divided by its own total count to this power (0 = raw counts)",
+    )
+    distance_exponent: float = Field(
+        0.0,
+        ge=0.0,
+        le=4.0,
+        description="a pair k steps apart counts 1 / k to this power (0 = every pair in the window counts 1)",
+    )
     max_neighbours: int = Field(
         64, ge=1, le=4096, description="neighbours kept per item (memory: 8 x this + 8 bytes per item)"
     )
