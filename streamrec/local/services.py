@@ -1,12 +1,14 @@
 """Embedded services: a Kafka-protocol broker (Tansu) and a Redis server as child processes.
 
 Each runs on a free loopback port, is waited for until it answers, and is stopped on exit,
-Ctrl-C or crash. Children get PR_SET_PDEATHSIG so that even a SIGKILL of the parent leaves
-no orphan broker holding a port.
+Ctrl-C or crash. On Linux children get PR_SET_PDEATHSIG so that even a SIGKILL of the parent
+leaves no orphan broker holding a port; where there is no such call (macOS), the parent stops
+every child it started when it exits (:func:`track`), which covers every end but a SIGKILL.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ctypes
 import os
@@ -14,8 +16,10 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,9 +31,30 @@ class ServiceError(RuntimeError):
     """A service could not be found or started; the message says how to fix it."""
 
 
+PDEATHSIG = sys.platform.startswith("linux")
+_children: weakref.WeakSet[subprocess.Popen[bytes]] = weakref.WeakSet()
+
+
 def die_with_parent() -> None:  # runs in the child between fork and exec
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    """Linux: the kernel SIGTERMs the child when its parent dies, even by SIGKILL. Elsewhere a
+    no-op (the parent's exit stops the children it tracked)."""
+    if not PDEATHSIG:
+        return
+    with contextlib.suppress(OSError):  # a libc without the usual name (musl): the exit hook still stops it
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def track(proc: subprocess.Popen[bytes]) -> subprocess.Popen[bytes]:
+    """Stop ``proc`` when this process exits, if it is still running then."""
+    _children.add(proc)
+    return proc
+
+
+@atexit.register
+def stop_tracked(grace_s: float = 5.0) -> None:
+    for proc in list(_children):
+        if proc.poll() is None:
+            stop_process(proc, grace_s)
 
 
 def stop_process(proc: subprocess.Popen[bytes], grace_s: float) -> int:
@@ -102,6 +127,7 @@ def _spawn(name: str, argv: list[str], port: int, workdir: Path) -> Service:
     proc = subprocess.Popen(
         argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=workdir, preexec_fn=die_with_parent
     )
+    track(proc)
     log.close()
     svc = Service(name, proc, "", port, log_path)
     try:

@@ -1,8 +1,9 @@
 """Child ``streamrec`` processes (worker, trainer) for ``demo`` and ``up``.
 
 Children inherit settings through ``STREAMREC_*`` variables (the same path an operator uses),
-log to files, die with their parent (PR_SET_PDEATHSIG), and are stopped with SIGTERM first so
-they commit what they processed, SIGKILL only after a grace period.
+log to files, die with their parent (PR_SET_PDEATHSIG on Linux, the exit hook elsewhere), and
+are stopped with SIGTERM first so they commit what they processed, SIGKILL only after a grace
+period.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from streamrec.local.services import ServiceError, die_with_parent, stop_process
+from streamrec.local.services import ServiceError, die_with_parent, stop_process, track
 
 
 @dataclass
@@ -51,7 +52,7 @@ def spawn(name: str, args: list[str], env: dict[str, str], log_dir: Path) -> Chi
             env=full_env,
             preexec_fn=die_with_parent,
         )
-    return Child(name, proc, log_path)
+    return Child(name, track(proc), log_path)
 
 
 def http_get(url: str, timeout_s: float = 2.0) -> tuple[int, str]:
