@@ -172,6 +172,8 @@ async def _replay(
         if start // chunk % 500 == 0:
             bar.set_postfix(hit=f"{hits['served'].rate():.3f}", knn=f"{hits['cooccurrence'].rate():.3f}")
     bar.close()
+    if online is not None:
+        online.measure_sawtooth(hits["served"].records)
     out = {}
     for name, rate in hits.items():
         out[name] = {
