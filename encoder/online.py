@@ -5,12 +5,10 @@ of them are held back: the promotion gate scores the candidate and the served mo
 so both are judged on events neither has trained on. Older examples move into a bounded replay
 buffer; each update mixes the freshest examples (to follow drift) with older ones (to not
 forget), and minimises the same next-item InfoNCE with logQ correction as offline training.
-Only the session tower learns by default. With ``train_item_ids`` the id embeddings of the
-items in each update batch learn too, and an item first seen in an event (a target or a session
-item the model has no row for) gets a trainable id row at once, started from the mean id
-embedding of the known items of that session: an item that appears after offline training is
-recommendable from its first promotion on, and popular-now items move with the stream. Every
-promotion ships the whole item matrix, so workers swap item rows and session tower together.
+The session tower learns and, with ``train_item_ids`` (the default), so do the id rows of the
+items in each batch; an item first seen in an event gets a trainable row at once, started from
+the mean id embedding of its session's known items, so it is recommendable from the next
+promotion on. A promotion ships the whole item matrix: workers swap rows and tower together.
 
 Items that reach the catalogue after offline training join the item table as text-only (cold)
 rows (:meth:`OnlineLearner.upsert_items`), in the candidate and the served model alike, so both
