@@ -98,8 +98,7 @@ class OnlineLearner:
             self.model.items.id_emb.weight.requires_grad = True
 
     def _optimiser(self) -> torch.optim.AdamW:
-        """AdamW over what learns; the id rows (when they do) at their own, higher rate: an item
-        row sees a few examples where the session tower sees them all."""
+        """AdamW; id rows at their own, higher rate (a row sees few of the examples the tower sees)."""
         ids = self.model.items.id_emb.weight
         rest = [p for p in self.model.parameters() if p.requires_grad and p is not ids]
         groups = [{"params": rest, "lr": self.settings.lr}]
@@ -166,8 +165,7 @@ class OnlineLearner:
         return len(new)
 
     def _add_id_rows(self, session: list[str]) -> None:
-        """Trainable rows for the items of ``session`` the model has none for, each started from
-        the mean id embedding of the session's known items (zeros when none is known)."""
+        """Rows for ``session``'s items the model lacks, from the mean id row of its known ones."""
         new = [i for i in dict.fromkeys(session) if i not in self.index]
         if not new:
             return
