@@ -126,10 +126,11 @@ class OnlineLearner:
         """Items added to the table since the offline model."""
         return self.n_items - self.offline_items
 
-    def upsert_items(self, item_ids: list[str], text_emb: np.ndarray) -> int:
+    def upsert_items(self, item_ids: list[str], text_emb: np.ndarray, content_changed: Iterable[str] = ()) -> int:
         """Unknown ``item_ids`` become cold rows from their text-model embeddings (float32
-        [n, T]); known ones get their text embedding replaced (their text changed). Applied to the
-        candidate and the served model alike. Returns how many rows were appended."""
+        [n, T]); known ones get their text embedding replaced (their text changed), and those in
+        ``content_changed`` become text-only rows (their id embedding described the old content).
+        Applied to the candidate and the served model alike. Returns how many rows were appended."""
         if len(item_ids) != len(text_emb):
             raise ValueError(f"{len(item_ids)} ids but {len(text_emb)} embeddings")
         emb = torch.from_numpy(np.asarray(text_emb, np.float32))  # [n, T]
@@ -140,6 +141,9 @@ class OnlineLearner:
             if known:
                 rows = torch.tensor([r for r, _ in known])  # [m]
                 set_text_rows(model.items, rows, emb[[k for _, k in known]])
+            retired = [self.index[i] for i in content_changed if i in self.index]
+            if retired:
+                model.items.warm[torch.tensor(retired)] = False
             if new:
                 append_cold_rows(model.items, emb[[k for _, k in new]])
         for item, _ in new:
