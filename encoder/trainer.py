@@ -233,7 +233,9 @@ class Trainer:
             log.info("no item has text: training an ID-only model (no text tower)")
             return None, None
         if text_encoder is not None:
-            return np.asarray(text_encoder(texts), dtype=np.float32), "injected"
+            emb = np.asarray(text_encoder(texts), dtype=np.float32)
+            emb[[not t.strip() for t in texts]] = 0.0  # rows without text: no text part, as TextModel does
+            return emb, "injected"
         resolved = resolve_setting(s.text_model, search_dirs(s.text_model_dir))
         if resolved is None:
             return None, None
