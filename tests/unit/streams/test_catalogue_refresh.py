@@ -95,3 +95,13 @@ def test_a_runner_with_another_text_tower_gets_text_vectors_re_embedded() -> Non
     assert overlay.stale(bare) == []
     overlay.replay_onto(bare)
     assert set(bare.vectors) == {"m"}
+
+
+def test_items_read_before_the_first_model_are_embedded_when_it_arrives() -> None:
+    overlay = CatalogueOverlay()
+    overlay.record([ItemUpdate("early", True, "hello"), ItemUpdate("t", True, "trained one")], {}, None)
+    first = _Runner({"t"})
+    stale = overlay.stale(first)
+    assert [u.item_id for u in stale] == ["early"]
+    overlay.replay_onto(first, embed_updates(first, stale))
+    assert set(first.vectors) == {"early"}
