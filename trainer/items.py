@@ -32,6 +32,7 @@ from streamrec.contracts.items import ItemUpdate, parse_records
 from streamrec.encoder.online import OnlineLearner
 from streamrec.follow import FollowerThread
 from streamrec.item_refresh import refreshes_vector
+from streamrec.serving.providers import Device, choose_providers
 
 log = logging.getLogger("streamrec.trainer")
 TextEncoder = Callable[[list[str]], np.ndarray]  # texts -> float32 [n, T]
@@ -42,18 +43,21 @@ def text_digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def artifact_text_encoder(artifact_dir: Path, search_dirs: Sequence[Path] = ()) -> TextEncoder | None:
+def artifact_text_encoder(
+    artifact_dir: Path, search_dirs: Sequence[Path] = (), device: Device = "cpu"
+) -> TextEncoder | None:
     """The text-model half of a served artifact's ``text.onnx`` (texts -> embeddings [n, T], what
-    the learner's rows hold), None for an artifact without one. A text model the artifact names
-    but this machine lacks raises (:class:`~streamrec.serving.artifact.ArtifactError`)."""
-    from streamrec.serving.artifact import TEXT_ONNX, verify
+    the learner's rows hold) on ``device`` (auto|cuda|cpu), None for an artifact without one. A
+    text model the artifact names but this machine lacks raises (``ArtifactError``)."""
+    from streamrec.serving.artifact import verify
     from streamrec.serving.text_tower import TextTower
 
     meta = verify(artifact_dir)
-    if TEXT_ONNX not in meta.files:
-        return None
-    tower = TextTower.load(artifact_dir / TEXT_ONNX, meta.files[TEXT_ONNX], meta.text, search_dirs)
-    return lambda texts: tower.embed(texts)[0]
+    providers = choose_providers(device).providers
+    tower = TextTower.of_artifact(
+        artifact_dir, meta, search_dirs, providers, threads=1
+    )  # one core: the worker's is the other
+    return None if tower is None else (lambda texts: tower.embed(texts)[0])
 
 
 class CatalogueSync:

@@ -91,7 +91,7 @@ class TrainerProcess:
         self.learner = OnlineLearner(trained, settings.trainer, settings.encoder)
         if text_encoder is None:
             dirs = search_dirs(settings.encoder.text_model_dir)
-            text_encoder = artifact_text_encoder(self.registry.fetch(version), dirs)
+            text_encoder = artifact_text_encoder(self.registry.fetch(version), dirs, settings.device)
         self.catalogue = CatalogueSync(self.learner, text_encoder)
         self._count_items()
         self.producer = make_producer(settings.broker, settings.kafka_security)

@@ -1,9 +1,11 @@
 """``text.onnx`` with the real MiniLM: exported and parity-checked with every artifact of a model
 with text, reused from the cache when nothing changed, run without torch by the Runner and the
-trainer; an artifact whose text model is missing or different fails to load, naming it."""
+trainer (whose cold row for a new item is the worker's vector for it); an artifact whose text
+model is missing or different fails to load, naming it."""
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from pathlib import Path
@@ -13,11 +15,14 @@ import pytest
 import torch
 from support.text_artifact import MiniLMModel
 
+from streamrec.contracts.items import ItemUpdate
+from streamrec.encoder.online import OnlineLearner
 from streamrec.encoder.text import TextModel
 from streamrec.serving.artifact import TEXT_ONNX, ArtifactError, verify
 from streamrec.serving.runner import Runner
+from streamrec.settings.encoder import EncoderSettings, TrainerSettings
 from streamrec.text_models import BUNDLED_ID, TextModelRef, bundled_dir, locate, ref_from_config
-from streamrec.trainer.items import artifact_text_encoder
+from streamrec.trainer.items import CatalogueSync, artifact_text_encoder
 
 
 def _torch_vectors(m: MiniLMModel, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -88,3 +93,18 @@ def test_a_missing_or_different_text_model_fails_the_load_naming_it(minilm_model
     with pytest.raises(ArtifactError, match=r"team-minilm.*has sha256"):
         Runner.load(path, "cpu", text_model_dirs=[tmp_path / "other"])
     assert Runner.load(path, "cpu", text_model_dirs=[models]).text is not None
+
+
+def test_the_trainers_cold_row_is_the_workers_vector(minilm_model: MiniLMModel, tmp_path: Path) -> None:
+    """Worker and trainer give a new item the same vector: the trainer's next export carries
+    the row the worker computed from the same text."""
+    runner = Runner.load(minilm_model.export(tmp_path / "registry").uri, "cpu")
+    trained = copy.deepcopy(minilm_model.trained)
+    learner = OnlineLearner(trained, TrainerSettings(holdout_size=16), EncoderSettings())
+    sync = CatalogueSync(learner, artifact_text_encoder(Path(runner.directory)))
+    text = "A brand-new telescope guide about comets and nebulae"
+    sync.handle([ItemUpdate("brand-new", True, text)])
+    assert sync.pump(wait=True) == 1
+    worker_vec = runner.text_vectors([text])
+    assert worker_vec is not None
+    assert np.abs(trained.item_matrix()[learner.index["brand-new"]] - worker_vec[0]).max() <= 1e-4
