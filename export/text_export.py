@@ -8,10 +8,11 @@ longer than the token limit, non-ASCII, one alone and a mixed batch) plus real i
 given, against eager torch on the ``transformers`` tokenizer's output: max abs error on both
 outputs within 1e-4, or the artifact is not written.
 
-Exporting MiniLM takes ~15 s on 2 cores and the file is ~90 MB, while the online trainer
-exports a version every few promotions with the projection frozen: a checked file is kept in a
-cache under a key of everything it is made of (text model checksum, projection weights, opset,
-torch version) and copied from there, the same bytes every time, so workers share one session.
+Exporting MiniLM takes seconds and the file is large (``export_seconds``, ``text_onnx_bytes`` in
+bench/text_tower.json), while the online trainer exports a version every few promotions with the
+projection frozen: a checked file is kept in a cache under a key of everything it is made of (text
+model checksum, projection weights, opset, torch version) and copied from there, the same bytes
+every time, so workers share one session.
 """
 
 from __future__ import annotations

@@ -190,7 +190,7 @@ class Runner:
 
     def text_vectors(self, texts: Sequence[str]) -> np.ndarray | None:
         """Item vectors float32 [n, d] from ``texts`` (non-empty) by the artifact's text tower,
-        None when the artifact has none. Blocking (tens of ms per text on 2 cores)."""
+        None when the artifact has none. Blocking (it runs the language model)."""
         return None if self.text is None else self.text.embed(texts)[1]
 
     @property

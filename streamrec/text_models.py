@@ -68,7 +68,7 @@ _digest_lock = threading.Lock()
 
 
 def weights_digest(path: Path) -> str:
-    """sha256 of a weights file (~0.2 s for MiniLM's 90 MB; kept per path, size and mtime, so a
+    """sha256 of a weights file (MiniLM's is a 90 MB file; kept per path, size and mtime, so a
     worker that loads a new version every few seconds hashes it once)."""
     st = path.stat()
     key = (str(path.resolve()), st.st_size, st.st_mtime_ns)

@@ -226,7 +226,7 @@ class WorkerRuntime:
         if not updates:
             return
         while True:
-            # Embedded outside the lock (the text tower takes ~10 ms per item on 2 cores); a model
+            # Embedded outside the lock (the text tower runs a language model per item); a model
             # swapped in meanwhile has its own tower: embed again for it.
             runner = self.slot.current
             embedded = await self._embed_cold_items(runner, updates)
