@@ -90,8 +90,7 @@ class TrainerProcess:
         self.served = Served(version)
         self.learner = OnlineLearner(trained, settings.trainer, settings.encoder)
         if text_encoder is None:
-            dirs = search_dirs(settings.encoder.text_model_dir)
-            text_encoder = artifact_text_encoder(self.registry.fetch(version), dirs, settings.device)
+            text_encoder = self._text_encoder(version)
         self.catalogue = CatalogueSync(self.learner, text_encoder)
         self._count_items()
         self.producer = make_producer(settings.broker, settings.kafka_security)
@@ -110,6 +109,16 @@ class TrainerProcess:
         trained = load_model_dir(init_model)
         save_model_dir(self.lineage / refs[-1].version, trained)
         return trained, refs[-1].version
+
+    def _text_encoder(self, version: str) -> TextEncoder | None:
+        """The served artifact's text tower; its text model missing here is a one-line error."""
+        from streamrec.serving.artifact import ArtifactError
+
+        dirs = search_dirs(self.s.encoder.text_model_dir)
+        try:
+            return artifact_text_encoder(self.registry.fetch(version), dirs, self.s.device)
+        except ArtifactError as exc:
+            raise UserError(f"cannot embed new catalogue items: {exc}") from None
 
     def consumer(self) -> KafkaConsumer:
         return KafkaConsumer(
