@@ -41,6 +41,7 @@ from streamrec.text_models import TextModelRef, locate, ref_from_config
 log = logging.getLogger(__name__)
 OPSET = 17
 ATOL = 1e-4  # measured errors are ~1e-7; room for other CPUs' kernels
+KEEP_CACHED = 3
 GOLDEN_TEXTS = (
     "x",
     "Toy Story (1995). Animation Children's Comedy",
@@ -150,7 +151,17 @@ def export_text_tower(spec: TextSpec, path: Path, texts: Sequence[str] = ()) -> 
         shutil.copyfile(path, tmp)
         cached.with_suffix(".json").write_text(json.dumps(report.as_dict()))
         tmp.replace(cached)  # the .onnx last: a crash never leaves an unchecked file to reuse
+        _prune(cached.parent)
     return report
+
+
+def _prune(cache_dir: Path) -> None:
+    """Keep the newest KEEP_CACHED towers (an online-trained projection makes a new one each
+    export: ~90 MB apiece)."""
+    files = sorted(cache_dir.glob("text-*.onnx"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in files[KEEP_CACHED:]:
+        old.unlink(missing_ok=True)
+        old.with_suffix(".json").unlink(missing_ok=True)
 
 
 def check_text_parity(

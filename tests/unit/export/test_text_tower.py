@@ -18,6 +18,7 @@ from support.text_artifact import MiniLMModel
 from streamrec.contracts.items import ItemUpdate
 from streamrec.encoder.online import OnlineLearner
 from streamrec.encoder.text import TextModel
+from streamrec.export.text_export import KEEP_CACHED, _prune
 from streamrec.serving.artifact import TEXT_ONNX, ArtifactError, verify
 from streamrec.serving.runner import Runner
 from streamrec.settings.encoder import EncoderSettings, TrainerSettings
@@ -108,3 +109,14 @@ def test_the_trainers_cold_row_is_the_workers_vector(minilm_model: MiniLMModel, 
     worker_vec = runner.text_vectors([text])
     assert worker_vec is not None
     assert np.abs(trained.item_matrix()[learner.index["brand-new"]] - worker_vec[0]).max() <= 1e-4
+
+
+def test_the_tower_cache_keeps_the_newest_few(tmp_path: Path) -> None:
+    for i in range(KEEP_CACHED + 2):
+        (tmp_path / f"text-{i}.onnx").write_bytes(b"x")
+        (tmp_path / f"text-{i}.json").write_text("{}")
+        os.utime(tmp_path / f"text-{i}.onnx", (i, i))
+    _prune(tmp_path)
+    kept = sorted(p.name for p in tmp_path.glob("text-*.onnx"))
+    assert kept == [f"text-{i}.onnx" for i in range(2, KEEP_CACHED + 2)]
+    assert not (tmp_path / "text-0.json").exists()
