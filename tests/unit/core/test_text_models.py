@@ -34,7 +34,7 @@ def test_a_configured_directory_is_searched_by_id_and_checksum(tmp_path: Path) -
     _model(tmp_path / "other" / "tiny-lm", b"weights v2")
     with pytest.raises(TextModelError, match=r"acme/tiny-lm .*other/tiny-lm has sha256"):
         locate(ref, [tmp_path / "other"])
-    with pytest.raises(TextModelError, match=r"acme/tiny-lm .*not found in .*nowhere"):
+    with pytest.raises(TextModelError, match=r"acme/tiny-lm .*not found \(looked in .*nowhere.*TEXT_MODEL_DIR"):
         locate(ref, [tmp_path / "nowhere"])
 
 
