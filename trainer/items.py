@@ -12,8 +12,10 @@ Which updates touch a row is :func:`streamrec.item_refresh.refreshes_vector`, th
 a trained row (warm: it has a trained id embedding) is never re-embedded unless the update is
 marked ``content_change``, which also turns it into a text-only row (its id embedding described
 the old content), as the workers then serve it. An untrained row is refreshed when its text
-differs from the one it was embedded from: items the trainer embedded keep a digest of their
-text in the model's config (``item_texts``), so those are compared across restarts too.
+differs from the one it was embedded from (for a row of the offline model, the first text seen
+in this process is taken as the one it was trained with); items the trainer embedded keep a
+digest of their text in the model's config (``item_texts``), so those are compared across
+restarts too.
 """
 
 from __future__ import annotations
@@ -54,9 +56,8 @@ def artifact_text_encoder(
 
     meta = verify(artifact_dir)
     providers = choose_providers(device).providers
-    tower = TextTower.of_artifact(
-        artifact_dir, meta, search_dirs, providers, threads=1
-    )  # one core: the worker's is the other
+    # One thread: on a 2-core box the other core is the worker's.
+    tower = TextTower.of_artifact(artifact_dir, meta, search_dirs, providers, threads=1)
     return None if tower is None else (lambda texts: tower.embed(texts)[0])
 
 
@@ -97,7 +98,13 @@ class CatalogueSync:
                 self.changed.add(u.item_id)
             if not self.enabled or not u.text or not refreshes_vector(u, self._trained(u.item_id)):
                 continue
-            if self.digests.get(u.item_id) != text_digest(u.text) or u.item_id in self.changed:
+            digest = text_digest(u.text)
+            row = self.learner.index.get(u.item_id)
+            offline = row is not None and row < self.learner.offline_items and u.item_id not in self.changed
+            if offline and u.item_id not in self.digests:
+                self.digests[u.item_id] = digest  # first sighting of an offline row: the text it was trained with
+                continue
+            if self.digests.get(u.item_id) != digest or u.item_id in self.changed:
                 self.queue[u.item_id] = u.text
         self._set_available(available)
 
