@@ -15,12 +15,22 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1] / "docs" / "results"
 
 
+def _num(v: float | dict, digits: int = 4) -> str:
+    """A figure, or (a ``--seeds N`` run) its mean ± std."""
+    return f"{v['mean']:.{digits}f} ± {v['std']:.{digits}f}" if isinstance(v, dict) else f"{v:.{digits}f}"
+
+
+def _mean(v: float | dict) -> float:
+    return v["mean"] if isinstance(v, dict) else v
+
+
 def _pair(res: dict) -> str:
-    return f"{res['hr@10']:.4f} / {res['ndcg@10']:.4f}"
+    return f"{_num(res['hr@10'])} / {_num(res['ndcg@10'])}"
 
 
 def _setting(s: dict) -> str:
-    return f"beta {s['beta']:g}, {s['norm']}, alpha {s.get('popularity_exponent', 0):g}"
+    alpha, source = _mean(s.get("popularity_exponent", 0)), _mean(s.get("source_exponent", 0))
+    return f"beta {_mean(s['beta']):.2g}, {s['norm']}, alpha {alpha:.2g}, source {source:.2g}"
 
 
 def _gain(a: float, b: float) -> str:
@@ -42,23 +52,33 @@ def loo_rows(files: list[Path]) -> list[str]:
         validated = f"{_pair(val)} ({_setting(val['setting'])})"
         rows.append(
             f"| {data} | {'excluded' if p['exclude_seen'] else 'kept'} | {_pair(r['model'])} | {_pair(knn)} | "
-            f"{setting} | {_gain(hyb['ndcg@10'], knn['ndcg@10'])} | {validated} | {p['users']} / {p['items']} |"
+            f"{setting} | {_gain(_mean(hyb['ndcg@10']), _mean(knn['ndcg@10']))} | {validated} | "
+            f"{p['users']} / {p['items']} |"
         )
     return head + rows
 
 
 def stream_rows(files: list[Path]) -> list[str]:
     head = [
-        "| data | served (model + hybrid) | co-occurrence kNN | popularity | served vs kNN | checked / no feed |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        "| data | served (model + hybrid) | latest quarter | co-occurrence kNN | popularity | served vs kNN | "
+        "online trainer | checked / no feed |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |",
     ]
     rows = []
     for path in files:
         r = json.loads(path.read_text())
         m = r["methods"]
         s, k, pop = (m[n]["online_hr@10"] or 0.0 for n in ("served", "cooccurrence", "popularity"))
+        o = r.get("online")
+        online = (
+            f"{o['promotions']} promotions, {o['rejections']} rejections, {o['items_added_online']} items added, "
+            f"item rows trained: {o['train_item_ids']}"
+            if o
+            else "off (frozen model)"
+        )
         rows.append(
-            f"| {path.stem.split('-', 1)[1]} | {s:.4f} | {k:.4f} | {pop:.4f} | {_gain(s, k)} | "
+            f"| {path.stem.split('-', 1)[1]} | {s:.4f} | {m['served']['latest_quarter_hr@10'] or 0:.4f} | {k:.4f} | "
+            f"{pop:.4f} | {_gain(s, k)} | {online} | "
             f"{m['served']['events_checked']} / {m['served']['events_without_feed']} |"
         )
     return head + rows

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from streamrec.cooccurrence import Cooccurrence
 from streamrec.datasets import Catalogue, EventLog
 from streamrec.encoder.artifact import TrainedModel
 from streamrec.encoder.baselines import popularity_scores
@@ -103,7 +104,7 @@ def _validation(
     hist, fn = _model_fn(model, matrix, seqs, users, 2, session_length, device)
     targets = np.array([seqs.items[u][-2] for u in users], dtype=np.int64)
     train = [seqs.items[u][seqs.train_part(u)] for u in range(len(seqs.users))]
-    table = table_of(train, rows, hybrid.max_neighbours, hybrid.window)
+    table = table_of(train, rows, hybrid)
     return tune(fn, table, hist, targets, keep_seen, ("max", "log"))
 
 
@@ -148,10 +149,20 @@ def _protocol(
         "cooccurrence": f"pairs <= {hybrid.window} steps apart in histories, last {hybrid.window} items weighted "
         f"1..{hybrid.window} by recency, at most {hybrid.max_neighbours} neighbours per item",
         "hybrid": "model score + beta x normalised co-occurrence bonus; 'hybrid' = the settings' beta/norm, "
-        "'hybrid_validated' = the best on the second-to-last event (table counted on training parts)",
+        "'hybrid_validated' = the best on the second-to-last event (table counted on training parts); "
+        f"its table weighs a pair k steps apart 1/k**{hybrid.distance_exponent:g}, its bonus divides by the "
+        f"neighbour's total**{hybrid.popularity_exponent:g} and the session item's total**{hybrid.source_exponent:g}",
         "diversity": div_label,
         "session_length": session_length,
     }
+
+
+SETTING_KEYS = ("beta", "norm", "popularity_exponent", "source_exponent")  # what a hybrid row reports
+
+
+def _hybrid(model_fn: ScoreFn, table: Cooccurrence, hist: list[np.ndarray], n: int, setting: dict) -> ScoreFn:
+    bonus = bonus_fn(table, hist, n, setting["norm"], setting["popularity_exponent"], setting["source_exponent"])
+    return hybrid_fn(model_fn, bonus, setting["beta"])
 
 
 def evaluate_run(
@@ -185,27 +196,23 @@ def evaluate_run(
     validation = _validation(model, matrix, seqs, rows, keep_seen, hybrid, session_length, device)
     best = validation["best"]
     pop = popularity_scores(hist, n)
-    table = table_of(hist, rows, hybrid.max_neighbours, hybrid.window)
+    table = table_of(hist, rows, hybrid)
+    reference = table if not hybrid.distance_exponent else table_of(hist, rows, hybrid, distance_exponent=0.0)
+    setting = {k: getattr(hybrid, k) for k in SETTING_KEYS}
+    chosen = {k: best[k] for k in SETTING_KEYS}
     methods = {
         "model": model_fn,
-        "hybrid": hybrid_fn(model_fn, bonus_fn(table, hist, n, hybrid.norm, hybrid.popularity_exponent), hybrid.beta),
-        "hybrid_validated": hybrid_fn(
-            model_fn, bonus_fn(table, hist, n, best["norm"], best["popularity_exponent"]), best["beta"]
-        ),
+        "hybrid": _hybrid(model_fn, table, hist, n, setting),
+        "hybrid_validated": _hybrid(model_fn, table, hist, n, chosen),
         "popularity": lambda b: np.tile(pop, (len(b), 1)),
-        "cooccurrence": bonus_fn(table, hist, n, "raw"),
+        "cooccurrence": bonus_fn(reference, hist, n, "raw"),
     }
     results: dict[str, dict] = {}
     for name, (ranks, tops) in rank_many(methods, hist, targets, keep_seen, k=K).items():
         res = summarize(ranks, tops, n, div, k=K)
         res["cold_start"] = summarize(ranks[cold], tops[cold], n, div, k=K)
         results[name] = res
-    results["hybrid"]["setting"] = {
-        "beta": hybrid.beta,
-        "norm": hybrid.norm,
-        "popularity_exponent": hybrid.popularity_exponent,
-    }
-    results["hybrid_validated"]["setting"] = {k: best[k] for k in ("beta", "norm", "popularity_exponent")}
+    results["hybrid"]["setting"], results["hybrid_validated"]["setting"] = setting, chosen
     return {
         "model": results["model"],
         "hybrid": results["hybrid"],

@@ -20,26 +20,36 @@ from streamrec.encoder.metrics import hit_rate, ndcg, target_ranks
 from streamrec.settings.hybrid import HybridSettings
 
 BETAS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0, 100.0)
-ALPHAS = (0.0, 0.5)  # popularity exponents tried
+EXPONENTS = ((0.0, 0.0), (0.5, 0.0), (0.3, 0.3), (0.5, 0.3))  # (popularity, source) exponents tried
 TUNE_USERS = 4_000  # validation users scored per setting (a fixed random subset above that)
 
 
-def table_of(histories: Sequence[np.ndarray], ids: Sequence[str], max_neighbours: int, window: int) -> Cooccurrence:
-    """A table whose rows are ``ids``' rows (so its bonus needs no remapping), counted on ``histories``."""
-    table = Cooccurrence(max_neighbours, window, capacity=len(ids))
+def table_of(
+    histories: Sequence[np.ndarray], ids: Sequence[str], hybrid: HybridSettings, distance_exponent: float | None = None
+) -> Cooccurrence:
+    """A table whose rows are ``ids``' rows (so its bonus needs no remapping), counted on
+    ``histories`` with ``hybrid``'s shape (``distance_exponent`` overrides its own: 0 gives the
+    reference kNN's raw counts)."""
+    distance = hybrid.distance_exponent if distance_exponent is None else distance_exponent
+    table = Cooccurrence(hybrid.max_neighbours, hybrid.window, capacity=len(ids), distance_exponent=distance)
     table.rows_of(ids)
     table.observe_sequences(histories)
     return table
 
 
 def bonus_fn(
-    table: Cooccurrence, histories: Sequence[np.ndarray], n_items: int, how: Normalisation, alpha: float = 0.0
+    table: Cooccurrence,
+    histories: Sequence[np.ndarray],
+    n_items: int,
+    how: Normalisation,
+    alpha: float = 0.0,
+    source: float = 0.0,
 ) -> ScoreFn:
     """Dense normalised bonus [b, N] of the eval users in a batch."""
     identity = np.arange(n_items)
 
     def score(users: list[int]) -> np.ndarray:
-        return table.dense(table.bonus_rows([histories[u] for u in users], how, alpha), identity, n_items)
+        return table.dense(table.bonus_rows([histories[u] for u in users], how, alpha, source), identity, n_items)
 
     return score
 
@@ -60,14 +70,14 @@ def tune(
     batch_size: int = 256,
     seed: int = 0,
 ) -> dict:
-    """NDCG@k / HR@k of every (normalisation, popularity exponent, beta) on the validation users
+    """NDCG@k / HR@k of every (normalisation, popularity and source exponents, beta) on the validation users
     -> the grid and the best setting (ties: the smaller beta)."""
     n_items = len(table)
     users = np.arange(len(targets))
     if len(users) > TUNE_USERS:
         users = np.sort(np.random.default_rng(seed).choice(users, TUNE_USERS, replace=False))
-    fns = {(how, a): bonus_fn(table, histories, n_items, how, a) for how in norms for a in ALPHAS}
-    ranks: dict[tuple[str, float, float], list[np.ndarray]] = {(*key, b): [] for key in fns for b in betas}
+    fns = {(how, a, src): bonus_fn(table, histories, n_items, how, a, src) for how in norms for a, src in EXPONENTS}
+    ranks: dict[tuple[str, float, float, float], list[np.ndarray]] = {(*key, b): [] for key in fns for b in betas}
     for start in range(0, len(users), batch_size):
         batch = users[start : start + batch_size].tolist()
         base = np.asarray(model(batch), np.float64)  # [b, N]
@@ -76,16 +86,16 @@ def tune(
             for row, u in enumerate(batch):
                 h = histories[u]
                 seen[row, h[h != targets[u]]] = True
-        for (how, a), fn in fns.items():
+        for key, fn in fns.items():
             bonus = fn(batch)
             for beta in betas:
                 scores = np.where(seen, -np.inf, base + beta * bonus)
-                ranks[(how, a, beta)].append(target_ranks(scores, targets[batch]))
+                ranks[(*key, beta)].append(target_ranks(scores, targets[batch]))
     grid = []
-    for (how, a, beta), rs in ranks.items():
+    for (how, a, src, beta), rs in ranks.items():
         r = np.concatenate(rs) if rs else np.zeros(0, np.int64)
-        g = {"norm": how, "popularity_exponent": a, "beta": beta, f"ndcg@{k}": ndcg(r, k), f"hr@{k}": hit_rate(r, k)}
-        grid.append(g)
+        g = {"norm": how, "popularity_exponent": a, "source_exponent": src, "beta": beta}
+        grid.append({**g, f"ndcg@{k}": ndcg(r, k), f"hr@{k}": hit_rate(r, k)})
     best = max(grid, key=lambda g: (g[f"ndcg@{k}"], -g["beta"]))
     return {"users": len(users), "grid": grid, "best": best}
 
@@ -93,7 +103,9 @@ def tune(
 def table_from_log(log: EventLog, hybrid: HybridSettings) -> Cooccurrence:
     """The base table a model ships: every user's events of ``log`` in time order, counted in one
     pass (what a worker would have counted replaying the log)."""
-    table = Cooccurrence(hybrid.max_neighbours, hybrid.window, capacity=len(log.item_ids()))
+    table = Cooccurrence(
+        hybrid.max_neighbours, hybrid.window, capacity=len(log.item_ids()), distance_exponent=hybrid.distance_exponent
+    )
     users: dict[str, list[str]] = {}
     for ev in log.events:
         users.setdefault(ev.user_id, []).append(ev.item_id)

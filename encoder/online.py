@@ -5,7 +5,12 @@ of them are held back: the promotion gate scores the candidate and the served mo
 so both are judged on events neither has trained on. Older examples move into a bounded replay
 buffer; each update mixes the freshest examples (to follow drift) with older ones (to not
 forget), and minimises the same next-item InfoNCE with logQ correction as offline training.
-Only the session tower learns by default: the item matrix the workers hold stays valid.
+Only the session tower learns by default. With ``train_item_ids`` the id embeddings of the
+items in each update batch learn too, and an item first seen in an event (a target or a session
+item the model has no row for) gets a trainable id row at once, started from the mean id
+embedding of the known items of that session: an item that appears after offline training is
+recommendable from its first promotion on, and popular-now items move with the stream. Every
+promotion ships the whole item matrix, so workers swap item rows and session tower together.
 
 Items that reach the catalogue after offline training join the item table as text-only (cold)
 rows (:meth:`OnlineLearner.upsert_items`), in the candidate and the served model alike, so both
@@ -27,7 +32,7 @@ import torch
 from streamrec.contracts.session_rows import TYPE_INDEX, left_pad
 from streamrec.contracts.training_batch import Example
 from streamrec.encoder.artifact import TrainedModel
-from streamrec.encoder.item_table import append_cold_rows, set_text_rows
+from streamrec.encoder.item_table import append_cold_rows, append_id_rows, carry_moments, set_text_rows
 from streamrec.encoder.losses import candidate_log_q, next_item_infonce
 from streamrec.encoder.metrics import hit_rate, ndcg, target_ranks
 from streamrec.settings.encoder import EncoderSettings, TrainerSettings
@@ -81,17 +86,28 @@ class OnlineLearner:
         self.served = copy.deepcopy(self.trained.model).eval()
         self.model = self.trained.model
         self._set_trainable_items()
-        self.opt = torch.optim.AdamW([p for p in self.model.parameters() if p.requires_grad], lr=self.settings.lr)
+        self.opt = self._optimiser()
         self.rng = random.Random(self.encoder.seed)
 
     def _set_trainable_items(self) -> None:
-        """The item side is frozen except, when asked, the text projection (the id table rows
-        are what the workers hold; moving them would need every worker to reload its matrix)."""
+        """The item side is frozen except, when asked, the text projection and the id rows."""
         for p in self.model.items.parameters():
             p.requires_grad = False
         if self.settings.train_item_projection and self.model.items.text_proj is not None:
             for p in self.model.items.text_proj.parameters():
                 p.requires_grad = True
+        if self.settings.train_item_ids:
+            self.model.items.id_emb.weight.requires_grad = True
+
+    def _optimiser(self) -> torch.optim.AdamW:
+        """AdamW over what learns; the id rows (when they do) at their own, higher rate: an item
+        row sees a few examples where the session tower sees them all."""
+        ids = self.model.items.id_emb.weight
+        rest = [p for p in self.model.parameters() if p.requires_grad and p is not ids]
+        groups = [{"params": rest, "lr": self.settings.lr}]
+        if ids.requires_grad:
+            groups.append({"params": [ids], "lr": self.settings.item_lr})
+        return torch.optim.AdamW(groups)
 
     # ----------------------------------------------------------------- ingest
     def add(self, examples: Iterable[Example], entered_at: float) -> int:
@@ -100,6 +116,8 @@ class OnlineLearner:
         prefix; an example whose target is unknown is skipped (counted)."""
         added = 0
         for ex in examples:
+            if self.settings.train_item_ids:
+                self._add_id_rows([*ex.items, ex.next_item])
             target = self.index.get(ex.next_item)
             if target is None:
                 self.skipped_unknown += 1
@@ -152,6 +170,26 @@ class OnlineLearner:
         self.n_items = len(self.trained.item_ids)
         self._refresh_neg_pool()
         return len(new)
+
+    def _add_id_rows(self, session: list[str]) -> None:
+        """Trainable rows for the items of ``session`` the model has none for, each started from
+        the mean id embedding of the session's known items (zeros when none is known)."""
+        new = [i for i in dict.fromkeys(session) if i not in self.index]
+        if not new:
+            return
+        ids = self.model.items.id_emb.weight  # [N, d]
+        known = [self.index[i] for i in session if i in self.index]
+        with torch.no_grad():
+            start = ids[known].mean(0) if known else ids.new_zeros(ids.shape[1])  # [d]
+        init = start.expand(len(new), -1).clone()  # [n, d]
+        for model in (self.model, self.served):
+            append_id_rows(model.items, init)
+        carry_moments(self.opt, ids, self.model.items.id_emb.weight)
+        for item in new:
+            self.index[item] = len(self.trained.item_ids)
+            self.trained.item_ids.append(item)
+        self.n_items = len(self.trained.item_ids)
+        self._refresh_neg_pool()
 
     def set_available(self, item_ids: Iterable[str], available: bool) -> None:
         """Availability of known items: unavailable ones are not drawn as sampled negatives."""
@@ -260,7 +298,7 @@ class OnlineLearner:
     def rejected(self) -> None:
         """Throw the candidate away and continue from the served weights."""
         self.model.load_state_dict(self.served.state_dict())
-        self.opt = torch.optim.AdamW([p for p in self.model.parameters() if p.requires_grad], lr=self.settings.lr)
+        self.opt = self._optimiser()
         for r in self.pending:
             r.trained = False
         self.pending = []

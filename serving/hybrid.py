@@ -58,7 +58,11 @@ class LiveHybrid:
         """Start from ``base`` (a served artifact's table) unless a live table exists already."""
         if self.table is None:
             s = self.settings
-            self.table = base if base is not None else Cooccurrence(s.max_neighbours, s.window)
+            self.table = (
+                base
+                if base is not None
+                else Cooccurrence(s.max_neighbours, s.window, distance_exponent=s.distance_exponent)
+            )
             log.info("co-occurrence table: %d items to start from", len(self.table))
 
     def observe(self, events: Sequence[tuple[Sequence[str], str]]) -> None:
@@ -72,10 +76,11 @@ class LiveHybrid:
         """The batch's bonus (already times beta) in ``runner``'s catalogue rows, or None when off."""
         if self.table is None or self.settings.beta <= 0 or not runner.takes_bonus or not sessions:
             return None
-        raw = self.table.bonus(sessions, self.settings.norm, self.settings.popularity_exponent)
+        s = self.settings
+        raw = self.table.bonus(sessions, s.norm, s.popularity_exponent, s.source_exponent)
         to_cat = self._mapping(runner)
         rows = np.where(raw.rows >= 0, to_cat[np.maximum(raw.rows, 0)], -1)  # [B, C]
-        values = np.where(rows >= 0, raw.values * np.float32(self.settings.beta), 0).astype(np.float32)
+        values = np.where(rows >= 0, raw.values * np.float32(s.beta), 0).astype(np.float32)
         return rows, values
 
     def _mapping(self, runner: BonusRunner) -> np.ndarray:

@@ -3,9 +3,11 @@ that offline eval, the streaming eval and the worker all use (one implementation
 
 Counts: when item ``x`` follows a session whose last ``window`` items are ``p1..pw``, every pair
 ``(p, x)`` and ``(x, p)`` gains 1 (pairs at most ``window`` steps apart, both directions,
-repeats counted). A session is scored by ``sum_i w_i C[p_i, j]`` over its last ``window``
-items, weighted ``1..window`` by recency (newest ``window``): on ml-100k this reproduces the
-published co-occurrence kNN figure (data README), which checks the protocol.
+repeats counted), or ``1 / k ** distance_exponent`` for a pair ``k`` steps apart (a click right
+after another says more about it than one four clicks later). A session is scored by
+``sum_i w_i C[p_i, j]`` over its last ``window`` items, weighted ``1..window`` by recency (newest
+``window``): with raw counts this reproduces the published co-occurrence kNN figure on ml-100k
+(data README), which checks the protocol.
 
 Memory is bounded: each item keeps at most ``max_neighbours`` (M) neighbours, as parallel
 arrays ``neighbours int32 [N, M]`` and ``counts float32 [N, M]`` plus ``float32`` row totals:
@@ -60,10 +62,15 @@ class Cooccurrence:
     """See the module docstring. Not thread-safe: the worker updates and reads it on its scoring
     thread only."""
 
-    def __init__(self, max_neighbours: int = 64, window: int = 5, capacity: int = 1024) -> None:
+    def __init__(
+        self, max_neighbours: int = 64, window: int = 5, capacity: int = 1024, distance_exponent: float = 0.0
+    ) -> None:
         if max_neighbours < 1 or window < 1:
             raise ValueError("max_neighbours and window must be >= 1")
+        if distance_exponent < 0:
+            raise ValueError("distance_exponent must be >= 0")
         self.max_neighbours, self.window = max_neighbours, window
+        self.distance_exponent = distance_exponent
         self.ids: list[str] = []
         self.rows: dict[str, int] = {}
         cap = max(capacity, 1)
@@ -113,15 +120,21 @@ class Cooccurrence:
     def observe_many(self, events: Sequence[tuple[Sequence[int], int]]) -> None:
         """Several (prefix rows, new row) events at once, in one vectorised update (the worker
         applies a micro-batch this way: ~2 us an event instead of ~100 one by one)."""
-        src, dst = [], []
+        src, dst, steps = [], [], []
         for prefix, x in events:
             tail = list(prefix[-self.window :])
             src += tail
             dst += [x] * len(tail)
+            steps += range(len(tail), 0, -1)  # steps from each tail item to x
         if not src:
             return
         s, d = np.asarray(src, np.int64), np.asarray(dst, np.int64)
-        self._add(np.concatenate([s, d]), np.concatenate([d, s]), np.ones(2 * len(s), np.float32))
+        w = self.pair_weight(np.asarray(steps, np.float64)).astype(np.float32)
+        self._add(np.concatenate([s, d]), np.concatenate([d, s]), np.concatenate([w, w]))
+
+    def pair_weight(self, steps: np.ndarray) -> np.ndarray:
+        """What a pair ``steps`` apart adds to its counts (1 when ``distance_exponent`` is 0)."""
+        return steps**-self.distance_exponent if self.distance_exponent else np.ones_like(steps)
 
     def _add(self, rows: np.ndarray, cols: np.ndarray, amounts: np.ndarray) -> None:
         """``C[rows, cols] += amounts`` (pairs may repeat), new neighbours appended while a row has
@@ -162,15 +175,17 @@ class Cooccurrence:
         exact counts (a sparse sum), then the ``max_neighbours`` largest per row merged into the
         table. The same table as replaying the sequences event by event when no row overflows;
         on rows that do, the exact top M instead of Space-Saving's approximation."""
-        src, dst = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+        src, dst, wts = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros(0)]
         for h in sequences:
             for k in range(1, self.window + 1):
                 if len(h) > k:
                     src += [h[:-k], h[k:]]
                     dst += [h[k:], h[:-k]]
+                    wts.append(np.full(2 * (len(h) - k), self.pair_weight(np.float64(k))))
         s, d = np.concatenate(src), np.concatenate(dst)
         n = max(len(self.ids), 1)
-        keys, times = np.unique(s * n + d, return_counts=True)  # sorted by source row
+        keys, inverse = np.unique(s * n + d, return_inverse=True)  # sorted by source row
+        times = np.bincount(inverse, weights=np.concatenate(wts), minlength=len(keys))
         owner, col = keys // n, keys % n
         order = np.lexsort((-times, owner))  # per source row, largest count first
         owner, col, times = owner[order], col[order], times[order]
@@ -181,14 +196,21 @@ class Cooccurrence:
         np.add.at(self.totals, owner[~top], times[~top].astype(np.float32))
 
     # --------------------------------------------------------------- scoring
-    def bonus(self, sessions: Sequence[Sequence[str]], how: Normalisation = "max", alpha: float = 0.0) -> Bonus:
+    def bonus(
+        self, sessions: Sequence[Sequence[str]], how: Normalisation = "max", alpha: float = 0.0, source: float = 0.0
+    ) -> Bonus:
         """Neighbour scores of each session (items oldest first; unknown items ignored). With
         ``alpha`` > 0 a neighbour's count is divided by its row total ** alpha (how often it
-        co-occurs with anything: its popularity), so popular items do not win on volume alone."""
+        co-occurs with anything: its popularity), so popular items do not win on volume alone;
+        with ``source`` > 0 each session item's counts are divided by its own total ** source, so
+        a popular item in the session does not drown out the rarer, more telling ones (both at
+        0.3 make the kNN a partly cosine-normalised one)."""
         rows = [[self.rows[i] for i in s[-self.window :] if i in self.rows] for s in sessions]
-        return self.bonus_rows(rows, how, alpha)
+        return self.bonus_rows(rows, how, alpha, source)
 
-    def bonus_rows(self, sessions: Sequence[Sequence[int]], how: Normalisation = "max", alpha: float = 0.0) -> Bonus:
+    def bonus_rows(
+        self, sessions: Sequence[Sequence[int]], how: Normalisation = "max", alpha: float = 0.0, source: float = 0.0
+    ) -> Bonus:
         """:meth:`bonus` of sessions given as table rows (only their last ``window`` are used)."""
         b, w = len(sessions), self.window
         src = np.full((b, w), -1, np.int64)  # [B, w], newest last
@@ -199,6 +221,8 @@ class Cooccurrence:
         weights = np.arange(1, w + 1, dtype=np.float64)[None, :].repeat(b, 0)  # [B, w]: newest = w
         valid = src >= 0
         nb = self.neighbours[np.where(valid, src, 0)]  # [B, w, M]
+        if source:
+            weights = weights / np.maximum(self.totals[np.where(valid, src, 0)], 1.0) ** source
         vals = self.counts[np.where(valid, src, 0)] * (weights * valid)[:, :, None]  # [B, w, M]
         if alpha:
             vals = vals / np.maximum(self.totals[np.maximum(nb, 0)], 1.0) ** alpha
@@ -241,14 +265,16 @@ class Cooccurrence:
                 fill=self.fill[:n],
                 totals=self.totals[:n],
                 settings=np.array([self.max_neighbours, self.window], np.int64),
+                distance_exponent=np.float64(self.distance_exponent),
             )
 
     @classmethod
     def load(cls, path: Path) -> Cooccurrence:
         with np.load(Path(path), allow_pickle=False) as z:
             m, w = (int(v) for v in z["settings"])
+            distance = float(z["distance_exponent"]) if "distance_exponent" in z.files else 0.0  # older files: 0
             ids = json.loads(z["ids"].tobytes().decode())
-            table = cls(m, w, capacity=max(2 * len(ids), 1024))
+            table = cls(m, w, capacity=max(2 * len(ids), 1024), distance_exponent=distance)
             n = len(ids)
             table.ids, table.rows = ids, {item: r for r, item in enumerate(ids)}
             table.neighbours[:n], table.counts[:n] = z["neighbours"], z["counts"]

@@ -35,6 +35,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--batch-events", type=int, default=20, help="with --stream: events per worker micro-batch")
     parser.add_argument(
+        "--online",
+        action="store_true",
+        help="with --stream: run the online trainer's update rule alongside (trainer.* settings; promotions are "
+        "exported and swapped in as a worker does)",
+    )
+    parser.add_argument(
         "--train-fraction",
         type=float,
         default=0.5,
@@ -67,7 +73,8 @@ def _table(results: dict) -> str:
 
 
 def _setting(s: dict) -> str:
-    return f"beta {_mean(s['beta']):g}, {s['norm']}, alpha {_mean(s['popularity_exponent']):g}"
+    source = _mean(s.get("source_exponent", 0.0))
+    return f"beta {_mean(s['beta']):g}, {s['norm']}, alpha {_mean(s['popularity_exponent']):g}, source {source:g}"
 
 
 def _mean(value: float | dict) -> float:
@@ -91,7 +98,9 @@ def _stream(args: argparse.Namespace, settings: Settings) -> dict:
     older, newer = split_events(load_events(args.events).events, args.train_fraction)
     if args.lag_events < 0 or args.batch_events < 1:
         raise UserError("--lag-events must be >= 0 and --batch-events >= 1")
-    results = stream_eval(settings, args.model, newer, older, lag=args.lag_events, batch=args.batch_events)
+    results = stream_eval(
+        settings, args.model, newer, older, lag=args.lag_events, batch=args.batch_events, online=args.online
+    )
     head = f"{'method':<16}{'online hr@10':>14}{'latest 1/4':>12}{'checked':>10}{'no feed':>10}"
     lines = [head, "-" * len(head)]
     for name, r in results["methods"].items():

@@ -33,7 +33,9 @@ from tqdm import tqdm
 from streamrec.config import Settings
 from streamrec.contracts.events import Event
 from streamrec.contracts.feed import Feed
+from streamrec.cooccurrence import Cooccurrence
 from streamrec.local.demo_run import CHUNK
+from streamrec.local.stream_online import OnlineReplay
 from streamrec.online_eval import OnlineHitRate
 from streamrec.serving.hybrid import LiveHybrid
 from streamrec.serving.runner import Runner
@@ -43,7 +45,7 @@ from streamrec.streams.metrics import WorkerMetrics
 from streamrec.streams.model_slot import ModelSlot
 from streamrec.streams.pipeline import BatchPipeline
 from streamrec.streams.records import Record
-from streamrec.streams.training import TrainingEmitter
+from streamrec.streams.training import SendFn, TrainingEmitter
 
 if TYPE_CHECKING:
     from streamrec.encoder.artifact import TrainedModel
@@ -99,24 +101,30 @@ async def _discard(*_args: Any) -> None:
 
 @dataclass
 class Baselines:
-    """Same-run streaming baselines, fed the same chunks: the kNN reads the hybrid's live table."""
+    """Same-run streaming baselines, fed the same chunks. The kNN is the reference one: its own
+    table of raw counts (whatever shape the hybrid's bonus has), counted on the same events."""
 
-    hybrid: LiveHybrid
+    table: Cooccurrence
     popularity: Counter[str] = field(default_factory=Counter)  # seeded with the older part
     knn: dict[str, Feed] = field(default_factory=dict)
     top: dict[str, Feed] = field(default_factory=dict)
+    history: dict[str, list[str]] = field(default_factory=dict)  # every user's items, for the table
 
     def update(self, sessions: dict[str, list[str]], events: Sequence[Event]) -> None:
         self.popularity.update(ev.item_id for ev in events)
         ranked = [i for i, _ in self.popularity.most_common(K + max((len(s) for s in sessions.values()), default=0))]
-        table = self.hybrid.table
+        table = self.table
+        pairs = []
+        for ev in events:  # in arrival order, as the worker counts them
+            prefix = self.history.setdefault(ev.user_id, [])
+            pairs.append((table.rows_of(prefix[-table.window :]), table.row(ev.item_id)))
+            prefix.append(ev.item_id)
+        table.observe_many(pairs)
         users = list(sessions)
-        bonus = table.bonus([sessions[u] for u in users], "raw") if table is not None else None
+        bonus = table.bonus([sessions[u] for u in users], "raw")
         for n, u in enumerate(users):
             seen = set(sessions[u])
             self.top[u] = Feed(u, [i for i in ranked if i not in seen][:K], [], "popularity", 0.0, "", 0, 0)
-            if bonus is None:
-                continue
             keep = bonus.rows[n] >= 0
             rows, vals = bonus.rows[n][keep], bonus.values[n][keep]
             order = np.lexsort((rows, -vals))  # best first, ties by table row
@@ -129,7 +137,13 @@ def _records(events: Sequence[Event], start: int) -> list[Record]:
 
 
 async def _replay(
-    pipeline: BatchPipeline, feeds: MemoryFeeds, base: Baselines, events: list[Event], chunk: int, batch: int
+    pipeline: BatchPipeline,
+    feeds: MemoryFeeds,
+    base: Baselines,
+    events: list[Event],
+    chunk: int,
+    batch: int,
+    online: OnlineReplay | None = None,
 ) -> dict:
     hits = {"served": OnlineHitRate(K), "cooccurrence": OnlineHitRate(K), "popularity": OnlineHitRate(K)}
     stores = {"served": feeds, "cooccurrence": base.knn, "popularity": base.top}
@@ -146,6 +160,8 @@ async def _replay(
             touched.update({u: t.session.items for u, t in prepared.touched.items()})
         feeds.read_at = start + len(part)
         base.update(touched, part)
+        if online is not None:
+            online.after_chunk(start + len(part), pipeline.slot)
         bar.update(len(part))
         if start // chunk % 500 == 0:
             bar.set_postfix(hit=f"{hits['served'].rate():.3f}", knn=f"{hits['cooccurrence'].rate():.3f}")
@@ -161,10 +177,13 @@ async def _replay(
     return out
 
 
-def _pipeline(settings: Settings, slot: ModelSlot, feeds: MemoryFeeds, hybrid: LiveHybrid) -> BatchPipeline:
-    """The worker's pipeline, configured as the worker configures it (streams.app.pipeline_config)."""
+def _pipeline(
+    settings: Settings, slot: ModelSlot, feeds: MemoryFeeds, hybrid: LiveHybrid, send: SendFn = _discard
+) -> BatchPipeline:
+    """The worker's pipeline, configured as the worker configures it (streams.app.pipeline_config);
+    ``send`` gets its training batches."""
     w = settings.worker
-    training = TrainingEmitter(_discard, w.training_every_n, w.training_every_s)
+    training = TrainingEmitter(send, w.training_every_n, w.training_every_s)
     return BatchPipeline(
         pipeline_config(settings),
         MemorySessions(),
@@ -208,9 +227,11 @@ def stream_eval(
     chunk: int = CHUNK,
     lag: int = 0,
     batch: int = CHUNK,
+    online: bool = False,
 ) -> dict:
     """Replay ``events`` against the model in ``model_dir``; ``older`` (the part the model was
-    trained on) counts the base co-occurrence table when the model directory has none."""
+    trained on) counts the base co-occurrence table when the model directory has none. With
+    ``online`` the trainer's update rule runs alongside (streamrec.local.stream_online)."""
     from streamrec.datasets import EventLog
     from streamrec.encoder.artifact import load_model_dir
     from streamrec.encoder.hybrid import table_from_log
@@ -224,16 +245,22 @@ def stream_eval(
         slot = ModelSlot()
         feeds = MemoryFeeds(lag)
         hybrid = LiveHybrid(settings.hybrid)
-        pipeline = _pipeline(settings, slot, feeds, hybrid)
+        learning = None
+        if online:
+            export = lambda model, root: _served_runner(settings, model, root)  # noqa: E731
+            learning = OnlineReplay.start(settings, trained, export, Path(tmp) / "online")
+        pipeline = _pipeline(settings, slot, feeds, hybrid, learning.send if learning else _discard)
         try:
             slot.swap(runner)
-            base = Baselines(hybrid, Counter(ev.item_id for ev in older))
-            results = asyncio.run(_replay(pipeline, feeds, base, events, chunk, batch))
+            reference = table_from_log(EventLog(older), settings.hybrid.model_copy(update={"distance_exponent": 0.0}))
+            base = Baselines(reference, Counter(ev.item_id for ev in older))
+            results = asyncio.run(_replay(pipeline, feeds, base, events, chunk, batch, learning))
         finally:
             pipeline.close()
     h = settings.hybrid
     return {
         "methods": results,
+        "online": learning.summary() if learning else None,
         "protocol": {
             "replay": f"{len(events)} events in time order, chunks of {chunk}, each scored against the top-{K} "
             f"its user's feed held before the chunk (worker batches of {batch}, feeds {lag} events behind); "
@@ -241,9 +268,12 @@ def stream_eval(
             "events without a feed not counted",
             "exclude_seen": settings.worker.exclude_seen,
             "served": f"worker pipeline + ONNX runner ({runner.file_name}), hybrid beta {h.beta} ({h.norm}), "
-            f"{h.max_neighbours} neighbours per item, table counted online: {h.learn_online}",
+            f"{h.max_neighbours} neighbours per item, table counted online: {h.learn_online}, pair weight "
+            f"1/k**{h.distance_exponent:g}, popularity exponent {h.popularity_exponent:g}, source exponent "
+            f"{h.source_exponent:g}" + ("; online trainer on (see 'online')" if online else "; frozen model"),
             "base_table": "shipped with the model" if shipped else "counted on the older part of the log",
-            "cooccurrence": "kNN over the same live table, raw counts, last items weighted by recency",
+            "cooccurrence": "reference kNN: its own table of raw counts (pairs within the window count 1), counted "
+            "on the same events, last items weighted by recency",
             "popularity": "counts of the older part, updated per chunk",
             "model_version": runner.version,
         },

@@ -105,4 +105,10 @@ class TrainerSettings(Section):
     min_new_examples: int = Field(256, ge=1, description="fresh examples needed before a candidate is built")
     tolerance: float = Field(0.0, ge=0, description="allowed NDCG@10 drop vs the served model on the holdout")
     train_item_projection: bool = Field(False, description="also update the item projection online")
+    train_item_ids: bool = Field(
+        False,
+        description="also update the id embeddings of the items in each update batch, and give items first seen "
+        "in events a trainable row (started from the mean of the session items around them)",
+    )
+    item_lr: float = Field(3e-3, gt=0, description="online learning rate of the item id embeddings")
     web_port: int = Field(6067, ge=0, le=65535, description="trainer metrics/health HTTP port (0 = any free)")

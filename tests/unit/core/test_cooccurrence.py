@@ -117,3 +117,17 @@ def test_the_popularity_exponent_damps_busy_neighbours() -> None:
     assert as_dict(raw)["busy"] == as_dict(raw)["quiet"]
     assert as_dict(damped)["quiet"] > as_dict(damped)["busy"]
     assert np.isclose(as_dict(damped)["busy"], 1.0 / np.sqrt(10))  # window 1: the one item weighs 1
+
+
+def test_the_source_exponent_damps_busy_session_items() -> None:
+    table = Cooccurrence(max_neighbours=16, window=2)
+    for k in range(9):
+        table.observe([f"x{k}"], "hub")  # the session item "hub" co-occurs with everything: total 10
+    table.observe(["hub"], "via-hub")
+    table.observe(["rare"], "via-rare")  # "rare" has total 1
+    as_dict = lambda b: {table.ids[r]: v for r, v in zip(b.rows[0], b.values[0], strict=True) if r >= 0}  # noqa: E731
+    raw = as_dict(table.bonus([["hub", "rare"]], "raw"))
+    damped = as_dict(table.bonus([["hub", "rare"]], "raw", source=0.5))
+    assert raw["via-hub"] < raw["via-rare"]  # recency only: "rare" is the newer item (weight 2 vs 1)
+    assert np.isclose(damped["via-hub"], 1.0 / np.sqrt(10)) and np.isclose(damped["via-rare"], 2.0)
+    assert as_dict(table.bonus([["hub"]], "raw", source=0.0)) == as_dict(table.bonus([["hub"]], "raw"))

@@ -72,3 +72,42 @@ def test_online_updates_follow_drift_that_the_frozen_model_misses() -> None:
     assert result.served == frozen
     assert result.candidate["hr@10"] > 1.5 * frozen["hr@10"] + 0.1, (frozen, result.candidate)
     assert result.promote
+
+
+def _new_item_examples(n: int, seed: int) -> list[Example]:
+    """After the chain prefix starting at i{s} (s < 10) comes a brand-new item ``fresh-{s}``."""
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for k in range(n):
+        s = int(torch.randint(0, 10, (1,), generator=g))
+        items = [f"i{(s + 7 * j) % 40}" for j in range(3)]
+        out.append(Example(f"u{k}", items, ["click"] * 3, f"fresh-{s}", "click", 0.0, f"f{seed}-{k}"))
+    return out
+
+
+def test_items_first_seen_in_events_get_rows_that_learn() -> None:
+    """Pass: with item-side updates, items the model has never seen get rows on first sight,
+    started from the mean id embedding of the session around them, and the candidate learns to
+    recommend them where the served version (same rows, untrained) cannot."""
+    settings = TrainerSettings(
+        holdout_size=200, buffer_size=5000, update_batch=64, lr=3e-3, item_lr=3e-2, train_item_ids=True
+    )
+    learner = OnlineLearner(tiny_trained(), settings, EncoderSettings(n_negatives=16, temperature=0.1, seed=0))
+    n0 = learner.n_items
+    first = _new_item_examples(1, seed=9)[0]
+    ids = learner.model.items.id_emb.weight
+    expected = ids[[learner.index[i] for i in first.items]].mean(0).detach().clone()
+    assert learner.add([first], 0.0) == 1 and learner.skipped_unknown == 0
+    row = learner.index[first.next_item]
+    assert row == n0 and learner.new_items == 1 and bool(learner.model.items.warm[row])
+    assert torch.allclose(learner.model.items.id_emb.weight[row], expected)
+    assert learner.served.items.id_emb.weight.shape == learner.model.items.id_emb.weight.shape
+    learner.add(_new_item_examples(1500, seed=10), entered_at=1.0)
+    assert learner.new_items == 10 and learner.n_items == n0 + 10
+    for _ in range(200):
+        learner.step()
+    result = learner.gate()
+    assert result.candidate["hr@10"] > result.served["hr@10"] + 0.3, result
+    assert learner.promoted() and learner.trained.item_matrix().shape[0] == n0 + 10
+    learner.add([*_new_item_examples(10, seed=11), Example("u", ["i1"], ["click"], "later", "click", 0.0, "l")], 2.0)
+    assert learner.step() is not None  # the optimiser follows the grown table (moments carried over)

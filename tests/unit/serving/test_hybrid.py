@@ -83,3 +83,29 @@ def test_stream_eval_replays_through_the_pipeline(tmp_path: Path) -> None:
     assert served["events_without_feed"] == 50
     assert knn["online_hr@10"] > 0.9  # the same 4-step pattern every session: the table learns it
     assert res["protocol"]["base_table"] == "counted on the older part of the log"
+
+
+def test_stream_eval_online_promotes_and_learns_items_first_seen_in_events(tmp_path: Path) -> None:
+    """The online trainer's rule inside the replay: the worker's training batches reach the
+    learner, promotions are exported and swapped in, and an item first seen in the replay gets
+    a trainable row."""
+    trained = tiny_trained(n_items=40)
+    model_dir = save_model_dir(tmp_path / "m", trained)
+    ids = [*trained.item_ids, "new-item"]  # the model has no row for the last one
+    steps = [(half * 50 + u, k) for half in range(2) for k in range(4) for u in range(50)]
+    events = [Event(f"e{n}", f"u{u}", ids[(u + 3 * k) % 41], "click", 1.7e9 + n) for n, (u, k) in enumerate(steps)]
+    settings = Settings.model_validate(
+        {
+            "k": 10,
+            "session_length": 8,
+            "data_dir": tmp_path / "state",
+            "worker": {"training_every_n": 8},
+            "trainer": {"interval_s": 0.05, "min_new_examples": 16, "holdout_size": 16, "train_item_ids": True},
+        }
+    )
+    res = stream_eval(settings, model_dir, events[200:], events[:200], online=True)
+    online = res["online"]
+    assert online["promotions"] + online["rejections"] >= 2 and online["update_steps"] > 0
+    assert online["items_added_online"] == 1 and online["train_item_ids"]
+    assert res["methods"]["served"]["events_checked"] == 150
+    assert "online trainer on" in res["protocol"]["served"]
