@@ -35,7 +35,8 @@ from streamrec.contracts.events import Event
 from streamrec.contracts.feed import Feed
 from streamrec.cooccurrence import Cooccurrence
 from streamrec.local.demo_run import CHUNK
-from streamrec.local.stream_online import OnlineReplay
+from streamrec.local.new_items import NewItemDelay
+from streamrec.local.stream_online import REPLAY_RATE, OnlineReplay
 from streamrec.online_eval import OnlineHitRate
 from streamrec.serving.hybrid import LiveHybrid
 from streamrec.serving.runner import Runner
@@ -71,14 +72,17 @@ class MemoryFeeds:
     read sees only feeds whose batch ended ``lag`` events or more before it: the demo's worker
     trails its replay by about rate x event-to-feed latency (200 events/s x ~50 ms = ~10)."""
 
-    def __init__(self, lag: int = 0) -> None:
+    def __init__(self, lag: int = 0, new_items: NewItemDelay | None = None) -> None:
         self.feeds: dict[str, Feed] = {}
+        self.new_items = new_items
         self.lag = lag
         self.done_at = 0  # events consumed once the batch being written is done
         self.read_at = 0  # events produced when the next read happens
         self._history: dict[str, list[tuple[int, Feed]]] = {}
 
     async def write(self, feeds: Sequence[Feed]) -> list[bool]:
+        if self.new_items is not None:
+            self.new_items.served(feeds, self.done_at)
         for f in feeds:
             self.feeds[f.user_id] = f
             if self.lag:
@@ -150,6 +154,8 @@ async def _replay(
     bar = tqdm(total=len(events), unit="ev", mininterval=5.0, desc="replay")
     for start in range(0, len(events), chunk):
         part = events[start : start + chunk]
+        if feeds.new_items is not None:
+            feeds.new_items.saw(part, start)
         for name, rate in hits.items():
             rate.score(part, [stores[name].get(ev.user_id) for ev in part], at=float(start))
         touched: dict[str, list[str]] = {}
@@ -243,7 +249,8 @@ def stream_eval(
     with tempfile.TemporaryDirectory(prefix="streamrec-stream-eval-") as tmp:
         runner = _served_runner(settings, trained, Path(tmp) / "registry")
         slot = ModelSlot()
-        feeds = MemoryFeeds(lag)
+        delay = NewItemDelay({*trained.item_ids, *(ev.item_id for ev in older)})
+        feeds = MemoryFeeds(lag, delay)
         hybrid = LiveHybrid(settings.hybrid)
         learning = None
         if online:
@@ -261,6 +268,7 @@ def stream_eval(
     return {
         "methods": results,
         "online": learning.summary() if learning else None,
+        "new_items": delay.summary(REPLAY_RATE),
         "protocol": {
             "replay": f"{len(events)} events in time order, chunks of {chunk}, each scored against the top-{K} "
             f"its user's feed held before the chunk (worker batches of {batch}, feeds {lag} events behind); "

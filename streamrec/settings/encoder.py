@@ -106,9 +106,10 @@ class TrainerSettings(Section):
     tolerance: float = Field(0.0, ge=0, description="allowed NDCG@10 drop vs the served model on the holdout")
     train_item_projection: bool = Field(False, description="also update the item projection online")
     train_item_ids: bool = Field(
-        False,
+        True,
         description="also update the id embeddings of the items in each update batch, and give items first seen "
-        "in events a trainable row (started from the mean of the session items around them)",
+        "in events a trainable row (started from the mean of the session items around them); on by default: "
+        "it beat session-tower-only updates on the diginetica replay (docs/results/hybrid.md)",
     )
     item_lr: float = Field(3e-3, gt=0, description="online learning rate of the item id embeddings")
     web_port: int = Field(6067, ge=0, le=65535, description="trainer metrics/health HTTP port (0 = any free)")

@@ -11,8 +11,10 @@ from streamrec.encoder.online import OnlineLearner
 from streamrec.settings.encoder import EncoderSettings, TrainerSettings
 
 
-def _learner() -> OnlineLearner:
-    settings = TrainerSettings(holdout_size=200, buffer_size=5000, update_batch=64, lr=3e-3, tolerance=0.0)
+def _learner(train_item_ids: bool = True) -> OnlineLearner:
+    settings = TrainerSettings(
+        holdout_size=200, buffer_size=5000, update_batch=64, lr=3e-3, tolerance=0.0, train_item_ids=train_item_ids
+    )
     return OnlineLearner(tiny_trained(), settings, EncoderSettings(n_negatives=16, temperature=0.1, seed=0))
 
 
@@ -48,7 +50,7 @@ def test_candidate_made_worse_on_purpose_is_rejected_and_rolled_back() -> None:
 
 
 def test_unknown_items_are_counted_not_crashing() -> None:
-    learner = _learner()
+    learner = _learner(train_item_ids=False)
     ex = Example("u", ["i1", "new-item"], ["click", "view"], "brand-new", "click", 0.0, "e")
     assert learner.add([ex], 0.0) == 0 and learner.skipped_unknown == 1
     ex2 = Example("u", ["new-item", "i1"], ["view", "click"], "i2", "click", 0.0, "e2")

@@ -91,9 +91,12 @@ def test_stream_eval_online_promotes_and_learns_items_first_seen_in_events(tmp_p
     a trainable row."""
     trained = tiny_trained(n_items=40)
     model_dir = save_model_dir(tmp_path / "m", trained)
-    ids = [*trained.item_ids, "new-item"]  # the model has no row for the last one
+    ids = trained.item_ids
     steps = [(half * 50 + u, k) for half in range(2) for k in range(4) for u in range(50)]
-    events = [Event(f"e{n}", f"u{u}", ids[(u + 3 * k) % 41], "click", 1.7e9 + n) for n, (u, k) in enumerate(steps)]
+    events = [
+        Event(f"e{n}", f"u{u}", "new-item" if u >= 50 and u % 5 == 0 and k == 2 else ids[(u + 3 * k) % 40], "click", n)
+        for n, (u, k) in enumerate(steps)
+    ]  # an item the model and the older half have never seen, third click of every fifth newer user
     settings = Settings.model_validate(
         {
             "k": 10,
@@ -109,3 +112,5 @@ def test_stream_eval_online_promotes_and_learns_items_first_seen_in_events(tmp_p
     assert online["items_added_online"] == 1 and online["train_item_ids"]
     assert res["methods"]["served"]["events_checked"] == 150
     assert "online trainer on" in res["protocol"]["served"]
+    new = res["new_items"]
+    assert new["new_items"] == 1 and new["reached_a_feed"] == 1 and new["median_delay_events"] >= 0
