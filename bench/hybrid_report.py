@@ -61,27 +61,43 @@ def loo_rows(files: list[Path]) -> list[str]:
 def stream_rows(files: list[Path]) -> list[str]:
     head = [
         "| data | served (model + hybrid) | latest quarter | co-occurrence kNN | popularity | served vs kNN | "
-        "online trainer | checked / no feed |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |",
+        "online trainer | new items: reached a feed, median delay | checked / no feed |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | --- | --- | ---: |",
     ]
     rows = []
     for path in files:
         r = json.loads(path.read_text())
         m = r["methods"]
         s, k, pop = (m[n]["online_hr@10"] or 0.0 for n in ("served", "cooccurrence", "popularity"))
-        o = r.get("online")
-        online = (
-            f"{o['promotions']} promotions, {o['rejections']} rejections, {o['items_added_online']} items added, "
-            f"item rows trained: {o['train_item_ids']}"
-            if o
-            else "off (frozen model)"
+        online = _online(r.get("online"))
+        new = r.get("new_items")
+        fresh = (
+            f"{new['reached_a_feed']} of {new['new_items']}, {new['median_delay_events']:.0f} events"
+            if new and new["median_delay_events"] is not None
+            else "-"
         )
         rows.append(
             f"| {path.stem.split('-', 1)[1]} | {s:.4f} | {m['served']['latest_quarter_hr@10'] or 0:.4f} | {k:.4f} | "
-            f"{pop:.4f} | {_gain(s, k)} | {online} | "
+            f"{pop:.4f} | {_gain(s, k)} | {online} | {fresh} | "
             f"{m['served']['events_checked']} / {m['served']['events_without_feed']} |"
         )
     return head + rows
+
+
+def _online(o: dict | None) -> str:
+    if not o:
+        return "off (frozen model)"
+    text = (
+        f"{o['promotions']} promotions, {o['rejections']} rejections, {o['items_added_online']} items added, "
+        f"item rows trained: {o['train_item_ids']}"
+    )
+    saw = o.get("sawtooth")
+    if saw and saw["second_vs_first"] is not None:
+        text += (
+            f"; between promotions: first half {saw['first_half_hr@10']:.4f}, second half "
+            f"{saw['second_half_hr@10']:.4f} ({saw['gaps']} gaps)"
+        )
+    return text
 
 
 def demo_rows(d: Path) -> list[str]:

@@ -5,12 +5,10 @@ of them are held back: the promotion gate scores the candidate and the served mo
 so both are judged on events neither has trained on. Older examples move into a bounded replay
 buffer; each update mixes the freshest examples (to follow drift) with older ones (to not
 forget), and minimises the same next-item InfoNCE with logQ correction as offline training.
-Only the session tower learns by default. With ``train_item_ids`` the id embeddings of the
-items in each update batch learn too, and an item first seen in an event (a target or a session
-item the model has no row for) gets a trainable id row at once, started from the mean id
-embedding of the known items of that session: an item that appears after offline training is
-recommendable from its first promotion on, and popular-now items move with the stream. Every
-promotion ships the whole item matrix, so workers swap item rows and session tower together.
+The session tower learns and, with ``train_item_ids`` (the default), so do the id rows of the
+items in each batch; an item first seen in an event gets a trainable row at once, started from
+the mean id embedding of its session's known items, so it is recommendable from the next
+promotion on. A promotion ships the whole item matrix: workers swap rows and tower together.
 
 Items that reach the catalogue after offline training join the item table as text-only (cold)
 rows (:meth:`OnlineLearner.upsert_items`), in the candidate and the served model alike, so both
@@ -100,8 +98,7 @@ class OnlineLearner:
             self.model.items.id_emb.weight.requires_grad = True
 
     def _optimiser(self) -> torch.optim.AdamW:
-        """AdamW over what learns; the id rows (when they do) at their own, higher rate: an item
-        row sees a few examples where the session tower sees them all."""
+        """AdamW; id rows at their own, higher rate (a row sees few of the examples the tower sees)."""
         ids = self.model.items.id_emb.weight
         rest = [p for p in self.model.parameters() if p.requires_grad and p is not ids]
         groups = [{"params": rest, "lr": self.settings.lr}]
@@ -168,8 +165,7 @@ class OnlineLearner:
         return len(new)
 
     def _add_id_rows(self, session: list[str]) -> None:
-        """Trainable rows for the items of ``session`` the model has none for, each started from
-        the mean id embedding of the session's known items (zeros when none is known)."""
+        """Rows for ``session``'s items the model lacks, from the mean id row of its known ones."""
         new = [i for i in dict.fromkeys(session) if i not in self.index]
         if not new:
             return

@@ -172,6 +172,8 @@ async def _replay(
         if start // chunk % 500 == 0:
             bar.set_postfix(hit=f"{hits['served'].rate():.3f}", knn=f"{hits['cooccurrence'].rate():.3f}")
     bar.close()
+    if online is not None:
+        online.measure_sawtooth(hits["served"].records)
     out = {}
     for name, rate in hits.items():
         out[name] = {
@@ -264,25 +266,30 @@ def stream_eval(
             results = asyncio.run(_replay(pipeline, feeds, base, events, chunk, batch, learning))
         finally:
             pipeline.close()
-    h = settings.hybrid
     return {
         "methods": results,
         "online": learning.summary() if learning else None,
         "new_items": delay.summary(REPLAY_RATE),
-        "protocol": {
-            "replay": f"{len(events)} events in time order, chunks of {chunk}, each scored against the top-{K} "
-            f"its user's feed held before the chunk (worker batches of {batch}, feeds {lag} events behind); "
-            "sessions start empty; "
-            "events without a feed not counted",
-            "exclude_seen": settings.worker.exclude_seen,
-            "served": f"worker pipeline + ONNX runner ({runner.file_name}), hybrid beta {h.beta} ({h.norm}), "
-            f"{h.max_neighbours} neighbours per item, table counted online: {h.learn_online}, pair weight "
-            f"1/k**{h.distance_exponent:g}, popularity exponent {h.popularity_exponent:g}, source exponent "
-            f"{h.source_exponent:g}" + ("; online trainer on (see 'online')" if online else "; frozen model"),
-            "base_table": "shipped with the model" if shipped else "counted on the older part of the log",
-            "cooccurrence": "reference kNN: its own table of raw counts (pairs within the window count 1), counted "
-            "on the same events, last items weighted by recency",
-            "popularity": "counts of the older part, updated per chunk",
-            "model_version": runner.version,
-        },
+        "protocol": _protocol(settings, runner, len(events), chunk, batch, lag, shipped, online),
+    }
+
+
+def _protocol(
+    settings: Settings, runner: Runner, n: int, chunk: int, batch: int, lag: int, shipped: bool, online: bool
+) -> dict:
+    h = settings.hybrid
+    return {
+        "replay": f"{n} events in time order, chunks of {chunk}, each scored against the top-{K} "
+        f"its user's feed held before the chunk (worker batches of {batch}, feeds {lag} events behind); "
+        "sessions start empty; events without a feed not counted",
+        "exclude_seen": settings.worker.exclude_seen,
+        "served": f"worker pipeline + ONNX runner ({runner.file_name}), hybrid beta {h.beta} ({h.norm}), "
+        f"{h.max_neighbours} neighbours per item, table counted online: {h.learn_online}, pair weight "
+        f"1/k**{h.distance_exponent:g}, popularity exponent {h.popularity_exponent:g}, source exponent "
+        f"{h.source_exponent:g}" + ("; online trainer on (see 'online')" if online else "; frozen model"),
+        "base_table": "shipped with the model" if shipped else "counted on the older part of the log",
+        "cooccurrence": "reference kNN: its own table of raw counts (pairs within the window count 1), counted "
+        "on the same events, last items weighted by recency",
+        "popularity": "counts of the older part, updated per chunk",
+        "model_version": runner.version,
     }

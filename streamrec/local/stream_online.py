@@ -13,13 +13,14 @@ the trainer's clock: ``trainer.interval_s`` at the demo's replay rate.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from streamrec.config import Settings
 from streamrec.contracts.training_batch import Example, decode_batch
+from streamrec.online_eval import HitRecord
 
 if TYPE_CHECKING:
     from streamrec.encoder.artifact import TrainedModel
@@ -43,6 +44,8 @@ class OnlineReplay:
     promotions: int = 0
     rejections: int = 0
     steps: int = 0
+    promoted_at: list[int] = field(default_factory=list)  # events done at each promotion
+    sawtooth: dict | None = None
 
     @classmethod
     def start(cls, settings: Settings, trained: TrainedModel, export: Callable, root: Path) -> OnlineReplay:
@@ -77,7 +80,27 @@ class OnlineReplay:
             return
         learner.promoted()
         self.promotions += 1
+        self.promoted_at.append(events_done)
         slot.swap(self.export(learner.trained, self.root / f"v{self.promotions}"))
+
+    def measure_sawtooth(self, records: Sequence[HitRecord]) -> None:
+        """Hit rate in the first and the second half of every gap between two promotions: a
+        version that goes stale between swaps shows as a second half below the first."""
+        halves = [[0, 0], [0, 0]]  # [hits, events] of first and second halves
+        for a, b in zip(self.promoted_at, self.promoted_at[1:], strict=False):
+            mid = (a + b) / 2
+            for r in records:
+                if a <= r.at < b:
+                    h = halves[r.at >= mid]
+                    h[0] += r.hit
+                    h[1] += 1
+        first, second = (h[0] / h[1] if h[1] else None for h in halves)
+        self.sawtooth = {
+            "gaps": max(len(self.promoted_at) - 1, 0),
+            "first_half_hr@10": first,
+            "second_half_hr@10": second,
+            "second_vs_first": second / first if first and second is not None else None,
+        }
 
     def summary(self) -> dict:
         s = self.learner.settings
@@ -90,4 +113,5 @@ class OnlineReplay:
             "train_item_ids": s.train_item_ids,
             "lr": s.lr,
             "item_lr": s.item_lr,
+            "sawtooth": self.sawtooth,
         }

@@ -110,6 +110,7 @@ def test_stream_eval_online_promotes_and_learns_items_first_seen_in_events(tmp_p
     online = res["online"]
     assert online["promotions"] + online["rejections"] >= 2 and online["update_steps"] > 0
     assert online["items_added_online"] == 1 and online["train_item_ids"]
+    assert online["sawtooth"]["gaps"] == online["promotions"] - 1
     assert res["methods"]["served"]["events_checked"] == 150
     assert "online trainer on" in res["protocol"]["served"]
     new = res["new_items"]
