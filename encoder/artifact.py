@@ -2,7 +2,7 @@
 
 Layout (docs/contracts.md, "Model directory")::
 
-    config.json     {"model": ModelConfig, "text_model": str|null, "train": {...}, "format": 1}
+    config.json     {"model": ModelConfig, "text_model": {"id", "sha256"}|null, "train": {...}, "format": 1}
     weights.pt      state_dict of the Recommender (both towers, text embeddings, warm mask)
     item_ids.json   catalogue ids in row order
     items.npy       float32 [N, d] item matrix (the same rows ``item_matrix()`` returns)
@@ -64,6 +64,10 @@ class TrainedModel:
         self.model.eval()
         with torch.no_grad():
             return self.model.items().detach().cpu().numpy().astype(np.float32)
+
+    def trained_rows(self) -> np.ndarray:
+        """bool [N]: rows with a trained id embedding (seen in training, not appended cold)."""
+        return self.model.items.warm.detach().cpu().numpy().astype(np.bool_)
 
     def item_index(self) -> dict[str, int]:
         return {item: i for i, item in enumerate(self.item_ids)}

@@ -26,6 +26,7 @@ from streamrec.encoder.hybrid import bonus_fn, hybrid_fn, table_of, tune
 from streamrec.encoder.model import Recommender
 from streamrec.encoder.text import embed_texts
 from streamrec.settings.hybrid import HybridSettings
+from streamrec.text_models import locate, ref_from_config
 
 K = 10
 
@@ -58,15 +59,15 @@ def _item_matrix(
         return base.to(device)
     vecs = torch.zeros(len(extra), base.shape[1])  # [E, d]
     proj = trained.text_projection
-    text_model = trained.config.get("text_model")
-    if proj is not None and text_model and text_model != "injected" and catalogue is not None:
+    ref = ref_from_config(trained.config.get("text_model"))
+    if proj is not None and ref is not None and catalogue is not None:
         idx = catalogue.index()
         texts = [catalogue.text_of(idx[r]) if r in idx else "" for r in extra]
         max_tokens = int(trained.config.get("train", {}).get("text_max_tokens", 64))
-        emb = embed_texts(texts, text_model, max_tokens, cache_dir=cache_dir, progress=False)
+        emb = embed_texts(texts, locate(ref), ref.sha256, max_tokens, cache_dir=cache_dir, progress=False)
         with torch.no_grad():
             vecs = torch.nn.functional.normalize(proj(torch.from_numpy(emb)), dim=-1)
-        has_text = torch.tensor([r in idx for r in extra])
+        has_text = torch.tensor([bool(t.strip()) for t in texts])
         vecs[~has_text] = 0.0
     return torch.cat([base, vecs]).to(device)
 

@@ -57,6 +57,12 @@ def _grow(tower: ItemTower, id_rows: torch.Tensor, text_rows: torch.Tensor, warm
 
 
 @torch.no_grad()
-def set_text_rows(tower: ItemTower, rows: torch.Tensor, text_emb: torch.Tensor) -> None:
-    """Replace the text-model embeddings of existing ``rows`` [n] int64 (their text changed)."""
+def set_text_rows(
+    tower: ItemTower, rows: torch.Tensor, text_emb: torch.Tensor, cold: torch.Tensor | None = None
+) -> None:
+    """Replace the text-model embeddings of existing ``rows`` [n] int64 (their text changed);
+    rows where ``cold`` [n] bool is set become text-only (their content changed: the id embedding
+    described the old one)."""
     tower.text_emb[rows] = text_emb.to(tower.text_emb)  # [n, T]
+    if cold is not None:
+        tower.warm[rows[cold]] = False

@@ -21,7 +21,7 @@ from __future__ import annotations
 import copy
 import random
 from collections import Counter, deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Set
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -141,20 +141,20 @@ class OnlineLearner:
         """Items added to the table since the offline model."""
         return self.n_items - self.offline_items
 
-    def upsert_items(self, item_ids: list[str], text_emb: np.ndarray) -> int:
-        """Unknown ``item_ids`` become cold rows from their text-model embeddings (float32
-        [n, T]); known ones get their text embedding replaced (their text changed). Applied to the
-        candidate and the served model alike. Returns how many rows were appended."""
+    def upsert_items(self, item_ids: list[str], text_emb: np.ndarray, content_changed: Set[str] = frozenset()) -> int:
+        """Unknown ``item_ids`` become cold rows from their text-model embeddings (float32 [n, T]);
+        known ones get their text replaced, ``content_changed`` ones become text-only (cold) rows.
+        Applied to the candidate and the served model alike. Returns how many rows were appended."""
         if len(item_ids) != len(text_emb):
             raise ValueError(f"{len(item_ids)} ids but {len(text_emb)} embeddings")
         emb = torch.from_numpy(np.asarray(text_emb, np.float32))  # [n, T]
         last = {item: k for k, item in enumerate(item_ids)}  # a repeated id: its newest text wins
-        known = [(self.index[item], k) for item, k in last.items() if item in self.index]
+        known = [(self.index[item], k, item in content_changed) for item, k in last.items() if item in self.index]
         new = [(item, k) for item, k in last.items() if item not in self.index]
         for model in (self.model, self.served):
             if known:
-                rows = torch.tensor([r for r, _ in known])  # [m]
-                set_text_rows(model.items, rows, emb[[k for _, k in known]])
+                rows, cold = torch.tensor([r for r, _, _ in known]), torch.tensor([c for *_, c in known])  # [m], [m]
+                set_text_rows(model.items, rows, emb[[k for _, k, _ in known]], cold)
             if new:
                 append_cold_rows(model.items, emb[[k for _, k in new]])
         for item, _ in new:

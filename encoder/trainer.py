@@ -32,9 +32,10 @@ from streamrec.encoder.losses import (
     session_contrastive,
 )
 from streamrec.encoder.model import ModelConfig, Recommender
-from streamrec.encoder.text import embed_texts, resolve_text_model
+from streamrec.encoder.text import embed_texts
 from streamrec.errors import UserError
 from streamrec.settings.encoder import EncoderSettings
+from streamrec.text_models import TextModelRef, resolve_setting, search_dirs
 
 log = logging.getLogger(__name__)
 
@@ -178,25 +179,7 @@ class Trainer:
         self.seqs = build_sequences(log_, self.index)
         self.budget_minutes = budget_minutes(settings.max_minutes, len(log_), device)
         n = len(self.rows)
-        text_model = None
-        if catalogue is not None:
-            text_model = "injected" if text_encoder is not None else resolve_text_model(settings.text_model)
-        text_emb = None
-        if catalogue is not None and text_model is not None:
-            cat_index = catalogue.index()
-            texts = [catalogue.text_of(cat_index[r]) if r in cat_index else "" for r in self.rows]
-            if text_encoder is not None:
-                text_emb = np.asarray(text_encoder(texts), dtype=np.float32)
-            else:
-                text_emb = embed_texts(
-                    texts,
-                    text_model,
-                    settings.text_max_tokens,
-                    device=str(device),
-                    cache_dir=cache_dir,
-                    progress=progress,
-                )
-        self.text_model = text_model
+        text_emb, self.text_model = self._text_embeddings(catalogue, settings, device, cache_dir, text_encoder)
         self.cfg = ModelConfig(
             d=settings.d_model,
             n_layers=settings.n_layers,
@@ -230,6 +213,43 @@ class Trainer:
         self.unseen = torch.where(torch.from_numpy(counts > 0), 0.0, float("inf")).to(device)  # [N]
         self.any_unseen = bool((counts == 0).any())
         self.amp_dtype = autocast_dtype(settings.precision, device)
+
+    def _text_embeddings(
+        self,
+        catalogue: Catalogue | None,
+        s: EncoderSettings,
+        device: torch.device,
+        cache_dir: Path | None,
+        text_encoder: Callable[[list[str]], np.ndarray] | None,
+    ) -> tuple[np.ndarray | None, TextModelRef | str | None]:
+        """Text-model embeddings [N, T] of the rows and the text model's ref ('injected' for a
+        test's encoder); (None, None) for an ID-only model: no catalogue, text model 'none', or
+        no item with text (the language model is then not loaded at all)."""
+        if catalogue is None:
+            return None, None
+        cat_index = catalogue.index()
+        texts = [catalogue.text_of(cat_index[r]) if r in cat_index else "" for r in self.rows]
+        if not any(t.strip() for t in texts):
+            log.info("no item has text: training an ID-only model (no text tower)")
+            return None, None
+        if text_encoder is not None:
+            emb = np.asarray(text_encoder(texts), dtype=np.float32)
+            emb[[not t.strip() for t in texts]] = 0.0  # rows without text: no text part, as TextModel does
+            return emb, "injected"
+        resolved = resolve_setting(s.text_model, search_dirs(s.text_model_dir))
+        if resolved is None:
+            return None, None
+        ref, directory = resolved
+        emb = embed_texts(
+            texts,
+            directory,
+            ref.sha256,
+            s.text_max_tokens,
+            device=str(device),
+            cache_dir=cache_dir,
+            progress=self.progress,
+        )
+        return emb, ref
 
     # -- one optimisation step ------------------------------------------------------------
     def _step(self, batch: list[int], rng: np.random.Generator, gen: torch.Generator) -> torch.Tensor:
@@ -416,5 +436,6 @@ class Trainer:
             "warm_items": int(self.model.items.warm.sum()),
             "windows": len(self.windows.items),
         }
-        config = {"text_model": self.text_model, "train": s.model_dump(), "session_length": self.session_length}
+        text_model = self.text_model.as_dict() if isinstance(self.text_model, TextModelRef) else self.text_model
+        config = {"text_model": text_model, "train": s.model_dump(), "session_length": self.session_length}
         return TrainedModel(model=self.model.cpu(), item_ids=self.rows, config=config, metrics=metrics)

@@ -16,19 +16,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from torch import nn
 
 from streamrec.cooccurrence import FILE_NAME as COOCCURRENCE_NPZ
 from streamrec.cooccurrence import Cooccurrence
 from streamrec.export.onnx_export import export_serving_graph
 from streamrec.export.parity import GoldenCase, ParityError, ParityReport, check_parity, golden_cases
+from streamrec.export.text_export import TextSpec, export_text_tower, text_spec
 from streamrec.serving.artifact import (
-    ITEM_PROJ_ONNX,
     SESSION_FP16_ONNX,
     SESSION_INT8_ONNX,
     SESSION_ONNX,
+    TEXT_ONNX,
+    TRAINED_ROWS_NPY,
     new_version,
     save_items,
     seal,
@@ -46,31 +46,6 @@ class ExportResult:
     size_bytes: dict[str, int]
     seconds: float
     meta: dict[str, Any] = field(default_factory=dict)
-
-
-class _NormalizedProjection(nn.Module):
-    """text embedding [N, T] -> unit item vector [N, d]: what a cold item (no id embedding) gets."""
-
-    def __init__(self, proj: nn.Module) -> None:
-        super().__init__()
-        self.proj = proj
-
-    def forward(self, text: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.proj(text), dim=-1)  # [N, d]
-
-
-def _export_item_projection(proj: nn.Module, text_dim: int, path: Path) -> None:
-    with torch.no_grad():
-        torch.onnx.export(
-            _NormalizedProjection(proj).eval(),
-            (torch.randn(2, text_dim),),
-            str(path),
-            dynamo=False,
-            input_names=["text_embedding"],
-            output_names=["item_vec"],
-            dynamic_axes={"text_embedding": {0: "items"}, "item_vec": {0: "items"}},
-            opset_version=17,
-        )
 
 
 def real_golden(
@@ -131,13 +106,14 @@ def export_model(
     metrics: dict[str, Any] | None = None,
     config: dict[str, Any] | None = None,
     real_sessions: Sequence[tuple[Sequence[str], Sequence[str]]] = (),
-    text_projection: nn.Module | None = None,
-    text_dim: int = 0,
+    text: TextSpec | None = None,
+    trained_rows: np.ndarray | None = None,
     cooccurrence: Cooccurrence | None = None,
     progress: Progress = lambda _msg: None,
 ) -> ExportResult:
     """Export, check and publish one version; raises :class:`ParityError` (nothing written) when
-    onnxruntime does not reproduce eager torch."""
+    onnxruntime does not reproduce eager torch. ``text``: the text tower (``text.onnx``);
+    ``trained_rows``: bool [N], the rows with a trained id embedding."""
     t0 = time.perf_counter()
     item_matrix = np.ascontiguousarray(item_matrix, dtype=np.float32)
     n, d = item_matrix.shape
@@ -150,9 +126,7 @@ def export_model(
         variants += [(SESSION_FP16_ONNX, "fp16")] if fp16 else []
         variants += [(SESSION_INT8_ONNX, "int8")] if int8 else []
         reports = _export_checked(tower, staging, variants, item_matrix, k, session_length, cases, progress)
-        if text_projection is not None and text_dim:
-            progress(f"exporting {ITEM_PROJ_ONNX}")
-            _export_item_projection(text_projection, text_dim, staging / ITEM_PROJ_ONNX)
+        parity = {r.variant: r.as_dict() for r in reports} | _save_item_side(staging, text, trained_rows, n, progress)
         save_items(staging, list(item_ids), item_matrix)
         if cooccurrence is not None:
             cooccurrence.save(staging / COOCCURRENCE_NPZ)
@@ -169,12 +143,28 @@ def export_model(
                 "n_items": n,
                 "metrics": metrics or {},
                 "config": config or {},
-                "parity": {r.variant: r.as_dict() for r in reports},
+                "parity": parity,
+                "text": text.meta() if text is not None else {},
             },
         )
         progress(f"publishing {meta.version}")
         ref = registry.publish(staging)
     return ExportResult(ref, reports, sizes, time.perf_counter() - t0, {"version": meta.version})
+
+
+def _save_item_side(
+    staging: Path, text: TextSpec | None, trained_rows: np.ndarray | None, n: int, progress: Progress
+) -> dict[str, Any]:
+    """``text.onnx`` (checked; its parity report is returned) and ``trained_rows.npy``."""
+    if trained_rows is not None:
+        if trained_rows.shape != (n,):
+            raise ValueError(f"trained_rows has shape {trained_rows.shape}, the catalogue {n} items")
+        with (staging / TRAINED_ROWS_NPY).open("wb") as f:
+            np.save(f, np.asarray(trained_rows, np.bool_))
+    if text is None:
+        return {}
+    progress(f"exporting {TEXT_ONNX} ({text.ref}, {text.max_tokens} tokens)")
+    return {"text": export_text_tower(text, staging / TEXT_ONNX).as_dict()}
 
 
 def export_model_dir(
@@ -186,6 +176,8 @@ def export_model_dir(
     int8: bool = True,
     parent: str | None = None,
     real_sessions: Sequence[tuple[Sequence[str], Sequence[str]]] = (),
+    text_dirs: Sequence[Path] = (),
+    text_cache: Path | None = None,
     progress: Progress = lambda _msg: None,
 ) -> ExportResult:
     """:func:`export_model` for a directory written by ``streamrec train``."""
@@ -207,8 +199,8 @@ def export_model_dir(
         metrics=trained.metrics,
         config=trained.config,
         real_sessions=real_sessions,
-        text_projection=trained.text_projection,
-        text_dim=cfg.text_dim,
+        text=text_spec(trained, text_dirs, text_cache),
+        trained_rows=trained.trained_rows(),
         cooccurrence=trained.cooccurrence,
         progress=progress,
     )

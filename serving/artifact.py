@@ -24,7 +24,8 @@ SESSION_FP16_ONNX = "session_fp16.onnx"
 SESSION_INT8_ONNX = "session_int8.onnx"
 ITEMS_NPY = "items.npy"
 ITEM_IDS_JSON = "item_ids.json"
-ITEM_PROJ_ONNX = "item_proj.onnx"
+TEXT_ONNX = "text.onnx"  # text -> item vector (serving/text_tower.py); in artifacts of models with text
+TRAINED_ROWS_NPY = "trained_rows.npy"  # bool [N]: rows with a trained id embedding (never overwritten)
 META_JSON = "meta.json"
 REQUIRED_FILES = (SESSION_ONNX, ITEMS_NPY, ITEM_IDS_JSON)
 FORMAT = 1
@@ -49,6 +50,7 @@ class ArtifactMeta:
     metrics: dict[str, Any] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
     parity: dict[str, Any] = field(default_factory=dict)
+    text: dict[str, Any] = field(default_factory=dict)  # {"model": {"id", "sha256"}, "max_tokens"} with text.onnx
     format: int = FORMAT
 
     def to_json(self) -> bytes:
@@ -171,3 +173,15 @@ def load_items(directory: Path, meta: ArtifactMeta) -> tuple[list[str], np.ndarr
             f"do not match meta ({meta.n_items}, {meta.d})"
         )
     return item_ids, matrix
+
+
+def load_trained_rows(directory: Path, meta: ArtifactMeta) -> np.ndarray | None:
+    """``trained_rows.npy`` of a verified artifact (bool [n_items]), None where it has none."""
+    if TRAINED_ROWS_NPY not in meta.files:
+        return None
+    rows = np.load(directory / TRAINED_ROWS_NPY, allow_pickle=False)
+    if rows.dtype != np.bool_ or rows.shape != (meta.n_items,):
+        raise ArtifactError(
+            f"artifact {directory}: {TRAINED_ROWS_NPY} is {rows.dtype}{rows.shape}, not bool[{meta.n_items}]"
+        )
+    return rows

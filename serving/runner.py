@@ -27,14 +27,17 @@ from streamrec.serving.artifact import (
     SESSION_FP16_ONNX,
     SESSION_INT8_ONNX,
     SESSION_ONNX,
+    TEXT_ONNX,
     ArtifactError,
     ArtifactMeta,
     load_items,
+    load_trained_rows,
     verify,
 )
 from streamrec.serving.item_index import Catalogue, EncodedBatch, ItemIndex, encode_sessions
 from streamrec.serving.providers import CUDA, Device, ProviderChoice, choose_providers
 from streamrec.serving.signature import check_signature, has_bonus, session_options
+from streamrec.serving.text_tower import TextTower
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +61,12 @@ class Runner:
         index: ItemIndex,
         choice: ProviderChoice,
         file_name: str = SESSION_ONNX,
+        text: TextTower | None = None,
+        trained_rows: np.ndarray | None = None,
     ) -> None:
         self.directory, self.meta, self.session, self.choice = directory, meta, session, choice
+        self.text = text  # the artifact's text tower (cold start from text), None without text.onnx
+        self._trained = trained_rows  # bool [n_items]; None (older artifacts): every row is trained
         self.file_name = file_name  # which serving variant runs (session.onnx, session_int8.onnx, ...)
         self._index = index
         self.max_batch = DEFAULT_MAX_BATCH
@@ -79,14 +86,15 @@ class Runner:
         threads: int = 0,
         spinning: bool = True,
         warmup: bool = True,
+        text_model_dirs: Sequence[Path] = (),
     ) -> Runner:
         """Verify checksums, open the session on ``device``, bind the catalogue, warm up.
         ``threads``: onnxruntime intra-op threads (0 = one per core); ``spinning``: let idle ones
         spin-wait (fastest when the cores are otherwise free). ``fp16`` serves the fp16 variant on
         CUDA, ``int8`` the int8-scoring variant on CPU, where the artifact has them (int8 only for
         catalogues of ``int8_min_items`` or more: on smaller ones the exact re-score of its
-        candidates costs more than the int8 matmul saves).
-        Raises :class:`ArtifactError` for anything wrong with the artifact."""
+        candidates costs more than the int8 matmul saves). Raises :class:`ArtifactError` for
+        anything wrong with the artifact or its text model (in ``text_model_dirs`` or the wheel)."""
         directory = Path(artifact_dir)
         meta = verify(directory, expected_sha256)
         choice = choose_providers(device, tensorrt=tensorrt)
@@ -116,12 +124,11 @@ class Runner:
             log.warning(reason)
             choice = ProviderChoice(session.get_providers(), "cpu", reason)
         quantized = name == SESSION_INT8_ONNX
-        problem = check_signature(session, int8=quantized)
-        if problem:
+        if problem := check_signature(session, int8=quantized):
             raise ArtifactError(f"artifact {directory}: {name}: {problem}")
-        item_ids, matrix = load_items(directory, meta)
-        index = ItemIndex(item_ids, matrix, choice.device, quantize=quantized)
-        runner = cls(directory, meta, session, index, choice, name)
+        index = ItemIndex(*load_items(directory, meta), choice.device, quantize=quantized)
+        text = TextTower.of_artifact(directory, meta, text_model_dirs, choice.providers, threads)
+        runner = cls(directory, meta, session, index, choice, name, text, load_trained_rows(directory, meta))
         if warmup:
             runner.warm_up()
         log.info("loaded %s from %s on %s (%s)", meta.version, name, choice.device, choice.reason)
@@ -169,6 +176,24 @@ class Runner:
         return np.fromiter((rows.get(i, -1) for i in ids), np.int64, count=len(ids))
 
     @property
+    def text_digest(self) -> str | None:
+        """sha256 of ``text.onnx``: vectors it embedded are valid in every runner with this digest."""
+        return self.meta.files.get(TEXT_ONNX)
+
+    def trained(self, ids: Sequence[str]) -> list[bool]:
+        """Per id: whether the artifact has a trained id-embedding row for it, which catalogue
+        updates keep (:mod:`streamrec.item_refresh`); rows added since the load are not."""
+        rows = self.rows_of(ids)
+        if self._trained is None:
+            return [0 <= r < self.meta.n_items for r in rows.tolist()]
+        return [0 <= r < len(self._trained) and bool(self._trained[r]) for r in rows.tolist()]
+
+    def text_vectors(self, texts: Sequence[str]) -> np.ndarray | None:
+        """Item vectors float32 [n, d] from ``texts`` (non-empty) by the artifact's text tower,
+        None when the artifact has none. Blocking (it runs the language model)."""
+        return None if self.text is None else self.text.embed(texts)[1]
+
+    @property
     def unavailable(self) -> frozenset[str]:
         return self._index.unavailable
 
@@ -194,6 +219,8 @@ class Runner:
                 )
             if np.isnan(scores).any():
                 raise ArtifactError(f"artifact {self.directory}: warm-up produced NaN scores")
+        if self.text is not None:
+            self.text.warm_up()
         return time.perf_counter() - t0
 
     def _run(

@@ -75,6 +75,7 @@ EXTRA_OF = {
     "mode": "worker",
     "onnxruntime": "worker",
     "aiokafka": "worker",
+    "tokenizers": "worker",
     "torch": "train",
     "transformers": "train",
     "onnx": "train",

@@ -32,7 +32,7 @@ import asyncio
 import logging
 import os
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,7 @@ from streamrec.kafka import security_kwargs
 from streamrec.serving.hybrid import LiveHybrid
 from streamrec.streams.acks import BatchAcks
 from streamrec.streams.catalogue import CatalogueOverlay
+from streamrec.streams.cold_start import embed_updates
 from streamrec.streams.dlq import DeadLetterSink
 from streamrec.streams.faust_glue import TableSessionStore, WorkerApp, committed_offset, partition_lag
 from streamrec.streams.feed_sink import FeedSink
@@ -80,12 +81,7 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
 class WorkerRuntime:
     """Everything one worker process runs. ``fatal`` is set when it stopped on an error."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        load: Loader,
-        embed: Callable[[Runner, Sequence[str]], Any] | None = None,
-    ) -> None:
+    def __init__(self, settings: Settings, load: Loader) -> None:
         self.settings = settings
         w = settings.worker
         self.fatal: BaseException | None = None
@@ -124,7 +120,6 @@ class WorkerRuntime:
             hybrid=LiveHybrid(settings.hybrid),
         )
         self.catalogue = CatalogueOverlay()
-        self.embed = embed
         self._catalogue_lock = asyncio.Lock()
         self.swapper = HotSwapper(self.slot, load, install=self._install_model, on_failure=self._on_model_failure)
         sec = security_kwargs(settings.kafka_security)
@@ -230,30 +225,34 @@ class WorkerRuntime:
         updates = parse_records(records)
         if not updates:
             return
-        await self._embed_cold_items(updates)
-        async with self._catalogue_lock:
-            self.catalogue.record(updates)
+        while True:
+            # Embedded outside the lock (the text tower runs a language model per item); a model
+            # swapped in meanwhile has its own tower: embed again for it.
             runner = self.slot.current
-            if runner is not None:
-                await self._model_call(self.catalogue.apply, runner, updates)
+            embedded = await self._embed_cold_items(runner, updates)
+            async with self._catalogue_lock:
+                if self.slot.current is not runner:
+                    continue
+                self.catalogue.record(updates, embedded, runner and runner.text_digest)
+                if runner is not None:
+                    await self._model_call(self.catalogue.apply, runner, updates)
+                break
         self.metrics.catalogue_updates.inc(len(updates))
 
-    async def _embed_cold_items(self, updates: list[ItemUpdate]) -> None:
-        """Give text-only items a vector from the live model's text projection (in a thread,
-        outside the lock: the text model takes ~1 s to load on 2 cores)."""
-        runner = self.slot.current
-        cold = [u for u in updates if u.vector is None and u.text and u.available]
-        if not cold or runner is None or self.embed is None:
-            return
+    async def _embed_cold_items(self, runner: Runner | None, updates: list[ItemUpdate]) -> dict[str, Any]:
+        """Vectors from ``runner``'s text tower for the updates that need one (in a thread). A
+        failure is logged and the items wait for their next update or model."""
+        if runner is None:
+            return {}
+        cold = self.catalogue.to_embed(runner, updates)
+        if not cold:
+            return {}
         try:
-            texts = [u.text or "" for u in cold]
-            vecs = await asyncio.get_running_loop().run_in_executor(None, self.embed, runner, texts)
+            return await asyncio.get_running_loop().run_in_executor(None, embed_updates, runner, cold)
         except Exception:
-            log.exception("embedding %d new items failed; they wait for a vector", len(cold))
-            return
-        if vecs is not None:
-            for u, v in zip(cold, vecs, strict=True):
-                u.vector = [float(x) for x in v]
+            log.exception("embedding %d new items from text failed; they wait for a vector", len(cold))
+            self.metrics.cold_start_failures.inc()
+            return {}
 
     async def _on_models(self, records: list[ConsumerRecord]) -> None:
         for r in records:
@@ -261,7 +260,11 @@ class WorkerRuntime:
 
     async def _install_model(self, runner: Runner) -> None:
         async with self._catalogue_lock:
-            await self._model_call(self.catalogue.replay_onto, runner)
+            # Text-only items embedded by another text tower: re-embedded by the new one first
+            # (in a thread, while the old model keeps scoring), then replayed onto it.
+            stale = self.catalogue.stale(runner)
+            embedded = await asyncio.get_running_loop().run_in_executor(None, embed_updates, runner, stale)
+            await self._model_call(self.catalogue.replay_onto, runner, embedded)
             self.slot.swap(runner)
 
     async def _model_call(self, fn: Callable[..., Any], *args: Any) -> Any:

@@ -2,7 +2,9 @@
 
 ``Runner.load`` verifies every file's sha256 against ``meta.json`` and the announced digest, and
 runs warm-up batches that must produce finite scores of the right shape, so a corrupt or
-half-written artifact raises here and never reaches the model slot.
+half-written artifact raises here and never reaches the model slot; so does an artifact whose
+text model (named by id and weights checksum) is not installed here or in
+``encoder.text_model_dir``.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from streamrec.config import Settings
 from streamrec.serving.registry import open_registry
 from streamrec.serving.runner import Runner
 from streamrec.streams.hotswap import Loader
+from streamrec.text_models import search_dirs
 
 
 def make_loader(settings: Settings) -> Loader:
@@ -31,6 +34,7 @@ def make_loader(settings: Settings) -> Loader:
             int8_min_items=settings.registry.int8_min_items,
             threads=w.score_threads,
             spinning=w.score_spinning,
+            text_model_dirs=search_dirs(settings.encoder.text_model_dir),
         )
 
     return load

@@ -47,6 +47,9 @@ class WorkerMetrics:
         self.model_swaps = Counter("streamrec_model_swaps", "model versions swapped in", registry=r)
         self.model_load_failures = Counter("streamrec_model_load_failures", "artifacts refused", registry=r)
         self.catalogue_updates = Counter("streamrec_catalogue_updates", "item updates applied", registry=r)
+        self.cold_start_failures = Counter(
+            "streamrec_cold_start_failures", "catalogue batches whose texts could not be embedded", registry=r
+        )
         self.lag = Gauge("streamrec_consumer_lag", "events not yet processed", ["partition"], registry=r)
         self.ready = Gauge("streamrec_ready", "1 when /readyz answers 200", registry=r)
 

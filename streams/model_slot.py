@@ -3,8 +3,8 @@
 :class:`Runner` below is the whole seam to ``streamrec.serving.runner.Runner``
 (docs/contracts.md): the pipeline calls ``recommend`` (one call per micro-batch, at most ``k``
 results), reads ``version``, ``item_ids`` and ``item_vectors`` (MMR); the catalogue follower
-calls ``upsert_items``/``set_available``; cold start reads ``directory`` and ``config`` (the
-artifact's metadata: the training config names the text model). Nothing reaches past it.
+calls ``trained``, ``upsert_items`` and ``set_available``; cold start calls ``text_vectors``
+(the artifact's text tower) and reads ``text_digest``. Nothing reaches past it.
 
 Swaps are atomic for free: a batch reads :attr:`ModelSlot.current` once before scoring, and
 everything runs on one event loop, so a batch never mixes two models. The old runner is
@@ -49,12 +49,6 @@ class Runner(Protocol):
     def item_ids(self) -> list[str]: ...
 
     @property
-    def directory(self) -> Path: ...
-
-    @property
-    def config(self) -> dict[str, Any]: ...
-
-    @property
     def takes_bonus(self) -> bool:
         """Whether the file adds a co-occurrence bonus (streamrec.serving.hybrid)."""
         ...
@@ -79,6 +73,19 @@ class Runner(Protocol):
         ...
 
     def rows_of(self, ids: Sequence[str]) -> np.ndarray: ...
+
+    @property
+    def text_digest(self) -> str | None:
+        """sha256 of the artifact's text tower (``text.onnx``), None without one."""
+        ...
+
+    def trained(self, ids: Sequence[str]) -> list[bool]:
+        """Per id: whether its row has a trained id embedding (a vector updates must keep)."""
+        ...
+
+    def text_vectors(self, texts: Sequence[str]) -> np.ndarray | None:
+        """Item vectors [n, d] from texts by the text tower (blocking), None without one."""
+        ...
 
     def item_vectors(self, ids: Sequence[str]) -> np.ndarray: ...
 

@@ -14,7 +14,6 @@ from streamrec.kafka import ensure_topics, topic_plan
 from streamrec.net import free_port
 from streamrec.streams.app import WorkerRuntime
 from streamrec.streams.artifacts import make_loader
-from streamrec.streams.cold_start import TextProjector
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +36,7 @@ def run_worker(settings: Settings) -> int:
         settings = settings.model_copy(update={"worker": settings.worker.model_copy(update={"web_port": free_port()})})
     # Idempotent; never changes an existing topic's partition count (that would move users).
     ensure_topics(settings.broker, topic_plan(settings), settings.replication, settings.kafka_security)
-    runtime = WorkerRuntime(settings, make_loader(settings), embed=TextProjector(settings))
+    runtime = WorkerRuntime(settings, make_loader(settings))
     log.info("metrics and health on http://%s:%d/metrics", settings.worker.web_host, settings.worker.web_port)
     worker = faust.Worker(runtime.app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
     tune_gc()

@@ -31,7 +31,8 @@ from streamrec.encoder.artifact import TrainedModel, load_model_dir, save_model_
 from streamrec.encoder.online import OnlineLearner
 from streamrec.errors import UserError
 from streamrec.kafka import make_producer, security_kwargs
-from streamrec.trainer.items import CatalogueSync, ItemsReader, TextEncoder
+from streamrec.text_models import search_dirs
+from streamrec.trainer.items import CatalogueSync, ItemsReader, TextEncoder, artifact_text_encoder
 
 log = logging.getLogger("streamrec.trainer")
 FRESHNESS_BUCKETS = (1, 2, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600)
@@ -76,8 +77,8 @@ class TrainerProcess:
         stop: threading.Event,
         text_encoder: TextEncoder | None = None,
     ) -> None:
-        """``text_encoder`` (texts -> float32 [n, T]) replaces the model's text model for new
-        catalogue items; tests inject a cheap one."""
+        """``text_encoder`` (texts -> float32 [n, T]) replaces the served artifact's text tower
+        for new catalogue items; tests inject a cheap one."""
         from streamrec.serving.registry import open_registry
 
         self.s = settings
@@ -88,6 +89,8 @@ class TrainerProcess:
         trained, version = self._resume(init_model)
         self.served = Served(version)
         self.learner = OnlineLearner(trained, settings.trainer, settings.encoder)
+        if text_encoder is None:
+            text_encoder = self._text_encoder(version)
         self.catalogue = CatalogueSync(self.learner, text_encoder)
         self._count_items()
         self.producer = make_producer(settings.broker, settings.kafka_security)
@@ -106,6 +109,16 @@ class TrainerProcess:
         trained = load_model_dir(init_model)
         save_model_dir(self.lineage / refs[-1].version, trained)
         return trained, refs[-1].version
+
+    def _text_encoder(self, version: str) -> TextEncoder | None:
+        """The served artifact's text tower; its text model missing here is a one-line error."""
+        from streamrec.serving.artifact import ArtifactError
+
+        dirs = search_dirs(self.s.encoder.text_model_dir)
+        try:
+            return artifact_text_encoder(self.registry.fetch(version), dirs, self.s.device)
+        except ArtifactError as exc:
+            raise UserError(f"cannot embed new catalogue items: {exc}") from None
 
     def consumer(self) -> KafkaConsumer:
         return KafkaConsumer(
@@ -197,6 +210,7 @@ class TrainerProcess:
         in here leaves no half artifact visible (the registry publishes by rename) and the
         previous version announced."""
         from streamrec.export.exporter import export_model
+        from streamrec.export.text_export import text_spec
 
         trained = self.learner.trained
         tmp_dir = self.lineage / ".candidate"
@@ -218,8 +232,9 @@ class TrainerProcess:
                 "new_items": self.learner.new_items,  # added since the offline model
             },
             config=trained.config,
-            text_projection=trained.text_projection,
-            text_dim=trained.model_config.text_dim,
+            # text.onnx is reused from the cache while the projection is unchanged
+            text=text_spec(trained, search_dirs(self.s.encoder.text_model_dir), self.s.data_dir / "cache"),
+            trained_rows=trained.trained_rows(),
             cooccurrence=trained.cooccurrence,  # the base table; each worker keeps its live one
         )
         version = result.ref.version

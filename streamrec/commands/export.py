@@ -48,6 +48,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from streamrec.export.exporter import export_model_dir
     from streamrec.serving.artifact import ArtifactError
     from streamrec.serving.registry import open_registry
+    from streamrec.text_models import search_dirs
 
     if not args.model.is_dir():
         raise UserError(f"--model {args.model}: no such directory")
@@ -66,6 +67,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             int8=settings.registry.int8,
             parent=args.parent,
             real_sessions=_real_sessions(args.events, settings.session_length),
+            text_dirs=search_dirs(settings.encoder.text_model_dir),
+            text_cache=settings.data_dir / "cache",
             progress=lambda msg: print(f"  {msg}", flush=True),
         )
     except ArtifactError as exc:

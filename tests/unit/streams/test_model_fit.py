@@ -23,11 +23,10 @@ class _Runner:
     k: int
     session_length: int
     item_ids: list[str] = field(default_factory=list)
-    directory: Path = Path(".")
-    config: dict[str, Any] = field(default_factory=dict)
     takes_bonus: bool = False
     d: int = 2
     cooccurrence_file: Path | None = None
+    text_digest: str | None = None
 
     def recommend(
         self, sessions: Any, types: Any, k: int, exclude_seen: bool, bonus: Any = None
@@ -39,6 +38,12 @@ class _Runner:
 
     def item_vectors(self, ids: Any) -> np.ndarray:
         return np.zeros((len(ids), 2), np.float32)
+
+    def trained(self, ids: Any) -> list[bool]:
+        return [False for _ in ids]
+
+    def text_vectors(self, texts: Any) -> np.ndarray | None:
+        return None
 
     def upsert_items(self, ids: Any, vectors: Any) -> int:
         return 0

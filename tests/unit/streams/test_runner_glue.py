@@ -18,7 +18,6 @@ from torch import nn
 from streamrec.export.exporter import export_model
 from streamrec.serving.registry import LocalRegistry
 from streamrec.serving.runner import Runner
-from streamrec.streams import cold_start
 from streamrec.streams.acks import disown, hold, release
 from streamrec.streams.metrics import WorkerMetrics
 from streamrec.streams.model_slot import ModelSlot
@@ -199,23 +198,6 @@ def test_a_disowned_batch_is_never_acked() -> None:
         e.ack()
     release(events)
     assert consumer.acked == []
-
-
-def test_cold_start_text_model_is_loaded_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    loads: list[str] = []
-
-    class _Model:
-        def __init__(self, name: str) -> None:
-            loads.append(name)
-
-        def embed(self, texts: list[str], max_tokens: int) -> np.ndarray:
-            return np.ones((len(texts), 4), np.float32)
-
-    monkeypatch.setattr(cold_start, "TextModel", _Model)
-    from streamrec.config import Settings
-
-    projector = cold_start.TextProjector(Settings())
-    assert projector.model("m") is projector.model("m") and loads == ["m"]
 
 
 def test_length_groups_partition_the_batch_by_similar_length() -> None:

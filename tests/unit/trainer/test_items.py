@@ -61,7 +61,7 @@ def test_new_item_gets_a_cold_row_close_to_the_item_its_text_resembles(
     matrix = trained.item_matrix()  # [N + 1, d], what the next exported version carries
     assert matrix.shape[0] == len(trained.item_ids) == n0 + 1
     tower, row = trained.model.items, trained.item_ids.index(twin)
-    with torch.no_grad():  # every old item as a text-only vector, as the worker makes them with item_proj.onnx
+    with torch.no_grad():  # every old item as a text-only vector, as the worker makes them with text.onnx
         text_only = torch.nn.functional.normalize(tower.text_proj(tower.text_emb[:n0]), dim=-1).numpy()  # [N, d]
     sims = text_only @ matrix[n0]  # [N]
     assert sims[row] > 0.999 and int(np.argmax(sims)) == row, sims
@@ -111,3 +111,25 @@ def test_model_without_text_tower_skips_new_items() -> None:
     sync = CatalogueSync(learner, lambda texts: np.ones((len(texts), 8), np.float32))
     sync.handle([_item("fresh", "t", "c", "x")])
     assert sync.pump(wait=True) == 0 and learner.n_items == 40 and learner.new_items == 0
+
+
+def test_a_trained_row_keeps_its_vector_unless_the_content_changed() -> None:
+    """The workers' rule (streamrec.item_refresh): new text for a trained item changes nothing;
+    marked content_change, the row is re-embedded and becomes text-only, as workers serve it."""
+    trained = tiny_trained(text_dim=8)
+    learner = OnlineLearner(trained, SETTINGS, EncoderSettings(n_negatives=16))
+    sync = CatalogueSync(learner, lambda texts: np.full((len(texts), 8), 0.5, np.float32))
+    before = trained.item_matrix()[learner.index["i3"]].copy()
+    sync.handle([_item("i3", "a new title", "c", "new text")])
+    assert sync.queue == {} and sync.pump(wait=True) == 0
+    assert np.array_equal(trained.item_matrix()[learner.index["i3"]], before)
+    changed = _item("i3", "another item now", "c", "other text")
+    changed.content_change = True
+    sync.handle([changed])
+    assert sync.queue == {"i3": changed.text}
+    sync.pump(wait=True)
+    assert not bool(trained.model.items.warm[learner.index["i3"]])  # text-only from now on
+    assert not bool(learner.served.items.warm[learner.index["i3"]])
+    assert not np.allclose(trained.item_matrix()[learner.index["i3"]], before)
+    sync.handle([_item("i3", "edited", "c", "again")])  # no longer trained: text edits refresh it
+    assert "i3" in sync.queue
