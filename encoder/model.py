@@ -45,7 +45,7 @@ def gap_buckets(gaps: torch.Tensor) -> torch.Tensor:
 
 class TextProjection(nn.Module):
     """Text-model embedding [N, T] -> item vector part [N, d]. Kept separate so it can be exported
-    alone (``item_proj.onnx``) and new items get a vector from their text within seconds."""
+    alone (the projection inside ``text.onnx``) and new items get a vector from their text in seconds."""
 
     def __init__(self, text_dim: int, d: int) -> None:
         super().__init__()
