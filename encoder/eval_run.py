@@ -197,7 +197,7 @@ def evaluate_run(
     best = validation["best"]
     pop = popularity_scores(hist, n)
     table = table_of(hist, rows, hybrid)
-    reference = table if not hybrid.distance_exponent else table_of(hist, rows, hybrid, distance_exponent=0.0)
+    reference = table if not hybrid.distance_exponent else table_of(hist, rows, hybrid.reference())
     setting = {k: getattr(hybrid, k) for k in SETTING_KEYS}
     chosen = {k: best[k] for k in SETTING_KEYS}
     methods = {

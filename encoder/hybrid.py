@@ -24,14 +24,12 @@ EXPONENTS = ((0.0, 0.0), (0.5, 0.0), (0.3, 0.3), (0.5, 0.3))  # (popularity, sou
 TUNE_USERS = 4_000  # validation users scored per setting (a fixed random subset above that)
 
 
-def table_of(
-    histories: Sequence[np.ndarray], ids: Sequence[str], hybrid: HybridSettings, distance_exponent: float | None = None
-) -> Cooccurrence:
+def table_of(histories: Sequence[np.ndarray], ids: Sequence[str], hybrid: HybridSettings) -> Cooccurrence:
     """A table whose rows are ``ids``' rows (so its bonus needs no remapping), counted on
-    ``histories`` with ``hybrid``'s shape (``distance_exponent`` overrides its own: 0 gives the
-    reference kNN's raw counts)."""
-    distance = hybrid.distance_exponent if distance_exponent is None else distance_exponent
-    table = Cooccurrence(hybrid.max_neighbours, hybrid.window, capacity=len(ids), distance_exponent=distance)
+    ``histories`` with ``hybrid``'s shape."""
+    table = Cooccurrence(
+        hybrid.max_neighbours, hybrid.window, capacity=len(ids), distance_exponent=hybrid.distance_exponent
+    )
     table.rows_of(ids)
     table.observe_sequences(histories)
     return table

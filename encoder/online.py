@@ -108,13 +108,13 @@ class OnlineLearner:
 
     # ----------------------------------------------------------------- ingest
     def add(self, examples: Iterable[Example], entered_at: float) -> int:
-        """Map examples to rows; the newest go to the held-back window, the ones it pushes out to
-        the buffer. Items the model has no row for (newer than the model) are dropped from the
-        prefix; an example whose target is unknown is skipped (counted)."""
+        """Map examples to rows (unknown items get rows first with ``train_item_ids``, else leave the
+        prefix, and an unknown target skips the example, counted); newest to the held-back window."""
+        examples = list(examples)
+        if self.settings.train_item_ids:
+            self._add_id_rows([[*ex.items, ex.next_item] for ex in examples])
         added = 0
         for ex in examples:
-            if self.settings.train_item_ids:
-                self._add_id_rows([*ex.items, ex.next_item])
             target = self.index.get(ex.next_item)
             if target is None:
                 self.skipped_unknown += 1
@@ -164,20 +164,25 @@ class OnlineLearner:
         self._refresh_neg_pool()
         return len(new)
 
-    def _add_id_rows(self, session: list[str]) -> None:
-        """Rows for ``session``'s items the model lacks, from the mean id row of its known ones."""
-        new = [i for i in dict.fromkeys(session) if i not in self.index]
-        if not new:
-            return
+    def _add_id_rows(self, sessions: list[list[str]]) -> None:
+        """Rows for unknown items, from the mean id row of their session's known ones (one growth)."""
         ids = self.model.items.id_emb.weight  # [N, d]
-        known = [self.index[i] for i in session if i in self.index]
+        fresh: dict[str, torch.Tensor] = {}  # new item -> its starting id row [d]
         with torch.no_grad():
-            start = ids[known].mean(0) if known else ids.new_zeros(ids.shape[1])  # [d]
-        init = start.expand(len(new), -1).clone()  # [n, d]
+            for session in sessions:
+                new = [i for i in dict.fromkeys(session) if i not in self.index and i not in fresh]
+                if not new:
+                    continue
+                known = [ids[self.index[i]] if i in self.index else fresh[i] for i in session if i not in new]
+                start = torch.stack(known).mean(0) if known else ids.new_zeros(ids.shape[1])  # [d]
+                fresh.update((i, start) for i in new)
+        if not fresh:
+            return
+        init = torch.stack(list(fresh.values()))  # [n, d]
         for model in (self.model, self.served):
             append_id_rows(model.items, init)
         carry_moments(self.opt, ids, self.model.items.id_emb.weight)
-        for item in new:
+        for item in fresh:
             self.index[item] = len(self.trained.item_ids)
             self.trained.item_ids.append(item)
         self.n_items = len(self.trained.item_ids)
@@ -273,8 +278,7 @@ class OnlineLearner:
         return {"hr@10": hit_rate(all_ranks, 10), "ndcg@10": ndcg(all_ranks, 10)}
 
     def gate(self) -> GateResult:
-        """Candidate vs served on the held-back window: promote unless NDCG@10 drops by more
-        than the tolerance."""
+        """Candidate vs served on the held-back window: promote unless NDCG@10 drops > tolerance."""
         rows = list(self.holdout)
         cand = self.evaluate(self.model, rows)
         served = self.evaluate(self.served, rows)

@@ -69,8 +69,7 @@ class LiveHybrid:
         """Count the pairs of (session before the event, event's item) in arrival order."""
         if self.table is None or not self.settings.learn_online or not events:
             return
-        t = self.table
-        t.observe_many([(t.rows_of(prefix[-t.window :]), t.row(item)) for prefix, item in events])
+        self.table.observe_items(events)
 
     def bonus(self, runner: BonusRunner, sessions: Sequence[Sequence[str]]) -> SparseBonus | None:
         """The batch's bonus (already times beta) in ``runner``'s catalogue rows, or None when off."""

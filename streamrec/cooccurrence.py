@@ -117,6 +117,11 @@ class Cooccurrence:
         """:meth:`observe` on table rows (``prefix_rows``: the last ``window`` of the prefix)."""
         self.observe_many([(prefix_rows, x)])
 
+    def observe_items(self, events: Sequence[tuple[Sequence[str], str]]) -> None:
+        """:meth:`observe_many` of (session before the event, event's item) given as item ids, in
+        arrival order (new items get rows as they come: prefix first, then the item)."""
+        self.observe_many([(self.rows_of(prefix[-self.window :]), self.row(item)) for prefix, item in events])
+
     def observe_many(self, events: Sequence[tuple[Sequence[int], int]]) -> None:
         """Several (prefix rows, new row) events at once, in one vectorised update (the worker
         applies a micro-batch this way: ~2 us an event instead of ~100 one by one)."""

@@ -118,12 +118,12 @@ class Baselines:
         self.popularity.update(ev.item_id for ev in events)
         ranked = [i for i, _ in self.popularity.most_common(K + max((len(s) for s in sessions.values()), default=0))]
         table = self.table
-        pairs = []
+        counted = []
         for ev in events:  # in arrival order, as the worker counts them
             prefix = self.history.setdefault(ev.user_id, [])
-            pairs.append((table.rows_of(prefix[-table.window :]), table.row(ev.item_id)))
+            counted.append((prefix[-table.window :], ev.item_id))
             prefix.append(ev.item_id)
-        table.observe_many(pairs)
+        table.observe_items(counted)
         users = list(sessions)
         bonus = table.bonus([sessions[u] for u in users], "raw")
         for n, u in enumerate(users):
@@ -261,7 +261,7 @@ def stream_eval(
         pipeline = _pipeline(settings, slot, feeds, hybrid, learning.send if learning else _discard)
         try:
             slot.swap(runner)
-            reference = table_from_log(EventLog(older), settings.hybrid.model_copy(update={"distance_exponent": 0.0}))
+            reference = table_from_log(EventLog(older), settings.hybrid.reference())
             base = Baselines(reference, Counter(ev.item_id for ev in older))
             results = asyncio.run(_replay(pipeline, feeds, base, events, chunk, batch, learning))
         finally:

@@ -12,6 +12,7 @@ the trainer's clock: ``trainer.interval_s`` at the demo's replay rate.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -87,13 +88,13 @@ class OnlineReplay:
         """Hit rate in the first and the second half of every gap between two promotions: a
         version that goes stale between swaps shows as a second half below the first."""
         halves = [[0, 0], [0, 0]]  # [hits, events] of first and second halves
-        for a, b in zip(self.promoted_at, self.promoted_at[1:], strict=False):
-            mid = (a + b) / 2
-            for r in records:
-                if a <= r.at < b:
-                    h = halves[r.at >= mid]
-                    h[0] += r.hit
-                    h[1] += 1
+        at = self.promoted_at  # increasing: one gate per gate_every events at most
+        for r in records:
+            g = bisect.bisect_right(at, r.at) - 1  # the gap [at[g], at[g + 1]) holding r
+            if 0 <= g < len(at) - 1:
+                h = halves[r.at >= (at[g] + at[g + 1]) / 2]
+                h[0] += r.hit
+                h[1] += 1
         first, second = (h[0] / h[1] if h[1] else None for h in halves)
         self.sawtooth = {
             "gaps": max(len(self.promoted_at) - 1, 0),

@@ -44,3 +44,8 @@ class HybridSettings(Section):
     )
     window: int = Field(5, ge=1, le=50, description="pairs at most this many steps apart count; last items scored")
     learn_online: bool = Field(True, description="the worker counts the pairs of every event it processes")
+
+    def reference(self) -> HybridSettings:
+        """The reference kNN's table shape: the same window and neighbours, raw counts (every pair
+        in the window counts 1), whatever this hybrid's own bonus shape."""
+        return self.model_copy(update={"distance_exponent": 0.0})
