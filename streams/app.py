@@ -52,7 +52,7 @@ from streamrec.streams.cold_start import embed_updates
 from streamrec.streams.dlq import DeadLetterSink
 from streamrec.streams.faust_glue import TableSessionStore, WorkerApp, committed_offset, partition_lag
 from streamrec.streams.feed_sink import FeedSink
-from streamrec.streams.health import Health, tcp_reachable
+from streamrec.streams.health import ConsumerProgress, Health, tcp_reachable
 from streamrec.streams.hotswap import HotSwapper, Loader
 from streamrec.streams.kafka_opts import faust_credentials
 from streamrec.streams.metrics import WorkerMetrics
@@ -86,7 +86,7 @@ class WorkerRuntime:
         w = settings.worker
         self.fatal: BaseException | None = None
         self.metrics = WorkerMetrics()
-        self.health = Health()
+        self.health = Health(ConsumerProgress(w.stall_s))
         config = pipeline_config(settings)
         self.slot = ModelSlot(on_swap=self._on_swap, fit=Fit(config.k, config.candidates, config.session_length))
         self.app = self._make_app()
@@ -121,7 +121,9 @@ class WorkerRuntime:
         )
         self.catalogue = CatalogueOverlay()
         self._catalogue_lock = asyncio.Lock()
-        self.swapper = HotSwapper(self.slot, load, install=self._install_model, on_failure=self._on_model_failure)
+        self.swapper = HotSwapper(
+            self.slot, load, install=self._install_model, on_failure=lambda *_: self.metrics.model_load_failures.inc()
+        )
         sec = security_kwargs(settings.kafka_security)
         self.items_follower = TopicFollower(settings.broker, settings.topics.items, self._on_items, **sec)
         self.models_follower = TopicFollower(settings.broker, settings.topics.models, self._on_models, **sec)
@@ -276,9 +278,6 @@ class WorkerRuntime:
         self.metrics.model_swaps.inc()
         self.health.model_version = runner.version
 
-    def _on_model_failure(self, version: str, exc: BaseException) -> None:
-        self.metrics.model_load_failures.inc()
-
     # -- health -----------------------------------------------------------------------------
     def _on_redis_error(self, exc: BaseException) -> None:
         self.metrics.redis_errors.inc()
@@ -289,11 +288,12 @@ class WorkerRuntime:
         self.health.redis_ok = True
 
     async def _probe(self) -> None:
-        loop = asyncio.get_running_loop()
         self.health.kafka_ok = await tcp_reachable(self.settings.broker)
-        self.health.redis_ok = await loop.run_in_executor(None, self.feed_sink.ping)
+        self.health.redis_ok = await asyncio.get_running_loop().run_in_executor(None, self.feed_sink.ping)
+        lag = partition_lag(self.app.consumer, self.settings.topics.events, self.acks.processed)
+        self.health.progress.observe(lag, self.acks.processed)
+        self.metrics.set_lag(lag)
         self.metrics.ready.set(1 if self.health.ready else 0)
-        self.metrics.set_lag(partition_lag(self.app.consumer, self.settings.topics.events, self.acks.processed))
 
     def close(self) -> None:
         self.pipeline.close()

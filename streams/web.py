@@ -1,6 +1,6 @@
 """HTTP endpoints on faust's web server: ``/metrics`` (Prometheus text format), ``/healthz``
 (live: the event loop answers) and ``/readyz`` (503 with the reasons while Kafka or Redis is
-unreachable or no model is loaded)."""
+unreachable, no model is loaded, or the consumer is stalled: :mod:`streamrec.streams.health`)."""
 
 from __future__ import annotations
 

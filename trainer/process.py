@@ -1,9 +1,11 @@
 """The online trainer process (``streamrec trainer``): consume training batches, update,
 gate, export, announce.
 
-Delivery: training-topic offsets are committed only after a promotion, so a crash or restart
-re-reads exactly the examples the newest served version has not learned from (at-least-once;
-an example may be learned twice across a crash, which an SGD learner tolerates). State that
+Delivery: training-topic offsets are committed only after a promotion, and only up to the oldest
+example the promoted version has not trained on (the held-back window, buffered rows no update
+has drawn yet: :mod:`streamrec.trainer.offsets`), so a crash or restart re-reads every example
+the newest served version has not learned from (at-least-once; an example may be learned twice
+across a crash, which an SGD learner tolerates). State that
 survives restarts: the lineage of promoted model directories under
 ``<data_dir>/trainer/models/<version>`` plus the registry; a restart resumes from the newest
 promoted version that has a lineage entry, else from ``--init-model``.
@@ -21,7 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from kafka import KafkaConsumer
+from kafka import KafkaConsumer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from streamrec.config import Settings
@@ -33,6 +36,7 @@ from streamrec.errors import UserError
 from streamrec.kafka import make_producer, security_kwargs
 from streamrec.text_models import search_dirs
 from streamrec.trainer.items import CatalogueSync, ItemsReader, TextEncoder, artifact_text_encoder
+from streamrec.trainer.offsets import TrainedOffsets
 
 log = logging.getLogger("streamrec.trainer")
 FRESHNESS_BUCKETS = (1, 2, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600)
@@ -43,6 +47,11 @@ class TrainerMetrics:
         r = self.registry = CollectorRegistry()
         self.updates = Counter("streamrec_trainer_updates", "gradient updates", registry=r)
         self.examples = Counter("streamrec_trainer_examples", "training examples ingested", registry=r)
+        self.evicted_untrained = Counter(
+            "streamrec_trainer_examples_evicted_untrained",
+            "examples that left the full replay buffer before any update drew them",
+            registry=r,
+        )
         self.loss = Gauge("streamrec_trainer_loss", "loss of the last update", registry=r)
         self.promotions = Counter("streamrec_trainer_promotions", "candidates promoted", registry=r)
         self.rejections = Counter("streamrec_trainer_rejections", "candidates rejected by the gate", registry=r)
@@ -92,6 +101,7 @@ class TrainerProcess:
         if text_encoder is None:
             text_encoder = self._text_encoder(version)
         self.catalogue = CatalogueSync(self.learner, text_encoder)
+        self.offsets = TrainedOffsets()
         self._count_items()
         self.producer = make_producer(settings.broker, settings.kafka_security)
 
@@ -125,7 +135,7 @@ class TrainerProcess:
             self.s.topics.training,
             bootstrap_servers=self.s.broker,
             group_id=self.s.trainer.group_id,
-            enable_auto_commit=False,  # committed after a promotion only
+            enable_auto_commit=False,  # committed after a promotion only, up to what it learned
             auto_offset_reset="earliest",
             session_timeout_ms=int(self.s.worker.session_timeout_s * 1000),
             heartbeat_interval_ms=max(int(self.s.worker.session_timeout_s * 1000) // 3, 100),
@@ -151,7 +161,7 @@ class TrainerProcess:
                     self._count_items()
                 for records in consumer.poll(timeout_ms=200, max_records=20).values():
                     for rec in records:
-                        self._ingest(rec.value, rec.timestamp / 1000.0)
+                        self._ingest(rec)
                 for _ in range(4):  # a few updates per poll keeps up with ~1k examples/s on one core
                     loss = self.learner.step()
                     if loss is None:
@@ -170,13 +180,19 @@ class TrainerProcess:
             self.catalogue.close()
             self.producer.close()
 
-    def _ingest(self, raw: bytes, entered_at: float) -> None:
+    def _ingest(self, rec: ConsumerRecord) -> None:
+        tp = TopicPartition(rec.topic, rec.partition)
         try:
-            batch = decode_batch(raw)
+            batch = decode_batch(rec.value)
         except TrainingBatchError as exc:
             log.warning("skipping unreadable training batch: %s", exc)
+            self.offsets.skipped(tp, rec.offset)
             return
-        self.metrics.examples.inc(self.learner.add(batch.examples, entered_at))
+        evicted = self.offsets.evicted_untrained
+        self.metrics.examples.inc(
+            self.offsets.add(self.learner, tp, rec.offset, batch.examples, rec.timestamp / 1000.0)
+        )
+        self.metrics.evicted_untrained.inc(self.offsets.evicted_untrained - evicted)
 
     def _gate(self, consumer: KafkaConsumer) -> None:
         result = self.learner.gate()
@@ -201,7 +217,7 @@ class TrainerProcess:
         if learned:
             self.served.newest_learned = max(r.entered_at for r in learned)
         self.served.version = version
-        consumer.commit()
+        consumer.commit(self.offsets.committable(self.learner))
         self.metrics.promotions.inc()
         log.info("promoted %s: %s; learned from %d new examples", version, numbers, len(learned))
 

@@ -42,6 +42,11 @@ class WorkerSettings(Section):
     redis_retry_base_s: float = Field(0.05, gt=0, description="first Redis retry delay (doubles per try)")
     redis_retry_max_s: float = Field(30.0, gt=0, description="cap of the Redis retry backoff")
     probe_interval_s: float = Field(2.0, gt=0, description="Kafka/Redis reachability and lag probe period")
+    stall_s: float = Field(
+        30.0,
+        gt=0,
+        description="/readyz fails once a partition with events waiting has made no progress for this long",
+    )
     model_wait_log_s: float = Field(10.0, gt=0, description="log period while events wait for a first model")
     processing_guarantee: Literal["at_least_once"] = Field(
         "at_least_once", description="the only one offered: faust's exactly-once mode has open crash/duplicate bugs"
