@@ -217,9 +217,13 @@ class TrainerProcess:
         if learned:
             self.served.newest_learned = max(r.entered_at for r in learned)
         self.served.version = version
-        consumer.commit(self.offsets.committable(self.learner))
+        offsets = self.offsets.committable(self.learner)
+        consumer.commit(offsets)
         self.metrics.promotions.inc()
-        log.info("promoted %s: %s; learned from %d new examples", version, numbers, len(learned))
+        upto = ", ".join(f"{tp.partition}: {o.offset}" for tp, o in sorted(offsets.items()))
+        log.info(
+            "promoted %s: %s; learned from %d new examples; committed up to {%s}", version, numbers, len(learned), upto
+        )
 
     def _publish(self, metrics: dict[str, float]) -> str:
         """Export + parity check into the registry, keep the lineage, announce. A crash anywhere

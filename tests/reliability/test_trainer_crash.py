@@ -16,54 +16,18 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
+from support.tiny_model import chain_examples
+from support.trainer_harness import initial_model, trainer_env
 
 from streamrec.config import Settings
-from streamrec.contracts.training_batch import Example, encode_batch
-from streamrec.encoder.artifact import TrainedModel, save_model_dir
-from streamrec.encoder.model import ModelConfig, Recommender
-from streamrec.export.exporter import export_model
-from streamrec.kafka import ensure_topics, make_producer, read_topic, topic_plan
+from streamrec.contracts.training_batch import encode_batch
+from streamrec.kafka import make_producer, read_topic
 from streamrec.local.services import EmbeddedServices
-from streamrec.net import free_port
 from streamrec.serving.registry import open_registry
 from streamrec.trainer.process import TrainerProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
-N_ITEMS = 40
 TESTS_DIR = Path(__file__).resolve().parents[1]
-
-
-def _examples(n: int, seed: int) -> list[Example]:
-    g = torch.Generator().manual_seed(seed)
-    out = []
-    for k in range(n):
-        start = int(torch.randint(0, N_ITEMS, (1,), generator=g))
-        items = [(start + 7 * j) % N_ITEMS for j in range(4)]
-        out.append(
-            Example(f"u{k}", [f"i{i}" for i in items[:-1]], ["click"] * 3, f"i{items[-1]}", "click", 0.0, f"e{k}")
-        )
-    return out
-
-
-def _env(services: EmbeddedServices, prefix: str, data_dir: Path) -> dict[str, str]:
-    return {
-        "STREAMREC_BROKER": services.broker,
-        "STREAMREC_REDIS": services.redis,
-        "STREAMREC_DATA_DIR": str(data_dir),
-        "STREAMREC_K": "10",
-        "STREAMREC_DEVICE": "cpu",
-        **{f"STREAMREC_TOPICS__{n.upper()}": f"{prefix}.{n}" for n in ("events", "dlq", "items", "training", "models")},
-        "STREAMREC_TRAINER__GROUP_ID": f"{prefix}-trainer",
-        "STREAMREC_TRAINER__INTERVAL_S": "1",
-        "STREAMREC_TRAINER__MIN_NEW_EXAMPLES": "64",
-        "STREAMREC_TRAINER__HOLDOUT_SIZE": "100",
-        "STREAMREC_TRAINER__UPDATE_BATCH": "64",
-        "STREAMREC_TRAINER__LR": "3e-3",
-        "STREAMREC_TRAINER__TOLERANCE": "1.0",  # always promote: the test is about the export step
-        "STREAMREC_TRAINER__WEB_PORT": str(free_port()),
-        "STREAMREC_ENCODER__N_NEGATIVES": "16",
-    }
 
 
 def _visible_versions(registry_root: Path) -> list[str]:
@@ -81,22 +45,15 @@ def test_trainer_killed_during_export_leaves_no_half_artifact_and_resumes(
     whole; (b) nothing was announced; (c) a restarted trainer (no --init-model) resumes from the
     newest version it has state for (the crashed candidate only if its lineage rename happened),
     promotes again, and announces a complete version whose parent is that version."""
-    env = _env(services, unique_prefix, tmp_path / "data")
+    env = trainer_env(services, unique_prefix, tmp_path / "data")
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     settings = Settings()
-    ensure_topics(settings.broker, topic_plan(settings))
-    torch.manual_seed(0)
-    cfg = ModelConfig(d=16, n_layers=1, n_heads=2, session_length=8, dropout=0.0, n_items=N_ITEMS)
-    trained = TrainedModel(Recommender(cfg), [f"i{j}" for j in range(N_ITEMS)], {})
-    init = save_model_dir(tmp_path / "init-model", trained)
+    init, first = initial_model(settings, tmp_path)
     registry = open_registry("", settings.data_dir)
-    first = export_model(
-        trained.session_tower, trained.item_ids, trained.item_matrix(), registry, k=10, session_length=8
-    ).ref.version
     producer = make_producer(settings.broker)
     for b in range(10):
-        producer.send(settings.topics.training, value=encode_batch(first, _examples(100, seed=b)))
+        producer.send(settings.topics.training, value=encode_batch(first, chain_examples(100, seed=b)))
     producer.flush()
     producer.close()
 
