@@ -52,7 +52,7 @@ from streamrec.streams.cold_start import embed_updates
 from streamrec.streams.dlq import DeadLetterSink
 from streamrec.streams.faust_glue import TableSessionStore, WorkerApp, committed_offset, partition_lag
 from streamrec.streams.feed_sink import FeedSink
-from streamrec.streams.health import ConsumerProgress, Health, tcp_reachable
+from streamrec.streams.health import ConsumerProgress, Health, kafka_answers
 from streamrec.streams.hotswap import HotSwapper, Loader
 from streamrec.streams.kafka_opts import faust_credentials
 from streamrec.streams.metrics import WorkerMetrics
@@ -124,9 +124,9 @@ class WorkerRuntime:
         self.swapper = HotSwapper(
             self.slot, load, install=self._install_model, on_failure=lambda *_: self.metrics.model_load_failures.inc()
         )
-        sec = security_kwargs(settings.kafka_security)
-        self.items_follower = TopicFollower(settings.broker, settings.topics.items, self._on_items, **sec)
-        self.models_follower = TopicFollower(settings.broker, settings.topics.models, self._on_models, **sec)
+        self.kafka_sec = security_kwargs(settings.kafka_security)
+        self.items_follower = TopicFollower(settings.broker, settings.topics.items, self._on_items, **self.kafka_sec)
+        self.models_follower = TopicFollower(settings.broker, settings.topics.models, self._on_models, **self.kafka_sec)
         self.acks = BatchAcks(
             self.pipeline,
             seek=lambda tp, offset: self.app.consumer.seek(tp, offset),
@@ -288,7 +288,7 @@ class WorkerRuntime:
         self.health.redis_ok = True
 
     async def _probe(self) -> None:
-        self.health.kafka_ok = await tcp_reachable(self.settings.broker)
+        self.health.kafka_ok = await kafka_answers(self.settings.broker, self.kafka_sec.get("ssl_context"))
         self.health.redis_ok = await asyncio.get_running_loop().run_in_executor(None, self.feed_sink.ping)
         lag = partition_lag(self.app.consumer, self.settings.topics.events, self.acks.processed)
         self.health.progress.observe(lag, self.acks.processed)

@@ -1,18 +1,19 @@
 """Liveness and readiness of the worker.
 
 Live = the process and its event loop answer. Ready = it can do its job now: member of the
-consumer group with partitions (or waiting for them), a model loaded, both Kafka and Redis
+consumer group with partitions (or waiting for them), a model loaded, Kafka answering and Redis
 reachable at the last probe, and its consumer moving. Readiness drops while Kafka or Redis is
 unreachable so Kubernetes stops routing to (and alerts on) a worker that is only retrying, and
-when a partition with events waiting has made no progress for ``worker.stall_s``: a TCP check
-cannot see a broker that accepts connections but answers nothing (a hung or SIGSTOPped process),
-nor a consumer stuck inside the worker.
+when a partition with events waiting has made no progress for ``worker.stall_s`` (a consumer
+stuck inside the worker, or a sink that takes no writes: neither probe sees those).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
+import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -61,7 +62,7 @@ class Health:
     def reasons_not_ready(self) -> list[str]:
         out = []
         if not self.kafka_ok:
-            out.append("kafka unreachable")
+            out.append("kafka not answering")
         if not self.redis_ok:
             out.append("redis unreachable")
         if self.model_version is None:
@@ -84,20 +85,36 @@ def _host_port(address: str, default_port: int) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-async def tcp_reachable(bootstrap: str, timeout_s: float = 1.0) -> bool:
-    """True if any bootstrap server accepts a TCP connection within ``timeout_s``.
+# ApiVersions v0 (api key 18), the request every Kafka client sends first: allowed before SASL
+# authentication, and answered by the broker from memory.
+PROBE_CORRELATION = 0x5EED
+API_VERSIONS_V0 = struct.pack(">hhih", 18, 0, PROBE_CORRELATION, 15) + b"streamrec-probe"
 
-    A TCP connect is the cheapest signal that does not depend on client internals; a broker
-    that accepts connections but fails requests shows up as consumer lag instead.
+
+async def kafka_answers(bootstrap: str, tls: ssl.SSLContext | None = None, timeout_s: float = 2.0) -> bool:
+    """True if any bootstrap server answers an ApiVersions request within ``timeout_s``.
+
+    A TCP connect is not enough: the kernel completes the handshake for a broker process that
+    answers nothing (hung, or SIGSTOPped), and the worker's consumer then crawls on what it had
+    fetched while a TCP check says "reachable". The request is a few bytes, so the probe still
+    does not depend on client internals.
     """
     for address in bootstrap.split(","):
         host, port = _host_port(address.strip(), 9092)
-        try:
-            _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout_s)
-        except (TimeoutError, OSError):
-            continue
+        with contextlib.suppress(TimeoutError, OSError, asyncio.IncompleteReadError):
+            if await asyncio.wait_for(_api_versions(host, port, tls), timeout_s):
+                return True
+    return False
+
+
+async def _api_versions(host: str, port: int, tls: ssl.SSLContext | None) -> bool:
+    reader, writer = await asyncio.open_connection(host, port, ssl=tls, server_hostname=host if tls else None)
+    try:
+        writer.write(struct.pack(">i", len(API_VERSIONS_V0)) + API_VERSIONS_V0)
+        await writer.drain()
+        _size, correlation = struct.unpack(">ii", await reader.readexactly(8))
+        return correlation == PROBE_CORRELATION
+    finally:
         writer.close()
         with contextlib.suppress(OSError):
             await writer.wait_closed()
-        return True
-    return False

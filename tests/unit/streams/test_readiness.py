@@ -73,5 +73,5 @@ def test_no_model_is_not_ready_and_every_reason_is_named() -> None:
     h.progress.observe({0: 5}, {})
     clock.t += 10
     reasons = h.reasons_not_ready()
-    assert reasons[:3] == ["kafka unreachable", "redis unreachable", "no model loaded yet"]
+    assert reasons[:3] == ["kafka not answering", "redis unreachable", "no model loaded yet"]
     assert reasons[3].startswith("consumer stalled")
