@@ -19,8 +19,8 @@ class Backend:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.redis = redis_client(settings.redis)  # readiness and anything run in a thread
-        self.aredis = redis_client_async(settings.redis)  # feed reads, on the event loop
+        self.redis = redis_client(settings.redis, settings.redis_tls)  # readiness and anything run in a thread
+        self.aredis = redis_client_async(settings.redis, settings.redis_tls)  # feed reads, on the event loop
         self._producer: Any = None
         self.tails: Any = None  # streamrec.api.tails.Tails, once started
         self.stats = StreamStats(settings)
@@ -43,7 +43,7 @@ class Backend:
     def registry(self) -> Any:
         from streamrec.serving.registry import open_registry
 
-        return open_registry(self.settings.registry.url, self.settings.data_dir)
+        return open_registry(self.settings.registry.url, self.settings.data_dir, self.settings.redis_tls)
 
     def start(self) -> None:
         """Follow the models, items and dead-letter topics (threads that retry while the broker is down)."""

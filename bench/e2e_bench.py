@@ -117,7 +117,7 @@ def export_synthetic_model(settings: Settings, n_items: int, k: int, session_len
     model = Recommender(ModelConfig(d=128, n_layers=2, session_length=session_length, n_items=n_items)).eval()
     with torch.no_grad():
         matrix = model.items().numpy()
-    registry = open_registry(settings.registry.url, settings.data_dir)
+    registry = open_registry(settings.registry.url, settings.data_dir, settings.redis_tls)
     ids = [f"i{i}" for i in range(n_items)]
     return export_model(model.session, ids, matrix, registry, k=k, session_length=session_length).ref.version
 

@@ -26,8 +26,8 @@ import uuid
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-import redis
-
+from streamrec.config import RedisTls
+from streamrec.feed_store import NO_TLS, redis_client
 from streamrec.serving.artifact import META_JSON, ArtifactError, ArtifactMeta, sha256_bytes, verify
 from streamrec.serving.registry import ArtifactRef, staging_dir
 
@@ -68,9 +68,9 @@ def _public_url(url: str) -> str:
 class RedisRegistry:
     """Immutable versions stored as Redis hashes; see the module docstring for the layout."""
 
-    def __init__(self, url: str, cache_dir: Path, prefix: str = "streamrec:registry") -> None:
+    def __init__(self, url: str, cache_dir: Path, prefix: str = "streamrec:registry", tls: RedisTls = NO_TLS) -> None:
         # 60 s timeouts: one HSET/HGETALL carries the whole 25 MB item matrix.
-        self.client = redis.Redis.from_url(url, socket_timeout=60, socket_connect_timeout=5)
+        self.client = redis_client(url, tls, socket_timeout=60)
         self.url = _public_url(url)
         self.cache_dir = Path(cache_dir)
         self._tag = "{" + prefix + "}"

@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from streamrec.config import RedisTls
 from streamrec.contracts.announcement import build_announcement
+from streamrec.feed_store import NO_TLS
 from streamrec.serving.artifact import META_JSON, ArtifactError, ArtifactMeta, artifact_digest, verify
 
 
@@ -146,14 +148,14 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def open_registry(url: str, data_dir: Path) -> Registry:
+def open_registry(url: str, data_dir: Path, tls: RedisTls = NO_TLS) -> Registry:
     """The registry a URL names: ``""`` -> ``<data_dir>/registry``; a path or ``file://`` URL -> a
     :class:`LocalRegistry`; ``redis://`` / ``rediss://`` -> a :class:`RedisRegistry` caching fetched
-    versions under ``<data_dir>/registry-cache``."""
+    versions under ``<data_dir>/registry-cache`` (``tls``: the settings' ``redis_tls``)."""
     if url.startswith(("redis://", "rediss://", "unix://")):
         from streamrec.serving.redis_registry import RedisRegistry
 
-        return RedisRegistry(url, cache_dir=Path(data_dir) / "registry-cache")
+        return RedisRegistry(url, cache_dir=Path(data_dir) / "registry-cache", tls=tls)
     if url.startswith("file://"):
         url = url[len("file://") :]
     if "://" in url:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streamrec.settings.api import ApiSettings
@@ -50,6 +50,28 @@ class KafkaSecurity(Section):
     ca_file: Path | None = Field(None, description="CA bundle that signs the brokers' certificates (SSL, SASL_SSL)")
 
 
+class RedisTls(Section):
+    """TLS for ``rediss://`` URLs (feeds, and a Redis registry). Files are checked when a client is
+    built: a missing or unreadable one is a one-line error, not a failing retry loop."""
+
+    ca_file: Path | None = Field(
+        None, description="CA bundle that signs the Redis server certificate (default: system CAs)"
+    )
+    cert_file: Path | None = Field(None, description="client certificate, for servers that require one (with key_file)")
+    key_file: Path | None = Field(None, description="private key of cert_file")
+    verify: Literal["full", "ca", "none"] = Field(
+        "full",
+        description="full: the CA and the host name; ca: the CA only (a server reached by an address its "
+        "certificate does not name); none: nothing (encrypts, proves nothing: tests only)",
+    )
+
+    @model_validator(mode="after")
+    def _cert_and_key_together(self) -> RedisTls:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("redis_tls.cert_file and redis_tls.key_file go together: give both or neither")
+        return self
+
+
 class Settings(BaseSettings):
     """Everything streamrec can be told. Empty ``broker``/``redis`` mean "start the embedded
     one" for commands that may start services (demo, up) and an error for the others."""
@@ -79,6 +101,7 @@ class Settings(BaseSettings):
 
     topics: TopicSettings = TopicSettings()
     kafka_security: KafkaSecurity = KafkaSecurity()
+    redis_tls: RedisTls = RedisTls()
     encoder: EncoderSettings = EncoderSettings()
     registry: RegistrySettings = RegistrySettings()
     worker: WorkerSettings = WorkerSettings()

@@ -3,12 +3,16 @@ write rule: :mod:`streamrec.contracts.feed`)."""
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Sequence
+from typing import Any
 
 import redis
 import redis.asyncio
 
+from streamrec.config import RedisTls
 from streamrec.contracts.feed import WRITE_FEED_LUA, Feed, feed_key
+from streamrec.errors import UserError
 
 FEED_FIELD = "feed"  # the hash field holding the packed feed (the others order the writes)
 
@@ -41,13 +45,46 @@ async def get_feed_async(client: redis.asyncio.Redis, user_id: str, prefix: str)
 
 
 CLIENT_TIMEOUTS = {"socket_timeout": 5, "socket_connect_timeout": 5, "health_check_interval": 30}
+NO_TLS = RedisTls()
 
 
-def redis_client(url: str) -> redis.Redis:
-    """A client with timeouts, so a dead Redis fails a call instead of hanging the worker."""
-    return redis.Redis.from_url(url, **CLIENT_TIMEOUTS)
+def tls_options(url: str, tls: RedisTls) -> dict[str, Any]:
+    """redis-py's TLS options for ``url``: none for ``redis://``/``unix://`` (where TLS files set are
+    an error, so a forgotten ``rediss://`` does not silently send feeds in clear); for ``rediss://``,
+    every file read now, so a missing or bad one fails here in one line."""
+    files = {"ca_file": tls.ca_file, "cert_file": tls.cert_file, "key_file": tls.key_file}
+    if not url.startswith("rediss://"):
+        if any(files.values()):
+            raise UserError("redis_tls files are set but the Redis URL is not rediss://")
+        return {}
+    for name, path in files.items():
+        if path is not None and not path.is_file():
+            raise UserError(f"redis_tls.{name}: {path} is not a file")
+    try:
+        ctx = ssl.create_default_context(cafile=str(tls.ca_file) if tls.ca_file else None)
+    except ssl.SSLError as exc:
+        raise UserError(f"redis_tls.ca_file: {tls.ca_file} holds no PEM certificate ({exc.reason})") from None
+    if tls.cert_file and tls.key_file:
+        try:
+            ctx.load_cert_chain(str(tls.cert_file), str(tls.key_file))
+        except ssl.SSLError:
+            why = "not a PEM certificate and its matching key"
+            raise UserError(f"redis_tls.cert_file/key_file: {tls.cert_file}, {tls.key_file}: {why}") from None
+    return {
+        "ssl_ca_certs": str(tls.ca_file) if tls.ca_file else None,
+        "ssl_certfile": str(tls.cert_file) if tls.cert_file else None,
+        "ssl_keyfile": str(tls.key_file) if tls.key_file else None,
+        "ssl_cert_reqs": "none" if tls.verify == "none" else "required",
+        "ssl_check_hostname": tls.verify == "full",
+    }
 
 
-def redis_client_async(url: str) -> redis.asyncio.Redis:
+def redis_client(url: str, tls: RedisTls = NO_TLS, **timeouts: float) -> redis.Redis:
+    """A client with timeouts, so a dead Redis fails a call instead of hanging the worker; every
+    Redis client of streamrec is built here (the registry passes longer timeouts)."""
+    return redis.Redis.from_url(url, **(CLIENT_TIMEOUTS | timeouts), **tls_options(url, tls))
+
+
+def redis_client_async(url: str, tls: RedisTls = NO_TLS) -> redis.asyncio.Redis:
     """The same on asyncio (connections open in the loop that first uses them)."""
-    return redis.asyncio.Redis.from_url(url, **CLIENT_TIMEOUTS)
+    return redis.asyncio.Redis.from_url(url, **CLIENT_TIMEOUTS, **tls_options(url, tls))

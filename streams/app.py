@@ -98,7 +98,7 @@ class WorkerRuntime:
         # key_type=str: the raw key bytes read back as the same str after recovery.
         self.table = self.app.Table("sessions", default=None, partitions=settings.partitions, key_type=str)
         self.feed_sink = FeedSink(
-            redis_client(settings.redis),
+            redis_client(settings.redis, settings.redis_tls),
             settings.feed_prefix,
             settings.feed_ttl_s,
             base_s=w.redis_retry_base_s,

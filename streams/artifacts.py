@@ -19,7 +19,7 @@ from streamrec.text_models import search_dirs
 
 
 def make_loader(settings: Settings) -> Loader:
-    registry = open_registry(settings.registry.url, settings.data_dir)
+    registry = open_registry(settings.registry.url, settings.data_dir, settings.redis_tls)
 
     def load(announcement: dict[str, Any]) -> Runner:
         digest = announcement.get("sha256") or None

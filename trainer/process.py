@@ -93,7 +93,7 @@ class TrainerProcess:
         self.s = settings
         self.stop = stop
         self.metrics = TrainerMetrics()
-        self.registry = open_registry(settings.registry.url, settings.data_dir)
+        self.registry = open_registry(settings.registry.url, settings.data_dir, settings.redis_tls)
         self.lineage = settings.data_dir / "trainer" / "models"
         trained, version = self._resume(init_model)
         self.served = Served(version)

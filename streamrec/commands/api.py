@@ -11,6 +11,7 @@ HELP = "run the HTTP API: GET feeds, POST events and items, model versions, heal
 SETTINGS = (
     "broker",
     "redis",
+    "redis_tls",
     "data_dir",
     "feed_prefix",
     "max_event_bytes",

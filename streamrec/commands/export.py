@@ -10,7 +10,7 @@ from streamrec.errors import UserError
 
 HELP = "export a trained model to a verified ONNX artifact in the registry"
 # The settings it reads (its --help lists their flags; docs/configuration.md).
-SETTINGS = ("data_dir", "registry", "k", "session_length", "device", "hybrid")
+SETTINGS = ("data_dir", "registry", "redis_tls", "k", "session_length", "device", "hybrid")
 # Real sessions for the parity check: enough to cover many lengths, few enough to stay ~1 s.
 REAL_SESSIONS = 64
 
@@ -53,7 +53,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if not args.model.is_dir():
         raise UserError(f"--model {args.model}: no such directory")
     try:
-        registry = open_registry(args.out if args.out is not None else settings.registry.url, settings.data_dir)
+        registry = open_registry(
+            args.out if args.out is not None else settings.registry.url, settings.data_dir, settings.redis_tls
+        )
     except ValueError as exc:
         raise UserError(str(exc)) from None
     fp16 = settings.registry.fp16 if args.fp16 is None else args.fp16

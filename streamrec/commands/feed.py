@@ -11,7 +11,7 @@ from streamrec.feed_store import get_feed, redis_client
 
 HELP = "print a user's feed from Redis"
 # The settings it reads (its --help lists their flags; docs/configuration.md).
-SETTINGS = ("redis", "feed_prefix")
+SETTINGS = ("redis", "redis_tls", "feed_prefix")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     if not settings.redis:
         raise UserError("no Redis to read from: pass --redis redis://HOST:PORT or set STREAMREC_REDIS")
-    feed = get_feed(redis_client(settings.redis), args.user, settings.feed_prefix)
+    feed = get_feed(redis_client(settings.redis, settings.redis_tls), args.user, settings.feed_prefix)
     if feed is None:
         print(f"no feed for user {args.user!r}")
         return 1

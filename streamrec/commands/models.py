@@ -11,7 +11,7 @@ from streamrec.errors import UserError
 
 HELP = "list model versions in the registry, or announce one to the workers (rollback)"
 # The settings it reads (its --help lists their flags; docs/configuration.md).
-SETTINGS = ("data_dir", "registry", "broker", "kafka_security", "topics")
+SETTINGS = ("data_dir", "registry", "redis_tls", "broker", "kafka_security", "topics")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,7 +23,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from streamrec.serving.registry import open_registry
 
     try:
-        registry = open_registry(settings.registry.url, settings.data_dir)
+        registry = open_registry(settings.registry.url, settings.data_dir, settings.redis_tls)
     except ValueError as exc:
         raise UserError(str(exc)) from None
     refs = registry.list()

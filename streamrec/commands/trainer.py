@@ -21,6 +21,7 @@ SETTINGS = (
     "topics",
     "kafka_security",
     "registry",
+    "redis_tls",
     "trainer",
     "encoder",
     "hybrid",

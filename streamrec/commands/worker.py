@@ -11,6 +11,7 @@ HELP = "run the Faust stream worker against the configured broker and Redis"
 SETTINGS = (
     "broker",
     "redis",
+    "redis_tls",
     "data_dir",
     "partitions",
     "replication",

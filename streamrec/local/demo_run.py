@@ -61,7 +61,7 @@ class DemoRun(Stack):
     def __init__(self, settings: Settings, run_dir: Path, replay: list[Event]) -> None:
         super().__init__(settings, run_dir)
         self.replay_events = replay
-        self.redis = redis_client(settings.redis)
+        self.redis = redis_client(settings.redis, settings.redis_tls)
         self.sample_user = replay[len(replay) // 2].user_id if replay else ""
         self._last_worker = Scrape()
         self._last_trainer = Scrape()

@@ -25,6 +25,19 @@ CASES: dict[str, tuple[list[str], int]] = {
     "feed-redis-down": (["feed", "u", "--redis", f"redis://{DEAD}"], SERVICE_DOWN),
     "feed-unused-setting": (["feed", "u", "--encoder-lr", "3"], BAD_INPUT),
     "feed-unknown-flag": (["feed", "u", "--no-such-flag"], BAD_INPUT),
+    "feed-tls-missing-ca": (
+        ["feed", "u", "--redis", f"rediss://{DEAD}", "--redis-tls-ca-file", "{tmp}/missing.pem"],
+        BAD_INPUT,
+    ),
+    "feed-tls-ca-not-pem": (["feed", "u", "--redis", f"rediss://{DEAD}", "--redis-tls-ca-file", "{tmp}/events.csv"], 2),
+    "feed-tls-files-without-rediss": (
+        ["feed", "u", "--redis", f"redis://{DEAD}", "--redis-tls-ca-file", "{tmp}/events.csv"],
+        BAD_INPUT,
+    ),
+    "worker-tls-cert-without-key": (
+        ["worker", "--redis", f"rediss://{DEAD}", "--redis-tls-cert-file", "{tmp}/events.csv"],
+        BAD_INPUT,
+    ),
     "worker-broker-url": (["worker", "--broker", "kafka://localhost:9092"], BAD_INPUT),
     "worker-broker-down": (["worker", "--broker", DEAD, "--redis", f"redis://{DEAD}"], SERVICE_DOWN),
     "worker-bad-port": (["worker", "--broker", "localhost:99999"], BAD_INPUT),
