@@ -24,12 +24,13 @@ from streamrec.settings.cli import settings_env
 
 
 @contextlib.contextmanager
-def local_services(settings: Settings, run_dir: Path) -> Iterator[Settings]:
-    """Start what is not configured (broker, Redis) and yield settings pointing at them. The
+def local_services(settings: Settings, run_dir: Path, durable: bool = False) -> Iterator[Settings]:
+    """Start what is not configured (broker, Redis; ``durable``: the broker on a local S3 server)
+    and yield settings pointing at them. The
     worker's and trainer's HTTP endpoints get fresh ephemeral ports: a fixed port (6066) can be
     taken between a check and the child's bind by another stack on the same machine, and the
     demo would then read someone else's metrics."""
-    with embedded_services(settings.broker, settings.redis, run_dir / "services") as svc:
+    with embedded_services(settings.broker, settings.redis, run_dir / "services", durable) as svc:
         yield settings.model_copy(
             update={
                 "broker": svc.broker,
