@@ -131,12 +131,15 @@ class Service:
     def stop(self, timeout_s: float = 5.0) -> None:
         stop_process(self.proc, timeout_s)
 
-    def restart(self, down_s: float = 0.0, sig: int = signal.SIGTERM) -> None:
-        """Stop it with ``sig``, wait until the process has exited (the port is free again),
-        stay down ``down_s``, then start it again with the same command line on the same port."""
+    def restart(self, down_s: float = 0.0, sig: int = signal.SIGTERM, grace_s: float = 30.0) -> None:
+        """Stop it with ``sig`` (SIGKILL after ``grace_s``, Kubernetes' default grace period),
+        wait until the process has exited (the port is free again), stay down ``down_s``, then
+        start it again with the same command line on the same port. Under load Tansu takes ~5 s
+        to shut down on SIGTERM; killed before it is done, its S3 engine can lose records it had
+        acknowledged (docs/reliability.md)."""
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
-        stop_process(self.proc, 5.0)
+        stop_process(self.proc, grace_s)
         time.sleep(down_s)
         self.proc = _launch(self.argv, self.env, self.log_path, "ab")
         self._wait_answering()

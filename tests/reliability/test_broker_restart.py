@@ -21,6 +21,10 @@ from streamrec.serving.registry import ArtifactRef
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 
+# Tansu 0.6.0 answers an idempotent producer's retry of a batch it lost in the restart as a
+# duplicate: the batch is acknowledged and missing (a hole in the log; 2 runs of 5 here). Plain
+# retries, one request in flight (in order), write it again; the worker drops the copies.
+RETRY_WITHOUT_IDEMPOTENCE = {"enable_idempotence": False, "max_in_flight_requests_per_connection": 1}
 RATE = 25  # events/s: the 320 events take ~13 s, so the restart falls in the middle
 DOWN_S = 3.0
 
@@ -61,7 +65,7 @@ def test_broker_restart_mid_stream_is_resumed_by_the_worker_with_every_event_onc
     w = WorkerProcess(env, tmp_path / "worker.log").start()
     try:
         w.wait_ready()
-        producer = EventProducer(env.broker, env.topics["events"])  # retries for up to 120 s
+        producer = EventProducer(env.broker, env.topics["events"], **RETRY_WITHOUT_IDEMPOTENCE)
         sender = _send_paced(producer, RATE)
         wait_until(lambda: w.metric("streamrec_events_total") >= len(MSGS) // 3, 60, lambda: w.tail())
         processed_before, sent_before = w.metric("streamrec_events_total"), producer.report.sent
