@@ -30,7 +30,9 @@ def _pair(res: dict) -> str:
 
 def _setting(s: dict) -> str:
     alpha, source = _mean(s.get("popularity_exponent", 0)), _mean(s.get("source_exponent", 0))
-    return f"beta {_mean(s['beta']):.2g}, {s['norm']}, alpha {alpha:.2g}, source {source:.2g}"
+    repeat = _mean(s.get("repeat_weight", 0))
+    text = f"beta {_mean(s['beta']):.2g}, {s['norm']}, alpha {alpha:.2g}, source {source:.2g}"
+    return text + (f", repeat {repeat:.2g}" if repeat else "")
 
 
 def _gain(a: float, b: float) -> str:
@@ -154,7 +156,9 @@ def render(root: Path = ROOT) -> str:
         "the default training budget, all three with the earlier bonus (every pair in the window counts 1,",
         "alpha 0.5, source 0); `_bonusshape` is the same model as `_defaultbudget` with today's bonus",
         "(pairs weighted 1/k, alpha and source 0.3); `ml100k_3seeds_*` are the same three seed models",
-        "under both bonuses. The co-occurrence kNN is the reference one in every row (raw counts).",
+        "under both bonuses; `diginetica_repeat` is the `_bonusshape` model again, seen items kept, with the",
+        "repeat term (`hybrid.repeat_weight`; it only exists when seen items are kept, and it is 0 on data",
+        "without re-clicks such as ml-100k). The co-occurrence kNN is the reference one in every row (raw counts).",
         "",
         *loo_rows(loo),
         "",

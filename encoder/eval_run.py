@@ -105,7 +105,7 @@ def _validation(
     targets = np.array([seqs.items[u][-2] for u in users], dtype=np.int64)
     train = [seqs.items[u][seqs.train_part(u)] for u in range(len(seqs.users))]
     table = table_of(train, rows, hybrid)
-    return tune(fn, table, hist, targets, keep_seen, ("max", "log"))
+    return tune(fn, table, hist, targets, keep_seen, ("max", "log"), repeat=hybrid.repeat_weight)
 
 
 def _cold_slice(
@@ -151,18 +151,25 @@ def _protocol(
         "hybrid": "model score + beta x normalised co-occurrence bonus; 'hybrid' = the settings' beta/norm, "
         "'hybrid_validated' = the best on the second-to-last event (table counted on training parts); "
         f"its table weighs a pair k steps apart 1/k**{hybrid.distance_exponent:g}, its bonus divides by the "
-        f"neighbour's total**{hybrid.popularity_exponent:g} and the session item's total**{hybrid.source_exponent:g}",
+        f"neighbour's total**{hybrid.popularity_exponent:g} and the session item's total**{hybrid.source_exponent:g}"
+        + (
+            f"; seen items kept: the session's last {hybrid.window} items add repeat_weight "
+            f"{hybrid.repeat_weight:g} x the repeat share x k/{hybrid.window} (k = recency)"
+            if keep_seen
+            else ""
+        ),
         "diversity": div_label,
         "session_length": session_length,
     }
 
 
-SETTING_KEYS = ("beta", "norm", "popularity_exponent", "source_exponent")  # what a hybrid row reports
+SETTING_KEYS = ("beta", "norm", "popularity_exponent", "source_exponent", "repeat_weight")  # a hybrid row's
 
 
 def _hybrid(model_fn: ScoreFn, table: Cooccurrence, hist: list[np.ndarray], n: int, setting: dict) -> ScoreFn:
-    bonus = bonus_fn(table, hist, n, setting["norm"], setting["popularity_exponent"], setting["source_exponent"])
-    return hybrid_fn(model_fn, bonus, setting["beta"])
+    """``setting``'s repeat weight is already 0 when seen items are excluded (``tune``'s and the caller's rule)."""
+    shape = (setting["norm"], setting["popularity_exponent"], setting["source_exponent"], setting["repeat_weight"])
+    return hybrid_fn(model_fn, bonus_fn(table, hist, n, *shape), setting["beta"])
 
 
 def evaluate_run(
@@ -198,7 +205,7 @@ def evaluate_run(
     pop = popularity_scores(hist, n)
     table = table_of(hist, rows, hybrid)
     reference = table if not hybrid.distance_exponent else table_of(hist, rows, hybrid.reference())
-    setting = {k: getattr(hybrid, k) for k in SETTING_KEYS}
+    setting = {k: getattr(hybrid, k) for k in SETTING_KEYS} | ({} if keep_seen else {"repeat_weight": 0.0})
     chosen = {k: best[k] for k in SETTING_KEYS}
     methods = {
         "model": model_fn,

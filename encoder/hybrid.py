@@ -13,7 +13,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from streamrec.cooccurrence import Cooccurrence, Normalisation
+from streamrec.bonus import Normalisation
+from streamrec.cooccurrence import Cooccurrence
 from streamrec.datasets import EventLog
 from streamrec.encoder.evaluate import ScoreFn
 from streamrec.encoder.metrics import hit_rate, ndcg, target_ranks
@@ -42,12 +43,15 @@ def bonus_fn(
     how: Normalisation,
     alpha: float = 0.0,
     source: float = 0.0,
+    repeat: float = 0.0,
 ) -> ScoreFn:
-    """Dense normalised bonus [b, N] of the eval users in a batch."""
+    """Dense normalised bonus [b, N] of the eval users in a batch (``repeat``: only when seen
+    items are kept)."""
     identity = np.arange(n_items)
 
     def score(users: list[int]) -> np.ndarray:
-        return table.dense(table.bonus_rows([histories[u] for u in users], how, alpha, source), identity, n_items)
+        bonus = table.bonus_rows([histories[u] for u in users], how, alpha, source, repeat)
+        return table.dense(bonus, identity, n_items)
 
     return score
 
@@ -64,17 +68,22 @@ def tune(
     keep_seen: bool,
     norms: Sequence[Normalisation],
     betas: Sequence[float] = BETAS,
+    repeat: float = 0.0,
     k: int = 10,
     batch_size: int = 256,
     seed: int = 0,
 ) -> dict:
     """NDCG@k / HR@k of every (normalisation, popularity and source exponents, beta) on the validation users
-    -> the grid and the best setting (ties: the smaller beta)."""
+    -> the grid and the best setting (ties: the smaller beta). ``repeat`` (the settings' repeat
+    weight) is applied as it is, and only when seen items are kept."""
     n_items = len(table)
     users = np.arange(len(targets))
     if len(users) > TUNE_USERS:
         users = np.sort(np.random.default_rng(seed).choice(users, TUNE_USERS, replace=False))
-    fns = {(how, a, src): bonus_fn(table, histories, n_items, how, a, src) for how in norms for a, src in EXPONENTS}
+    repeat = repeat if keep_seen else 0.0
+    fns = {
+        (how, a, src): bonus_fn(table, histories, n_items, how, a, src, repeat) for how in norms for a, src in EXPONENTS
+    }
     ranks: dict[tuple[str, float, float, float], list[np.ndarray]] = {(*key, b): [] for key in fns for b in betas}
     for start in range(0, len(users), batch_size):
         batch = users[start : start + batch_size].tolist()
@@ -92,7 +101,7 @@ def tune(
     grid = []
     for (how, a, src, beta), rs in ranks.items():
         r = np.concatenate(rs) if rs else np.zeros(0, np.int64)
-        g = {"norm": how, "popularity_exponent": a, "source_exponent": src, "beta": beta}
+        g = {"norm": how, "popularity_exponent": a, "source_exponent": src, "beta": beta, "repeat_weight": repeat}
         grid.append({**g, f"ndcg@{k}": ndcg(r, k), f"hr@{k}": hit_rate(r, k)})
     best = max(grid, key=lambda g: (g[f"ndcg@{k}"], -g["beta"]))
     return {"users": len(users), "grid": grid, "best": best}

@@ -71,12 +71,16 @@ class LiveHybrid:
             return
         self.table.observe_items(events)
 
-    def bonus(self, runner: BonusRunner, sessions: Sequence[Sequence[str]]) -> SparseBonus | None:
-        """The batch's bonus (already times beta) in ``runner``'s catalogue rows, or None when off."""
+    def bonus(
+        self, runner: BonusRunner, sessions: Sequence[Sequence[str]], keep_seen: bool = False
+    ) -> SparseBonus | None:
+        """The batch's bonus (already times beta) in ``runner``'s catalogue rows, or None when off;
+        with ``keep_seen`` it includes the repeat term (a feed that excludes seen items drops them)."""
         if self.table is None or self.settings.beta <= 0 or not runner.takes_bonus or not sessions:
             return None
         s = self.settings
-        raw = self.table.bonus(sessions, s.norm, s.popularity_exponent, s.source_exponent)
+        repeat = s.repeat_weight if keep_seen else 0.0
+        raw = self.table.bonus(sessions, s.norm, s.popularity_exponent, s.source_exponent, repeat)
         to_cat = self._mapping(runner)
         rows = np.where(raw.rows >= 0, to_cat[np.maximum(raw.rows, 0)], -1)  # [B, C]
         values = np.where(rows >= 0, raw.values * np.float32(s.beta), 0).astype(np.float32)

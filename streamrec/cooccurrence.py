@@ -16,6 +16,9 @@ full, a new neighbour replaces the one with the smallest count and inherits that
 its own (Space-Saving, Metwally et al. 2005): a neighbour seen often enough always stays, and
 the error of any kept count is at most the smallest count of the row.
 
+The table also counts how many events re-click one of the ``window`` items before them: the
+repeat share that streamrec.bonus turns into a bonus for seen items, when a feed keeps them.
+
 The table has its own rows (item ids in first-seen order): an item first seen in an event gets
 a row at once, so it is a neighbour of its co-clicked items from the next event on, before any
 model has a vector for it. Numpy only (the worker never imports torch).
@@ -25,37 +28,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 
-Normalisation = Literal["max", "sum", "log", "raw"]
+from streamrec.bonus import Bonus, Normalisation, layout, merge, normalise, repeat_entries
+
 FILE_NAME = "cooccurrence.npz"
-
-
-@dataclass(frozen=True)
-class Bonus:
-    """Sparse per-session scores: ``rows`` int64 [B, C] (table rows, padding -1) and ``values``
-    float32 [B, C] (padding 0); each (session, row) at most once."""
-
-    rows: np.ndarray
-    values: np.ndarray
-
-
-def normalise(sums: np.ndarray, session: np.ndarray, n_sessions: int, how: Normalisation) -> np.ndarray:
-    """Per-session scaling of merged scores (``session`` = the session of each entry): ``max``
-    maps each session's best neighbour to 1, ``sum`` makes them sum to 1, ``log`` is
-    ``log1p``, ``raw`` the counts themselves."""
-    if how == "raw" or not len(sums):
-        return sums
-    if how == "log":
-        return np.log1p(sums)
-    reduce = np.maximum if how == "max" else np.add
-    per = np.zeros(n_sessions, np.float64)
-    reduce.at(per, session, sums)
-    return sums / np.where(per > 0, per, 1.0)[session]
 
 
 class Cooccurrence:
@@ -78,6 +57,7 @@ class Cooccurrence:
         self.counts = np.zeros((cap, max_neighbours), np.float32)  # [cap, M]
         self.fill = np.zeros(cap, np.int32)  # [cap] used slots per row
         self.totals = np.zeros(cap, np.float32)  # [cap] all pair counts ever added to a row
+        self.repeats = self.events = 0  # events counted, and those whose item is in its prefix's window
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -110,8 +90,7 @@ class Cooccurrence:
         """``item_id`` followed the session ``prefix`` (oldest first): count its pairs with the
         last ``window`` items of the prefix."""
         x = self.row(item_id)
-        if prefix:
-            self.observe_rows(np.fromiter((self.row(i) for i in prefix[-self.window :]), np.int64), x)
+        self.observe_rows(np.fromiter((self.row(i) for i in prefix[-self.window :]), np.int64), x)
 
     def observe_rows(self, prefix_rows: np.ndarray, x: int) -> None:
         """:meth:`observe` on table rows (``prefix_rows``: the last ``window`` of the prefix)."""
@@ -128,9 +107,11 @@ class Cooccurrence:
         src, dst, steps = [], [], []
         for prefix, x in events:
             tail = list(prefix[-self.window :])
+            self.repeats += x in tail
             src += tail
             dst += [x] * len(tail)
             steps += range(len(tail), 0, -1)  # steps from each tail item to x
+        self.events += len(events)
         if not src:
             return
         s, d = np.asarray(src, np.int64), np.asarray(dst, np.int64)
@@ -182,11 +163,15 @@ class Cooccurrence:
         on rows that do, the exact top M instead of Space-Saving's approximation."""
         src, dst, wts = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros(0)]
         for h in sequences:
+            repeat = np.zeros(len(h), bool)  # [len h]: the item is one of the window before it
             for k in range(1, self.window + 1):
                 if len(h) > k:
                     src += [h[:-k], h[k:]]
                     dst += [h[k:], h[:-k]]
                     wts.append(np.full(2 * (len(h) - k), self.pair_weight(np.float64(k))))
+                    repeat[k:] |= h[k:] == h[:-k]
+            self.events += len(h)
+            self.repeats += int(repeat.sum())
         s, d = np.concatenate(src), np.concatenate(dst)
         n = max(len(self.ids), 1)
         keys, inverse = np.unique(s * n + d, return_inverse=True)  # sorted by source row
@@ -202,19 +187,35 @@ class Cooccurrence:
 
     # --------------------------------------------------------------- scoring
     def bonus(
-        self, sessions: Sequence[Sequence[str]], how: Normalisation = "max", alpha: float = 0.0, source: float = 0.0
+        self,
+        sessions: Sequence[Sequence[str]],
+        how: Normalisation = "max",
+        alpha: float = 0.0,
+        source: float = 0.0,
+        repeat: float = 0.0,
     ) -> Bonus:
         """Neighbour scores of each session (items oldest first; unknown items ignored). With
         ``alpha`` > 0 a neighbour's count is divided by its row total ** alpha (how often it
         co-occurs with anything: its popularity), so popular items do not win on volume alone;
         with ``source`` > 0 each session item's counts are divided by its own total ** source, so
         a popular item in the session does not drown out the rarer, more telling ones (both at
-        0.3 make the kNN a partly cosine-normalised one)."""
+        0.3 make the kNN a partly cosine-normalised one). ``repeat`` > 0 adds the session's own
+        recent items (streamrec.bonus): only for a feed that keeps seen items."""
         rows = [[self.rows[i] for i in s[-self.window :] if i in self.rows] for s in sessions]
-        return self.bonus_rows(rows, how, alpha, source)
+        return self.bonus_rows(rows, how, alpha, source, repeat)
+
+    @property
+    def repeat_share(self) -> float:
+        """Share of the counted events whose item is one of the ``window`` before it."""
+        return self.repeats / self.events if self.events else 0.0
 
     def bonus_rows(
-        self, sessions: Sequence[Sequence[int]], how: Normalisation = "max", alpha: float = 0.0, source: float = 0.0
+        self,
+        sessions: Sequence[Sequence[int]],
+        how: Normalisation = "max",
+        alpha: float = 0.0,
+        source: float = 0.0,
+        repeat: float = 0.0,
     ) -> Bonus:
         """:meth:`bonus` of sessions given as table rows (only their last ``window`` are used)."""
         b, w = len(sessions), self.window
@@ -234,19 +235,12 @@ class Cooccurrence:
         keep = (nb >= 0) & (vals > 0)
         sess = np.broadcast_to(np.arange(b)[:, None, None], nb.shape)[keep]  # [E]
         n = max(len(self.ids), 1)
-        keys, inverse = np.unique(sess * n + nb[keep], return_inverse=True)  # sorted by session
-        sums = np.bincount(inverse, weights=vals[keep], minlength=len(keys))  # [U]
-        owner = keys // n  # [U]
-        sums = normalise(sums, owner, b, how)
-        per = np.bincount(owner, minlength=b)  # [B] neighbours per session
-        c = int(per.max()) if b and len(keys) else 0
-        out_rows = np.full((b, c), -1, np.int64)
-        out_vals = np.zeros((b, c), np.float32)
-        start = np.concatenate([[0], np.cumsum(per)[:-1]]) if b else np.zeros(0, np.int64)
-        slot = np.arange(len(keys)) - start[owner]
-        out_rows[owner, slot] = keys % n
-        out_vals[owner, slot] = sums
-        return Bonus(out_rows, out_vals)
+        keys, sums = merge(sess * n + nb[keep], vals[keep])  # sorted by session
+        sums = normalise(sums, keys // n, b, how)
+        if repeat and self.repeat_share:
+            rkeys, rvals = repeat_entries(src, valid, repeat * self.repeat_share, n)
+            keys, sums = merge(np.concatenate([keys, rkeys]), np.concatenate([sums, rvals]))
+        return layout(keys, sums, b, n)
 
     def dense(self, bonus: Bonus, row_of: np.ndarray, n_items: int) -> np.ndarray:
         """``bonus`` as float32 [B, n_items] in another row space: ``row_of[table row]`` = that
@@ -271,6 +265,7 @@ class Cooccurrence:
                 totals=self.totals[:n],
                 settings=np.array([self.max_neighbours, self.window], np.int64),
                 distance_exponent=np.float64(self.distance_exponent),
+                repeat_stats=np.array([self.repeats, self.events], np.int64),
             )
 
     @classmethod
@@ -284,4 +279,6 @@ class Cooccurrence:
             table.ids, table.rows = ids, {item: r for r, item in enumerate(ids)}
             table.neighbours[:n], table.counts[:n] = z["neighbours"], z["counts"]
             table.fill[:n], table.totals[:n] = z["fill"], z["totals"]
+            if "repeat_stats" in z.files:  # older files: no repeats counted (share 0, no repeat term)
+                table.repeats, table.events = (int(v) for v in z["repeat_stats"])
         return table

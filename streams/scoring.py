@@ -125,7 +125,7 @@ class Scorer:
         # batch's scoring is not scoring
         t0 = time.perf_counter()
         try:
-            bonus = self._bonus(runner, sessions, pairs)
+            bonus = self._bonus(runner, sessions, pairs, not exclude_seen)
             n_items = len(runner.item_ids)
             groups = length_groups([len(s) for s in sessions], self.config.session_length, n_items)
             if len(groups) <= 1:
@@ -143,7 +143,7 @@ class Scorer:
             self.metrics.score_seconds.observe(time.perf_counter() - t0)
 
     def _bonus(
-        self, runner: Runner, sessions: list[list[str]], pairs: Sequence[tuple[list[str], str]]
+        self, runner: Runner, sessions: list[list[str]], pairs: Sequence[tuple[list[str], str]], keep_seen: bool
     ) -> SparseBonus | None:
         """Count the batch's events into the co-occurrence table, then the sessions' bonus (in
         batch order on the one scoring thread: the table sees events in partition order)."""
@@ -153,7 +153,7 @@ class Scorer:
             base = runner.cooccurrence_file
             self.hybrid.adopt(Cooccurrence.load(base) if base is not None else None)
         self.hybrid.observe(pairs)
-        return self.hybrid.bonus(runner, sessions)
+        return self.hybrid.bonus(runner, sessions, keep_seen)
 
     async def _score_one(
         self, runner: Runner, session: list[str], types: list[str], want: int

@@ -39,6 +39,12 @@ class HybridSettings(Section):
         le=4.0,
         description="a pair k steps apart counts 1 / k to this power (0 = every pair in the window counts 1)",
     )
+    repeat_weight: float = Field(
+        10.0,
+        ge=0.0,
+        description="when the feed keeps seen items: weight of the session's recent items, times the share of "
+        "events that re-click one (0 = off; no effect on data without repeats)",
+    )
     max_neighbours: int = Field(
         64, ge=1, le=4096, description="neighbours kept per item (memory: 8 x this + 8 bytes per item)"
     )

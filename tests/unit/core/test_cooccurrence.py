@@ -131,3 +131,36 @@ def test_the_source_exponent_damps_busy_session_items() -> None:
     assert raw["via-hub"] < raw["via-rare"]  # recency only: "rare" is the newer item (weight 2 vs 1)
     assert np.isclose(damped["via-hub"], 1.0 / np.sqrt(10)) and np.isclose(damped["via-rare"], 2.0)
     assert as_dict(table.bonus([["hub"]], "raw", source=0.0)) == as_dict(table.bonus([["hub"]], "raw"))
+
+
+def test_the_repeat_share_is_the_same_counted_per_event_or_in_one_pass(tmp_path: Path) -> None:
+    hists = histories(80, 6)  # few items: many re-clicks within the window
+    one_pass, per_event = Cooccurrence(window=3), Cooccurrence(window=3)
+    one_pass.observe_sequences([one_pass.rows_of(h) for h in hists])
+    for h in hists:
+        for t in range(len(h)):
+            per_event.observe(h[:t], h[t])
+    expected = sum(h[t] in h[max(0, t - 3) : t] for h in hists for t in range(len(h)))
+    assert one_pass.repeats == per_event.repeats == expected > 0
+    assert one_pass.events == per_event.events == sum(map(len, hists))
+    one_pass.save(tmp_path / "t.npz")
+    assert Cooccurrence.load(tmp_path / "t.npz").repeat_share == one_pass.repeat_share
+
+
+def test_the_repeat_term_scores_recent_session_items_and_vanishes_without_repeats() -> None:
+    table = Cooccurrence(window=3)
+    table.observe_sequences([table.rows_of(h) for h in (["a", "b", "a"], ["c", "d"])])
+    share = table.repeat_share  # 1 repeat in 5 events
+    assert share == pytest.approx(0.2)
+    plain = table.bonus([["c", "a", "b"]], "raw")
+    rep = table.bonus([["c", "a", "b"]], "raw", repeat=10.0)
+    got = dict(zip(rep.rows[0].tolist(), rep.values[0].tolist(), strict=True))
+    base = dict(zip(plain.rows[0].tolist(), plain.values[0].tolist(), strict=True))
+    for item, recency in (("c", 1), ("a", 2), ("b", 3)):  # newest = window
+        r = table.rows[item]
+        assert got[r] == pytest.approx(base.get(r, 0.0) + 10.0 * share * recency / 3)
+    no_repeats = Cooccurrence(window=3)
+    no_repeats.observe_sequences([no_repeats.rows_of(h) for h in (["a", "b", "c"], ["c", "d"])])
+    assert no_repeats.repeat_share == 0.0
+    b1, b2 = no_repeats.bonus([["a", "b"]], "raw"), no_repeats.bonus([["a", "b"]], "raw", repeat=10.0)
+    assert np.array_equal(b1.rows, b2.rows) and np.array_equal(b1.values, b2.values)

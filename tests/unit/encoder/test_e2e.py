@@ -50,8 +50,10 @@ def test_train_then_eval(sample: tuple[Path, Path], tmp_path: Path, capsys: pyte
     }
     assert set(res["baselines"]) == {"popularity", "cooccurrence"}
     assert res["hybrid_validated"]["setting"] == {
-        k: res["validation"]["best"][k] for k in ("beta", "norm", "popularity_exponent", "source_exponent")
+        k: res["validation"]["best"][k]
+        for k in ("beta", "norm", "popularity_exponent", "source_exponent", "repeat_weight")
     }
+    assert res["hybrid"]["setting"]["repeat_weight"] == 0.0  # seen items excluded: no repeat term
     assert trained.cooccurrence is not None and len(trained.cooccurrence) == 120  # the shipped base table
     for block in (res["model"], res["hybrid"], res["hybrid_validated"], *res["baselines"].values()):
         for key in ("hr@10", "ndcg@10", "mrr", "coverage", "diversity"):

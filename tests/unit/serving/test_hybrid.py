@@ -52,6 +52,18 @@ def test_an_item_first_seen_in_events_becomes_recommendable(runner: Runner) -> N
     assert LiveHybrid(HybridSettings(beta=0.0), Cooccurrence()).bonus(runner, [["item-3"]]) is None
 
 
+def test_the_repeat_term_only_serves_a_feed_that_keeps_seen_items(runner: Runner) -> None:
+    table = Cooccurrence(16, 5)
+    table.observe_sequences([table.rows_of(["item-3", "item-4", "item-3"])])  # a re-click: share > 0
+    hybrid = LiveHybrid(HybridSettings(beta=1.0, repeat_weight=10.0), table)
+    excluded, kept = hybrid.bonus(runner, [["item-4", "item-3"]]), hybrid.bonus(runner, [["item-4", "item-3"]], True)
+    assert excluded is not None and kept is not None
+    own = runner.rows_of(["item-3", "item-4"])
+    assert kept[1][np.isin(kept[0], own)].sum() > excluded[1][np.isin(excluded[0], own)].sum()
+    feed = runner.recommend([["item-4", "item-3"]], [["click"] * 2], 10, False, kept)[0][0]
+    assert feed[0] == "item-3"  # the newest session item, back in a feed that keeps seen items
+
+
 def test_the_pipeline_counts_a_batch_before_scoring_it(runner: Runner) -> None:
     settings = Settings(k=10, session_length=8)
     hybrid = LiveHybrid(settings.hybrid.model_copy(update={"beta": 5.0}))
