@@ -157,10 +157,6 @@ class WorkerRuntime:
             broker_rebalance_timeout=max(2 * w.session_timeout_s, 10.0),
             broker_commit_interval=w.commit_interval_s,
             table_standby_replicas=0,
-            # Tansu answers ListOffsets(latest) with its last batch's base offset + 1, below the
-            # offsets it acknowledged: the check then refuses a RocksDB table whose persisted
-            # offset is right, and the worker crash-looped after a SIGKILL (docs/reliability.md).
-            recovery_consistency_check=False,
             web_enabled=True,
             web_port=w.web_port,
             web_bind=w.web_host,
