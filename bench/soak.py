@@ -35,7 +35,7 @@ from streamrec.config import Settings
 from streamrec.errors import UserError
 from streamrec.feed_store import get_feed, redis_client
 from streamrec.kafka import Pacer, make_producer
-from streamrec.local.services import Service, embedded_services
+from streamrec.local.services import Service, ServiceError, embedded_services
 from streamrec.local.stack import Stack, pointed_at
 from streamrec.local.supervisor import http_get
 
@@ -183,8 +183,15 @@ class Soak:
 
     # ----------------------------------------------------------------------- faults
     def start_worker(self) -> None:
+        """Start the next incarnation; one slower than the stack's 120 s to get ready is still
+        measured (by the readiness samples), not given up on."""
         self.incarnation += 1
-        self.stack.start_worker(log_name=f"worker-{self.incarnation}")
+        try:
+            self.stack.start_worker(log_name=f"worker-{self.incarnation}")
+        except ServiceError:
+            if not self.stack.children["worker"].alive():
+                raise
+            print(f"  worker-{self.incarnation} not ready after 120 s; still waiting", flush=True)
 
     def inject(self, kind: str) -> dict[str, Any]:
         t = self.now()
