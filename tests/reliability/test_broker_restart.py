@@ -99,7 +99,11 @@ def test_broker_restart_mid_stream_is_resumed_by_the_worker_with_every_event_onc
         wait_until(
             lambda: all_reflected(env, msgs),
             120,
-            lambda: f"events not reflected after the broker restart:\n{w.tail()}",
+            lambda: (
+                f"events not reflected 120 s after the broker restart (worker: events "
+                f"{w.metric('streamrec_events_total'):.0f}, lag {w.metric('streamrec_consumer_lag'):.0f}, held back "
+                f"{w.metric('streamrec_held_back_total'):.0f}; {len(lost_by_broker)} lost by the broker):\n{w.tail()}"
+            ),
         )
         w.check_alive()
         note = (
