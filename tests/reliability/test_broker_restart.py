@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from kafka import KafkaConsumer, TopicPartition
 from support.reliability_helpers import (
     MSGS,
     USER_IDS,
@@ -22,10 +23,10 @@ from support.reliability_helpers import (
     session_differences,
     sessions_of,
 )
-from support.worker_harness import WorkerEnv, WorkerProcess, announce, wait_until
+from support.worker_harness import PARTITIONS, WorkerEnv, WorkerProcess, announce, wait_until
 
 from streamrec.contracts.feed import Feed
-from streamrec.kafka import EventProducer, read_topic
+from streamrec.kafka import EventProducer
 from streamrec.local.services import EmbeddedServices, Service
 from streamrec.serving.registry import ArtifactRef
 
@@ -54,9 +55,20 @@ def _send_paced(producer: EventProducer, per_s: float) -> threading.Thread:
     return t
 
 
-def _events_in_log(env: WorkerEnv) -> set[str]:
-    """The event ids the events topic holds after the run (what the broker kept)."""
-    return {json.loads(r.value)["event_id"] for r in read_topic(env.broker, env.topics["events"], timeout_s=10)}
+def _events_in_log(env: WorkerEnv, idle_s: float = 10.0) -> set[str]:
+    """The event ids the events topic holds after the run (what the broker kept), read from the
+    beginning until ``idle_s`` passes without a record (a fixed read window missed records on
+    busy cores)."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=env.broker, enable_auto_commit=False, consumer_timeout_ms=int(idle_s * 1e3)
+    )
+    try:
+        tps = [TopicPartition(env.topics["events"], p) for p in range(PARTITIONS)]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        return {json.loads(r.value)["event_id"] for r in consumer}
+    finally:
+        consumer.close()
 
 
 def test_broker_restart_mid_stream_is_resumed_by_the_worker_with_every_event_once(
