@@ -135,7 +135,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 def run_soak(args: argparse.Namespace, settings: Settings) -> int:
     """The soak; exit 1 when a target was missed (the JSON says which)."""
     from streamrec.bench import report
-    from streamrec.bench.soak import SoakConfig, print_soak, run_soak
+    from streamrec.bench.soak import run_soak
+    from streamrec.bench.soak_parts import SoakConfig, print_soak
 
     if args.soak_events < 1 or args.soak_rate <= 0 or args.soak_kill_every <= 0:
         raise UserError("--soak-events, --soak-rate and --soak-kill-every must be positive")

@@ -132,11 +132,9 @@ class Service:
         stop_process(self.proc, timeout_s)
 
     def restart(self, down_s: float = 0.0, sig: int = signal.SIGTERM, grace_s: float = 30.0) -> None:
-        """Stop it with ``sig`` (SIGKILL after ``grace_s``, Kubernetes' default grace period),
-        wait until the process has exited (the port is free again), stay down ``down_s``, then
-        start it again with the same command line on the same port. Under load Tansu takes ~5 s
-        to shut down on SIGTERM; killed before it is done, its S3 engine can lose records it had
-        acknowledged (docs/reliability.md)."""
+        """Stop it with ``sig`` (SIGKILL after ``grace_s``: Kubernetes' default), wait for the exit,
+        stay down ``down_s``, start it again alike on the same port. Tansu takes ~5 s to stop under
+        load; killed sooner, its S3 engine can lose acknowledged records (docs/reliability.md)."""
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
         stop_process(self.proc, grace_s)
