@@ -7,7 +7,7 @@ TORCH_SPEC ?= torch==2.13.0
 STAMP   := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 PIP_QUIET := -q --disable-pip-version-check
 # Everything (the two README commands need no more): pyproject.toml lists what each extra is for.
-EXTRAS  ?= worker,train,api,parquet,plot,embedded,test
+EXTRAS  ?= worker,train,api,parquet,plot,embedded,rocksdb,test
 
 .PHONY: setup demo up test unit integration reliability lint bench clean
 

@@ -31,7 +31,9 @@ committed offset) then commits past it: that event was lost from its user's sess
 topic is neither compacted nor transactional, so a hole in the offsets the agent sees is a
 record that went missing. A log can hold real holes (a transactional producer's commit markers,
 or a compacted topic set up by mistake): after ``max_seeks`` seeks that bring back nothing at
-the expected offset the hole is accepted, with a warning.
+the expected offset the hole is accepted, with a warning, and the partition is sought back to
+the lowest offset that arrived above it, so the records held back meanwhile are processed (a
+broker that lost acknowledged records across a restart left such a hole: docs/reliability.md).
 """
 
 from __future__ import annotations
@@ -81,6 +83,7 @@ class Verdict(Enum):
 @dataclass
 class _Hole:
     expected: int  # the offset missing
+    first_above: int  # the lowest offset that arrived above it
     seeks: int = 0
     last_seek: float = float("-inf")
 
@@ -121,22 +124,29 @@ class OffsetGuard:
             return Verdict.PROCESS
         hole = self._holes.get(partition)
         if hole is None or hole.expected != nxt:
-            hole = self._holes[partition] = _Hole(nxt)
+            hole = self._holes[partition] = _Hole(nxt, offset)
             self._next[partition] = nxt
+        hole.first_above = min(hole.first_above, offset)
         now = self._clock()
         if now - hole.last_seek < self.reseek_s:
             return Verdict.HOLD_BACK
         if hole.seeks >= self.max_seeks:
             log.warning(
                 "partition %d: offsets %d..%d stayed absent after %d seeks; accepting the hole "
-                "(transaction markers or compaction?)",
+                "(transaction markers, compaction, or records the broker lost)",
                 partition,
                 nxt,
-                offset - 1,
+                hole.first_above - 1,
                 hole.seeks,
             )
-            self._accept(partition, offset)
-            return Verdict.PROCESS
+            # Only the offsets that never came are skipped: the records held back above them
+            # (from first_above on) are fetched again and processed, in order.
+            self._holes.pop(partition)
+            self._next[partition] = hole.first_above
+            if offset == hole.first_above:
+                self._accept(partition, offset)
+                return Verdict.PROCESS
+            return Verdict.SEEK
         hole.seeks += 1
         hole.last_seek = now
         log.warning(

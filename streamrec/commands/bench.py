@@ -47,6 +47,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="also run the e2e part with the worker consumer's fetch_max_wait_ms = MS (1500 = faust's own)",
     )
     parser.add_argument("--no-profile", action="store_true", help="do not py-spy the worker")
+    parser.add_argument(
+        "--soak",
+        action="store_true",
+        help="instead of the parts: the soak under faults on the durable broker (worker SIGKILL every 60 s, one "
+        "Redis and one broker restart; long: events / rate seconds)",
+    )
+    parser.add_argument("--soak-events", type=int, default=500_000, metavar="N", help="events of the soak")
+    parser.add_argument("--soak-rate", type=float, default=500.0, metavar="R", help="events/s of the soak")
+    parser.add_argument("--soak-kill-every", type=float, default=60.0, metavar="S", help="worker SIGKILL period")
 
 
 def parse_parts(only: str) -> list[str]:
@@ -74,6 +83,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     from streamrec.bench import report
 
+    if args.soak:
+        return run_soak(args, settings)
     parts = parse_parts(args.only)
     loads = parse_loads(args.loads)
     if args.fetch_compare_ms is not None and not 1 <= args.fetch_compare_ms <= 60_000:
@@ -119,6 +130,24 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         write_results(result, args.results, command)
     _print_summary(result)
     return 0
+
+
+def run_soak(args: argparse.Namespace, settings: Settings) -> int:
+    """The soak; exit 1 when a target was missed (the JSON says which)."""
+    from streamrec.bench import report
+    from streamrec.bench.soak import run_soak
+    from streamrec.bench.soak_parts import SoakConfig, print_soak
+
+    if args.soak_events < 1 or args.soak_rate <= 0 or args.soak_kill_every <= 0:
+        raise UserError("--soak-events, --soak-rate and --soak-kill-every must be positive")
+    cfg = SoakConfig(events=args.soak_events, rate=args.soak_rate, kill_every_s=args.soak_kill_every)
+    result = run_soak(settings, cfg)
+    result["command"] = "streamrec bench " + shlex.join(sys.argv[2:])
+    if args.json:
+        report.write_json(result, args.json)
+        print(f"results written to {args.json}")
+    print_soak(result)
+    return 0 if result["targets"]["all"] else 1
 
 
 def write_results(result: dict[str, Any], out_dir: Path, command: str) -> None:

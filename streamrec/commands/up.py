@@ -22,6 +22,11 @@ SETTINGS = (ALL,)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--services-only", action="store_true", help="start only the broker and Redis")
+    parser.add_argument(
+        "--durable",
+        action="store_true",
+        help="store the embedded broker's data on a local S3 server (moto), so a broker restart keeps it",
+    )
     parser.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds")
     parser.add_argument("--initial-epochs", type=int, default=4, help="epochs of the initial model, if one is needed")
 
@@ -30,7 +35,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     run_dir = (settings.data_dir / "up").resolve()
-    with local_services(settings, run_dir) as settings:
+    with local_services(settings, run_dir, args.durable) as settings:
         stack = Stack(settings, run_dir)
         stack.prepare_topics()
         children_ok = True

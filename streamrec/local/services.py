@@ -4,6 +4,11 @@ Each runs on a free loopback port, is waited for until it answers, and is stoppe
 Ctrl-C or crash. On Linux children get PR_SET_PDEATHSIG so that even a SIGKILL of the parent
 leaves no orphan broker holding a port; where there is no such call (macOS), the parent stops
 every child it started when it exits (:func:`track`), which covers every end but a SIGKILL.
+
+The broker keeps its data in memory by default (fast to start; a restart loses every topic).
+Durable mode adds a local S3 server (moto's) and runs Tansu on its S3 storage engine, so a
+broker restart keeps topics, records and committed offsets; the S3 server itself keeps them in
+memory, for as long as it runs.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ctypes
+import importlib.util
 import os
 import shutil
 import signal
@@ -19,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -111,35 +118,91 @@ def find_redis_server() -> str:
 
 @dataclass
 class Service:
+    """One started service; ``argv`` and ``env`` are kept so that it can be restarted as it was."""
+
     name: str
     proc: subprocess.Popen[bytes]
     address: str
     port: int
     log_path: Path
+    argv: list[str] = field(default_factory=list)
+    env: dict[str, str] | None = None
 
     def stop(self, timeout_s: float = 5.0) -> None:
         stop_process(self.proc, timeout_s)
 
+    def restart(self, down_s: float = 0.0, sig: int = signal.SIGTERM, grace_s: float = 30.0) -> None:
+        """Stop it with ``sig`` (SIGKILL after ``grace_s``: Kubernetes' default), wait for the exit,
+        stay down ``down_s``, start it again alike on the same port. Tansu takes ~5 s to stop under
+        load; killed sooner, its S3 engine can lose acknowledged records (docs/reliability.md)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        stop_process(self.proc, grace_s)
+        time.sleep(down_s)
+        self.proc = _launch(self.argv, self.env, self.log_path, "ab")
+        self._wait_answering()
 
-def _spawn(name: str, argv: list[str], port: int, workdir: Path) -> Service:
+    def _wait_answering(self) -> None:
+        try:
+            wait_for_port(self.port, self.proc, self.name)
+        except ServiceError as exc:
+            self.stop()
+            tail = self.log_path.read_text(errors="replace")[-400:]
+            raise ServiceError(f"{exc}; last output: {tail.strip()}") from None
+
+
+def _launch(argv: list[str], env: dict[str, str] | None, log_path: Path, mode: str) -> subprocess.Popen[bytes]:
+    with log_path.open(mode) as log:
+        proc = subprocess.Popen(
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=log_path.parent,
+            env=env,
+            preexec_fn=die_with_parent,
+        )
+    return track(proc)
+
+
+def _spawn(name: str, argv: list[str], port: int, workdir: Path, env: dict[str, str] | None = None) -> Service:
     log_path = workdir / f"{name}.log"
-    log = log_path.open("wb")
-    proc = subprocess.Popen(
-        argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=workdir, preexec_fn=die_with_parent
-    )
-    track(proc)
-    log.close()
-    svc = Service(name, proc, "", port, log_path)
-    try:
-        wait_for_port(port, proc, name)
-    except ServiceError as exc:
-        svc.stop()
-        tail = log_path.read_text(errors="replace")[-400:]
-        raise ServiceError(f"{exc}; last output: {tail.strip()}") from None
+    svc = Service(name, _launch(argv, env, log_path, "wb"), "", port, log_path, argv, env)
+    svc._wait_answering()
     return svc
 
 
-def start_broker(workdir: Path, port: int | None = None) -> Service:
+def start_s3(workdir: Path, port: int | None = None, bucket: str = "tansu") -> Service:
+    """moto's S3 server on loopback with an empty ``bucket``; ``address`` is its endpoint URL.
+    moto accepts any credentials and unsigned requests, so a plain PUT creates the bucket."""
+    if importlib.util.find_spec("moto") is None:
+        raise ServiceError("no S3 server for the durable broker: pip install 'streamrec[embedded]' (moto[server])")
+    port = port or free_port()
+    svc = _spawn("s3", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], port, workdir)
+    svc.address = f"http://127.0.0.1:{port}"
+    try:
+        urllib.request.urlopen(urllib.request.Request(f"{svc.address}/{bucket}", method="PUT"), timeout=10).close()
+    except OSError as exc:
+        svc.stop()
+        raise ServiceError(f"the S3 server did not create bucket {bucket!r}: {exc}") from None
+    return svc
+
+
+def s3_env(endpoint: str) -> dict[str, str]:
+    """What Tansu's S3 storage engine reads (the object_store crate's AWS_* variables); moto
+    takes any key, and ``AWS_ALLOW_HTTP`` lets it talk to a plain-HTTP endpoint."""
+    return {
+        "AWS_ENDPOINT": endpoint,
+        "AWS_ACCESS_KEY_ID": "streamrec",
+        "AWS_SECRET_ACCESS_KEY": "streamrec",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ALLOW_HTTP": "true",
+    }
+
+
+def start_broker(workdir: Path, port: int | None = None, s3: str = "", bucket: str = "tansu") -> Service:
+    """Tansu on loopback: in-memory storage, or with ``s3`` (an endpoint URL, see
+    :func:`start_s3`) on that server's ``bucket``, which outlives a broker restart."""
     port = port or free_port()
     argv = [
         find_tansu(),
@@ -149,9 +212,9 @@ def start_broker(workdir: Path, port: int | None = None) -> Service:
         "--advertised-listener-url",
         f"tcp://127.0.0.1:{port}",
         "--storage-engine",
-        "memory://tansu/",
+        f"s3://{bucket}/" if s3 else "memory://tansu/",
     ]
-    svc = _spawn("broker", argv, port, workdir)
+    svc = _spawn("broker", argv, port, workdir, {**os.environ, **s3_env(s3)} if s3 else None)
     svc.address = f"127.0.0.1:{port}"
     return svc
 
@@ -190,10 +253,17 @@ class EmbeddedServices:
     def env(self) -> dict[str, str]:
         return {"STREAMREC_BROKER": self.broker, "STREAMREC_REDIS": self.redis}
 
+    def service(self, name: str) -> Service:
+        """The started service called ``name`` (broker, redis, s3)."""
+        return next(svc for svc in self.started if svc.name == name)
+
 
 @contextlib.contextmanager
-def embedded_services(broker: str = "", redis: str = "", workdir: Path | None = None) -> Iterator[EmbeddedServices]:
-    """Start the broker and Redis unless given addresses; stop what was started on exit."""
+def embedded_services(
+    broker: str = "", redis: str = "", workdir: Path | None = None, durable: bool = False
+) -> Iterator[EmbeddedServices]:
+    """Start the broker and Redis unless given addresses; stop what was started on exit.
+    ``durable``: the started broker stores its data on a local S3 server started with it."""
     tmp = None
     if workdir is None:
         tmp = tempfile.TemporaryDirectory(prefix="streamrec-svc-")
@@ -202,7 +272,12 @@ def embedded_services(broker: str = "", redis: str = "", workdir: Path | None = 
     out = EmbeddedServices(broker, redis)
     try:
         if not broker:
-            svc = start_broker(workdir)
+            s3 = ""
+            if durable:
+                s3_svc = start_s3(workdir)
+                out.started.append(s3_svc)
+                s3 = s3_svc.address
+            svc = start_broker(workdir, s3=s3)
             out.started.append(svc)
             out.broker = svc.address
         if not redis:

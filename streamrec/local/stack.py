@@ -16,7 +16,7 @@ from typing import Any
 from streamrec.config import Settings
 from streamrec.errors import UserError
 from streamrec.kafka import ensure_topics, make_producer, topic_plan
-from streamrec.local.services import embedded_services
+from streamrec.local.services import EmbeddedServices, embedded_services
 from streamrec.local.supervisor import Child, http_get, spawn, wait_ready
 from streamrec.net import free_port
 from streamrec.prom import Scrape, parse
@@ -24,22 +24,28 @@ from streamrec.settings.cli import settings_env
 
 
 @contextlib.contextmanager
-def local_services(settings: Settings, run_dir: Path) -> Iterator[Settings]:
-    """Start what is not configured (broker, Redis) and yield settings pointing at them. The
+def local_services(settings: Settings, run_dir: Path, durable: bool = False) -> Iterator[Settings]:
+    """Start what is not configured (broker, Redis; ``durable``: the broker on a local S3 server)
+    and yield settings pointing at them. The
     worker's and trainer's HTTP endpoints get fresh ephemeral ports: a fixed port (6066) can be
     taken between a check and the child's bind by another stack on the same machine, and the
     demo would then read someone else's metrics."""
-    with embedded_services(settings.broker, settings.redis, run_dir / "services") as svc:
-        yield settings.model_copy(
-            update={
-                "broker": svc.broker,
-                "redis": svc.redis,
-                "data_dir": settings.data_dir.resolve(),
-                "worker": settings.worker.model_copy(update={"web_port": free_port()}),
-                "trainer": settings.trainer.model_copy(update={"web_port": free_port()}),
-                "api": settings.api.model_copy(update={"port": free_port()}),
-            }
-        )
+    with embedded_services(settings.broker, settings.redis, run_dir / "services", durable) as svc:
+        yield pointed_at(settings, svc)
+
+
+def pointed_at(settings: Settings, svc: EmbeddedServices) -> Settings:
+    """``settings`` with the services' addresses and fresh ports for the children's endpoints."""
+    return settings.model_copy(
+        update={
+            "broker": svc.broker,
+            "redis": svc.redis,
+            "data_dir": settings.data_dir.resolve(),
+            "worker": settings.worker.model_copy(update={"web_port": free_port()}),
+            "trainer": settings.trainer.model_copy(update={"web_port": free_port()}),
+            "api": settings.api.model_copy(update={"port": free_port()}),
+        }
+    )
 
 
 def run_step(title: str, argv: list[str], env: dict[str, str]) -> None:
@@ -108,8 +114,8 @@ class Stack:
         with contextlib.closing(make_producer(self.settings.broker, self.settings.kafka_security)) as producer:
             send_announcement(producer, self.settings.topics.models, refs[-1].announcement())
 
-    def start_worker(self) -> None:
-        child = spawn("worker", ["worker"], self.child_env(), self.run_dir / "logs")
+    def start_worker(self, log_name: str = "worker") -> None:
+        child = spawn(log_name, ["worker"], self.child_env(), self.run_dir / "logs")
         self.children["worker"] = child
         print(f"── starting the stream worker (log {child.log_path})", flush=True)
         wait_ready(child, f"http://127.0.0.1:{self.settings.worker.web_port}/readyz", timeout_s=120)

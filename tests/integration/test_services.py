@@ -3,6 +3,7 @@ when its own process is killed with SIGKILL (children die with their parent)."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -11,7 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
+from kafka import KafkaConsumer, OffsetAndMetadata, TopicPartition
+from support.worker_harness import produce
 
+from streamrec.kafka import ensure_topics, read_topic
 from streamrec.local.services import ServiceError, embedded_services, pid_alive
 
 pytestmark = pytest.mark.integration
@@ -22,9 +26,9 @@ def _children(pid: int) -> list[int]:
     return [int(p) for p in out.split()]
 
 
-def _start_up(tmp_path: Path) -> tuple[subprocess.Popen[str], list[int]]:
+def _start_up(tmp_path: Path, *flags: str) -> tuple[subprocess.Popen[str], list[int]]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamrec.cli", "up", "--services-only", "--data-dir", str(tmp_path)],
+        [sys.executable, "-m", "streamrec.cli", "up", "--services-only", *flags, "--data-dir", str(tmp_path)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -35,7 +39,8 @@ def _start_up(tmp_path: Path) -> tuple[subprocess.Popen[str], list[int]]:
         if line.startswith("Ctrl-C to stop") or time.monotonic() > deadline:
             break
     kids = _children(proc.pid)
-    assert len(kids) == 2, f"expected broker + redis, got {kids}"
+    want = 3 if "--durable" in flags else 2
+    assert len(kids) == want, f"expected broker + redis (+ the S3 server with --durable), got {kids}"
     return proc, kids
 
 
@@ -55,15 +60,17 @@ def _not_zombie(pid: int) -> bool:
         return False
 
 
-def test_sigterm_stops_everything_it_started(tmp_path: Path) -> None:
-    proc, kids = _start_up(tmp_path)
+@pytest.mark.parametrize("flags", [(), ("--durable",)], ids=["memory", "durable"])
+def test_sigterm_stops_everything_it_started(tmp_path: Path, flags: tuple[str, ...]) -> None:
+    proc, kids = _start_up(tmp_path, *flags)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(20) == 0
     assert _gone(kids)
 
 
-def test_sigkill_of_the_launcher_leaves_no_orphan(tmp_path: Path) -> None:
-    proc, kids = _start_up(tmp_path)
+@pytest.mark.parametrize("flags", [(), ("--durable",)], ids=["memory", "durable"])
+def test_sigkill_of_the_launcher_leaves_no_orphan(tmp_path: Path, flags: tuple[str, ...]) -> None:
+    proc, kids = _start_up(tmp_path, *flags)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(10)
     assert _gone(kids), "broker or redis outlived a SIGKILLed parent"
@@ -78,3 +85,26 @@ def test_missing_binary_says_how_to_get_it(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("PATH", "/nonexistent")
     with pytest.raises(ServiceError, match="apt-get install -y redis-server"), embedded_services(broker="x:1"):
         pass
+
+
+def test_the_durable_broker_keeps_topics_records_and_offsets_across_a_restart(tmp_path: Path) -> None:
+    """``durable``: Tansu on the local S3 server; after a graceful restart on the same port the
+    topic, its records and a group's committed offset are all still there (the memory broker
+    comes back empty)."""
+    with embedded_services(workdir=tmp_path, durable=True) as svc:
+        broker = svc.service("broker")
+        ensure_topics(svc.broker, {"kept": (1, False)})
+        produce(svc.broker, "kept", [(f"u{i}", {"i": i}) for i in range(50)])
+        tp = TopicPartition("kept", 0)
+        consumer = KafkaConsumer(bootstrap_servers=svc.broker, group_id="g", enable_auto_commit=False)
+        consumer.commit({tp: OffsetAndMetadata(30, "", -1)})
+        consumer.close()
+        broker.restart()
+        assert [json.loads(r.value)["i"] for r in read_topic(svc.broker, "kept", min_count=50, timeout_s=20)] == list(
+            range(50)
+        )
+        consumer = KafkaConsumer(bootstrap_servers=svc.broker, group_id="g", enable_auto_commit=False)
+        try:
+            assert consumer.committed(tp) == 30
+        finally:
+            consumer.close()

@@ -4,8 +4,8 @@ offsets, offsets start again at 0), which a real Kafka never does. So this test 
 be checked honestly against it: while the broker is down the producer API reports every failed
 delivery (none hidden) and the worker's readiness drops and it stays up; when a broker with the
 same topics comes back on the same address the worker reconnects and processes new events
-without manual action. Resuming from committed offsets across a broker restart needs a durable
-broker (Apache Kafka, Redpanda): see docs/reliability.md; that case is the skipped test below."""
+without manual action. Resuming from committed offsets across a restart of a durable broker
+(Tansu on a local S3 server) is test_broker_restart.py."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def test_broker_down_reports_failed_deliveries_and_worker_resumes_when_it_is_bac
     outage as failed with their keys and reasons, delivered stays 1; (b) the worker's /readyz
     goes 503 naming Kafka and the process stays alive; (c) after Tansu restarts on the same
     port (empty) and the same topics are created, readiness is 200 again without a restart.
-    Whether it then processes new events is the skipped test below."""
+    Processing after a restart of a durable broker: test_broker_restart.py."""
     broker_dir = tmp_path / "broker"
     broker_dir.mkdir()
     broker = start_broker(broker_dir)
@@ -83,19 +83,3 @@ def test_broker_down_reports_failed_deliveries_and_worker_resumes_when_it_is_bac
     finally:
         w.stop(signal.SIGKILL)
         broker.stop()
-
-
-@pytest.mark.skip(
-    reason=(
-        "needs a durable external broker (Apache Kafka/Redpanda) restarted by an operator: the embedded Tansu is "
-        "memory-only, a restart loses topics, committed offsets and the group, and offsets restart at 0. Observed "
-        "here (docs/reliability.md): after such a restart the worker's consumer logs 'marking coordinator dead' "
-        "and processes no new event within 120 s; whether a durable broker restart is resumed cannot be told "
-        "from that"
-    ),
-)
-def test_worker_resumes_from_committed_offsets_after_a_durable_broker_restart() -> None:
-    """Pass (external-broker mode, run by hand: docs/reliability.md): with STREAMREC_BROKER
-    pointing at a durable Kafka, restart the broker mid-stream; the worker reconnects without
-    manual action and every event is reflected exactly once (same criterion as the SIGKILL
-    test)."""

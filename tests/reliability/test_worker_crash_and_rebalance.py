@@ -6,71 +6,48 @@ of an undisturbed run of the same events (one worker, no fault, same model)."""
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from support.reliability_helpers import (
-    Msgs,
+    MSGS,
     all_reflected,
-    expected_sessions,
-    feed_differences,
-    final_feeds,
+    assert_same_as_undisturbed,
     produce_slowly,
-    session_differences,
-    sessions_of,
     sibling,
-    stream,
 )
-from support.worker_harness import WorkerEnv, WorkerProcess, announce, produce, running_worker, wait_until
+from support.worker_harness import WorkerEnv, WorkerProcess, running_worker, wait_until
 
 from streamrec.contracts.feed import Feed
-from streamrec.local.services import EmbeddedServices
-from streamrec.serving.registry import ArtifactRef
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 
-USERS, PER_USER = 40, 8  # 8 = the test model's session length L: nothing is trimmed from a session
-MSGS: Msgs = stream(USERS, PER_USER)
-USER_IDS = sorted({u for u, _ in MSGS})
+
+ROCKSDB_ON_TANSU = pytest.mark.xfail(
+    reason=(
+        "Tansu 0.6.0 answers ListOffsets(latest) with its last batch's base offset + 1: when the last changelog "
+        "batch of a partition held more than one record, faust's recovery finds the RocksDB persisted offset above "
+        "that 'highwater' and the restarted worker exits 1 (ConsistencyError), again at every restart; "
+        "docs/reliability.md"
+    ),
+    strict=False,
+)
 
 
-@pytest.fixture(scope="module")
-def undisturbed_feeds(
-    services: EmbeddedServices, tmp_path_factory: pytest.TempPathFactory, shared_model: tuple[Path, ArtifactRef]
-) -> Iterator[dict[str, Feed | None]]:
-    """The reference: the same events through one worker that nothing disturbs."""
-    tmp = tmp_path_factory.mktemp("undisturbed")
-    registry, ref = shared_model
-    env = WorkerEnv(services.broker, services.redis, f"t-undisturbed-{tmp.name}", tmp / "data", registry)
-    env.create_topics()
-    announce(env.broker, env.topics["models"], ref)
-    produce(env.broker, env.topics["events"], MSGS)
-    with running_worker(env, tmp / "worker.log") as w:
-        w.wait_ready()
-        wait_until(lambda: all_reflected(env, MSGS), 90, lambda: w.tail())
-        assert sessions_of(env, USER_IDS) == expected_sessions(MSGS)
-        yield final_feeds(env, USER_IDS)
-
-
-def _assert_same_as_undisturbed(env: WorkerEnv, reference: dict[str, Feed | None], note: str = "") -> None:
-    sessions = session_differences(sessions_of(env, USER_IDS), expected_sessions(MSGS))
-    feeds = feed_differences(final_feeds(env, USER_IDS), reference)
-    assert (sessions, feeds) == ([], []), (
-        f"{note}\n{len(sessions)} sessions differ from the events produced:\n"
-        + "\n".join(sessions)
-        + f"\n{len(feeds)} feeds differ from the undisturbed run's:\n"
-        + "\n".join(feeds)
-    )
-
-
+@pytest.mark.parametrize("store", ["memory://", pytest.param("rocksdb://", marks=ROCKSDB_ON_TANSU)])
 def test_sigkill_mid_stream_then_restart_reflects_every_event_once(
-    wenv: WorkerEnv, tmp_path: Path, undisturbed_feeds: dict[str, Feed | None]
+    wenv: WorkerEnv, tmp_path: Path, undisturbed_feeds: dict[str, Feed | None], store: str
 ) -> None:
     """Pass: the worker is SIGKILLed after a third of the events were processed while the rest
     are still being produced; after a restart every user's session (from the changelog) holds
     each of the user's events exactly once, in order, and every final feed (items, scores,
-    model version, causing event) equals the undisturbed run's."""
+    model version, causing event) equals the undisturbed run's. With each table store: memory
+    (the session table rebuilt from its changelog at start) and RocksDB (the Kubernetes
+    overlays' store: the restarted worker reopens the killed one's database in the same data
+    directory and reads only the changelog past the offset the database holds)."""
+    if store == "rocksdb://":
+        pytest.importorskip("rocksdict", reason="the RocksDB store needs pip install 'streamrec[rocksdb]'")
+    wenv.extra["STREAMREC_WORKER__STORE"] = store
     w = WorkerProcess(wenv, tmp_path / "worker.log").start()
     try:
         w.wait_ready()
@@ -82,7 +59,12 @@ def test_sigkill_mid_stream_then_restart_reflects_every_event_once(
         with running_worker(wenv, tmp_path / "worker2.log") as w2:
             w2.wait_ready()
             wait_until(lambda: all_reflected(wenv, MSGS), 90, lambda: f"events not reflected:\n{w2.tail()}")
-            _assert_same_as_undisturbed(wenv, undisturbed_feeds)
+            assert_same_as_undisturbed(wenv, undisturbed_feeds)
+        if store == "rocksdb://":  # the store was the one asked for: a database per partition
+            assert sorted(p.name for p in wenv.data_dir.glob("worker/*/v1/tables/sessions-*.db")) == [
+                "sessions-0.db",
+                "sessions-1.db",
+            ]
     finally:
         w.stop(signal.SIGKILL)
 
@@ -112,7 +94,7 @@ def test_rebalance_join_then_leave_reflects_every_event_once(
             f"A consumed >= {a_consumed:.0f} before its SIGTERM, B consumed {b.metric('streamrec_events_total'):.0f} "
             f"(B duplicates {b.metric('streamrec_duplicates_total'):.0f}) of {len(MSGS)} produced"
         )
-        _assert_same_as_undisturbed(wenv, undisturbed_feeds, counts)
+        assert_same_as_undisturbed(wenv, undisturbed_feeds, counts)
         assert b.stop() == 0
     finally:
         a.stop(signal.SIGKILL)

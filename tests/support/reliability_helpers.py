@@ -33,6 +33,11 @@ def stream(n_users: int, per_user: int, tag: str = "e", n_items: int = 200) -> M
     ]
 
 
+USERS, PER_USER = 40, 8  # 8 = the test model's session length L: nothing is trimmed from a session
+MSGS: Msgs = stream(USERS, PER_USER)  # the stream of the crash, rebalance and broker-restart tests
+USER_IDS = sorted({u for u, _ in MSGS})
+
+
 def produce_slowly(broker: str, topic: str, msgs: Msgs, per_s: float) -> threading.Thread:
     """Produce ``msgs`` at about ``per_s`` events/s in a background thread (in order)."""
 
@@ -104,6 +109,19 @@ def feed_differences(got: dict[str, Feed | None], want: dict[str, Feed | None]) 
         if (g.items, g.model_version, g.event_id) != (w.items, w.model_version, w.event_id) or not same_scores:
             out.append(f"{user}: {g.items} {g.event_id} != {w.items} {w.event_id}")
     return out
+
+
+def assert_same_as_undisturbed(env: WorkerEnv, reference: dict[str, Feed | None], note: str = "") -> None:
+    """Every session holds each event of :data:`MSGS` once, in order, and every feed equals the
+    undisturbed run's (``reference``: the ``undisturbed_feeds`` fixture)."""
+    sessions = session_differences(sessions_of(env, USER_IDS), expected_sessions(MSGS))
+    feeds = feed_differences(final_feeds(env, USER_IDS), reference)
+    assert (sessions, feeds) == ([], []), (
+        f"{note}\n{len(sessions)} sessions differ from the events produced:\n"
+        + "\n".join(sessions)
+        + f"\n{len(feeds)} feeds differ from the undisturbed run's:\n"
+        + "\n".join(feeds)
+    )
 
 
 def sibling(env: WorkerEnv, name: str) -> WorkerEnv:

@@ -93,3 +93,18 @@ def test_reset_forgets_positions_and_holes() -> None:
     guard.reset()
     assert guard.expected(0) is None
     assert guard.check(0, 20) is Verdict.PROCESS
+
+
+def test_accepting_a_hole_skips_only_the_missing_offsets() -> None:
+    """The broker lost offset 110 (acknowledged, absent). 111 onwards arrived and were held back
+    while the guard sought 110; once it gives up on 110 it seeks back to 111, the lowest offset
+    that arrived above it, instead of skipping the held-back records with it."""
+    guard, clock = make_guard({0: 110})
+    assert guard.check(0, 111) is Verdict.SEEK
+    for offset in (172, 183):
+        clock.now += 2.5
+        assert guard.check(0, offset) is Verdict.SEEK
+    clock.now += 2.5
+    assert guard.check(0, 188) is Verdict.SEEK  # gives up on 110
+    assert guard.expected(0) == 111
+    assert [guard.check(0, o) for o in (111, 112, 113)] == [Verdict.PROCESS] * 3
