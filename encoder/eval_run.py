@@ -105,7 +105,7 @@ def _validation(
     targets = np.array([seqs.items[u][-2] for u in users], dtype=np.int64)
     train = [seqs.items[u][seqs.train_part(u)] for u in range(len(seqs.users))]
     table = table_of(train, rows, hybrid)
-    return tune(fn, table, hist, targets, keep_seen, ("max", "log"), repeat=hybrid.repeat_weight)
+    return tune(fn, table, hist, targets, keep_seen, ("max", "log"), repeat=hybrid.repeat(keep_seen))
 
 
 def _cold_slice(
@@ -167,7 +167,7 @@ SETTING_KEYS = ("beta", "norm", "popularity_exponent", "source_exponent", "repea
 
 
 def _hybrid(model_fn: ScoreFn, table: Cooccurrence, hist: list[np.ndarray], n: int, setting: dict) -> ScoreFn:
-    """``setting``'s repeat weight is already 0 when seen items are excluded (``tune``'s and the caller's rule)."""
+    """``setting``'s repeat weight is the one for the protocol (``HybridSettings.repeat``)."""
     shape = (setting["norm"], setting["popularity_exponent"], setting["source_exponent"], setting["repeat_weight"])
     return hybrid_fn(model_fn, bonus_fn(table, hist, n, *shape), setting["beta"])
 
@@ -205,7 +205,7 @@ def evaluate_run(
     pop = popularity_scores(hist, n)
     table = table_of(hist, rows, hybrid)
     reference = table if not hybrid.distance_exponent else table_of(hist, rows, hybrid.reference())
-    setting = {k: getattr(hybrid, k) for k in SETTING_KEYS} | ({} if keep_seen else {"repeat_weight": 0.0})
+    setting = {k: getattr(hybrid, k) for k in SETTING_KEYS} | {"repeat_weight": hybrid.repeat(keep_seen)}
     chosen = {k: best[k] for k in SETTING_KEYS}
     methods = {
         "model": model_fn,

@@ -74,13 +74,12 @@ def tune(
     seed: int = 0,
 ) -> dict:
     """NDCG@k / HR@k of every (normalisation, popularity and source exponents, beta) on the validation users
-    -> the grid and the best setting (ties: the smaller beta). ``repeat`` (the settings' repeat
-    weight) is applied as it is, and only when seen items are kept."""
+    -> the grid and the best setting (ties: the smaller beta). ``repeat`` is the repeat term's
+    weight as it applies to this protocol (``HybridSettings.repeat``), the same for every setting."""
     n_items = len(table)
     users = np.arange(len(targets))
     if len(users) > TUNE_USERS:
         users = np.sort(np.random.default_rng(seed).choice(users, TUNE_USERS, replace=False))
-    repeat = repeat if keep_seen else 0.0
     fns = {
         (how, a, src): bonus_fn(table, histories, n_items, how, a, src, repeat) for how in norms for a, src in EXPONENTS
     }

@@ -79,8 +79,7 @@ class LiveHybrid:
         if self.table is None or self.settings.beta <= 0 or not runner.takes_bonus or not sessions:
             return None
         s = self.settings
-        repeat = s.repeat_weight if keep_seen else 0.0
-        raw = self.table.bonus(sessions, s.norm, s.popularity_exponent, s.source_exponent, repeat)
+        raw = self.table.bonus(sessions, s.norm, s.popularity_exponent, s.source_exponent, s.repeat(keep_seen))
         to_cat = self._mapping(runner)
         rows = np.where(raw.rows >= 0, to_cat[np.maximum(raw.rows, 0)], -1)  # [B, C]
         values = np.where(rows >= 0, raw.values * np.float32(s.beta), 0).astype(np.float32)

@@ -51,6 +51,12 @@ class HybridSettings(Section):
     window: int = Field(5, ge=1, le=50, description="pairs at most this many steps apart count; last items scored")
     learn_online: bool = Field(True, description="the worker counts the pairs of every event it processes")
 
+    def repeat(self, keep_seen: bool) -> float:
+        """The repeat term's weight for a feed that keeps seen items or not: only a feed that keeps
+        them gets it (with seen items excluded they cannot be shown, and offline the unmasked test
+        item would be the only seen one left: a bonus there would point at the answer)."""
+        return self.repeat_weight if keep_seen else 0.0
+
     def reference(self) -> HybridSettings:
         """The reference kNN's table shape: the same window and neighbours, raw counts (every pair
         in the window counts 1), whatever this hybrid's own bonus shape."""
