@@ -8,6 +8,7 @@ STAMP   := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1
 PIP_QUIET := -q --disable-pip-version-check
 # Everything (the two README commands need no more): pyproject.toml lists what each extra is for.
 EXTRAS  ?= worker,train,api,parquet,plot,embedded,rocksdb,test
+GPU_ORT ?= $(VENV)/onnxruntime-gpu
 
 .PHONY: setup demo up test unit integration reliability lint bench clean
 
@@ -21,6 +22,10 @@ $(STAMP): pyproject.toml
 	@command -v chromium >/dev/null || { echo "installing chromium"; \
 	  if [ "$$(id -u)" = 0 ]; then (apt-get update -qq && apt-get install -y -qq chromium) >/dev/null; \
 	  else sudo apt-get install -y chromium; fi; }
+	@# readelf (binutils): the GPU image test reads the libraries onnxruntime-gpu's CUDA provider links.
+	@command -v readelf >/dev/null || { echo "installing binutils"; \
+	  if [ "$$(id -u)" = 0 ]; then (apt-get update -qq && apt-get install -y -qq binutils) >/dev/null; \
+	  else sudo apt-get install -y binutils; fi; }
 	@test -x $(PY) || python3 -m venv $(VENV)
 	@echo "installing torch (CPU build) and streamrec into $(VENV) (a few minutes the first time)"
 	@$(PY) -m pip install $(PIP_QUIET) $(TORCH_SPEC) 2>&1 | grep -v "is ignored" || true
@@ -30,6 +35,14 @@ $(STAMP): pyproject.toml
 	@# One pip call for the rest: faust-streaming pins click<8.4, and transformers must be
 	@# resolved in the same call to land on versions that accept it.
 	@$(PY) -m pip install $(PIP_QUIET) -e '.[$(EXTRAS)]' 2>&1 | grep -v "is ignored" || true
+	@# The onnxruntime-gpu wheel [gpu] resolves to, unpacked beside the venv, not on its path (both
+	@# install the `onnxruntime` module): the GPU image test reads the CUDA libraries its provider
+	@# links, and the device tests run it on this machine, which has no CUDA.
+	@echo "unpacking the onnxruntime-gpu of [gpu] into $(GPU_ORT) (~250 MB download, for the GPU tests)"
+	@rm -rf $(GPU_ORT) && $(PY) -m pip install $(PIP_QUIET) --no-deps --target $(GPU_ORT) "$$($(PY) -c \
+	  "import tomllib; g = tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['gpu']; \
+	  print(next(d for d in g if d.startswith('onnxruntime-gpu')))")" 2>&1 | grep -v "is ignored"; \
+	  test -f $(GPU_ORT)/onnxruntime/capi/libonnxruntime_providers_cuda.so
 	@$(PY) -c "import streamrec.cli, torch, faust, onnxruntime, transformers, fastapi, uvicorn" 
 	@rm -f $(VENV)/.installed-* && touch $@
 

@@ -45,6 +45,7 @@ SCORE = "streamrec_score_seconds"
 BATCH = "streamrec_batch_size"
 USERS = "streamrec_batch_users"
 EVENTS = "streamrec_events_total"
+PROVIDER = "streamrec_worker_provider_info"
 
 
 @dataclass(frozen=True)
@@ -399,10 +400,16 @@ def run_e2e_bench(settings: Settings, cfg: E2EConfig, run_dir: Path | None = Non
         result["saturation"]["loadavg"] = os.getloadavg()
         sat = result["saturation"]
         print(f"   {sat['events_per_s_overall']:,.0f} events/s overall", flush=True)
+        result["worker_provider"] = worker_provider(bench.scrape("worker"))
     alone = sat.get("worker_alone") or {}
     result["events_per_s"] = max(sat["events_per_s_overall"], alone.get("events_per_s", 0.0) or 0.0)
     result["latency_ms"] = {str(r["offered_per_s"]): r["latency_ms"] for r in result["loads"]}
     return result
+
+
+def worker_provider(scrape: Scrape) -> dict[str, str]:
+    """What the worker scored on and why: the labels of its provider metric ({} without one)."""
+    return next((labels for labels, value in scrape.labelled.get(PROVIDER, []) if value == 1), {})
 
 
 def effective_fetch_wait(settings: Settings, cfg: E2EConfig) -> int:

@@ -69,6 +69,9 @@ class OnlineLearner:
     skipped_unknown: int = 0
     updates: int = 0
     last_loss: float = float("nan")
+    # where updates and the gate run (the trainer's pick_device of settings.device); rows, buffer
+    # and item index stay host-side, each update moves one batch of rows over
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
 
     def __post_init__(self) -> None:
         self.index = self.trained.item_index()
@@ -82,8 +85,8 @@ class OnlineLearner:
         self.holdout = deque(maxlen=self.settings.holdout_size)
         self.buffer = deque(maxlen=self.settings.buffer_size)
         self.pop = Counter[int]()
-        self.served = copy.deepcopy(self.trained.model).eval()
-        self.model = self.trained.model
+        self.model = self.trained.model.to(self.device)
+        self.served = copy.deepcopy(self.model).eval()
         self._set_trainable_items()
         self.opt = self._optimiser()
         self.rng = random.Random(self.encoder.seed)
@@ -148,13 +151,14 @@ class OnlineLearner:
         Applied to the candidate and the served model alike. Returns how many rows were appended."""
         if len(item_ids) != len(text_emb):
             raise ValueError(f"{len(item_ids)} ids but {len(text_emb)} embeddings")
-        emb = torch.from_numpy(np.asarray(text_emb, np.float32))  # [n, T]
+        emb = torch.from_numpy(np.asarray(text_emb, np.float32)).to(self.device)  # [n, T]
         last = {item: k for k, item in enumerate(item_ids)}  # a repeated id: its newest text wins
         known = [(self.index[item], k, item in content_changed) for item, k in last.items() if item in self.index]
         new = [(item, k) for item, k in last.items() if item not in self.index]
         for model in (self.model, self.served):
             if known:
-                rows, cold = torch.tensor([r for r, _, _ in known]), torch.tensor([c for *_, c in known])  # [m], [m]
+                rows = torch.tensor([r for r, _, _ in known], device=self.device)  # [m]
+                cold = torch.tensor([c for *_, c in known], device=self.device)  # [m]
                 set_text_rows(model.items, rows, emb[[k for _, k, _ in known]], cold)
             if new:
                 append_cold_rows(model.items, emb[[k for _, k in new]])
@@ -202,8 +206,8 @@ class OnlineLearner:
         if not self.unavailable:
             self._neg_pool = None
             return
-        keep = torch.ones(self.n_items, dtype=torch.bool)  # [N]
-        keep[torch.tensor(sorted(self.unavailable))] = False
+        keep = torch.ones(self.n_items, dtype=torch.bool, device=self.device)  # [N]
+        keep[torch.tensor(sorted(self.unavailable), device=self.device)] = False
         self._neg_pool = torch.nonzero(keep).flatten()  # [N_avail]
 
     def fresh_untrained(self) -> int:
@@ -214,7 +218,8 @@ class OnlineLearner:
         L = max(len(r.prefix) for r in rows)
         idx, mask = left_pad([r.prefix for r in rows], L)  # [B, L], left-padded
         types, _ = left_pad([r.types for r in rows], L)  # [B, L]
-        return torch.from_numpy(idx), torch.from_numpy(types), torch.from_numpy(mask)
+        dev = self.device
+        return torch.from_numpy(idx).to(dev), torch.from_numpy(types).to(dev), torch.from_numpy(mask).to(dev)
 
     def _sample(self) -> list[Row]:
         """The freshest examples (``fresh_fraction``), then the oldest never-trained ones, then a
@@ -238,12 +243,12 @@ class OnlineLearner:
         self.model.train()
         idx, types, mask = self._tensors(rows)
         sessions = self.model.encode_sessions(idx, types, mask)  # [B, d]
-        targets = torch.tensor([r.target for r in rows])  # [B]
+        targets = torch.tensor([r.target for r in rows], device=self.device)  # [B]
         pool = self._neg_pool
         # every item unavailable: in-batch negatives only (an unavailable row is never a negative)
         n_uniform = self.encoder.n_negatives if pool is None or len(pool) else 0
         n_pool = self.n_items if pool is None else max(len(pool), 1)
-        uniform = torch.randint(0, n_pool, (n_uniform,))  # [U]
+        uniform = torch.randint(0, n_pool, (n_uniform,), device=self.device)  # [U]
         if pool is not None and n_uniform:
             uniform = pool[uniform]  # [U], available rows only
         cands, target_rows = torch.unique(torch.cat([targets, uniform]), return_inverse=True)  # [C], [B+U]
@@ -251,7 +256,7 @@ class OnlineLearner:
         log_q = None
         if self.encoder.logq:
             total = sum(self.pop.values())
-            pop = torch.tensor([self.pop.get(int(c), 0) / total for c in cands], dtype=torch.float32)  # [C]
+            pop = torch.tensor([self.pop.get(c, 0) / total for c in cands.tolist()], device=self.device)  # [C]
             log_q = candidate_log_q(pop, len(rows), n_uniform, n_pool)
         loss = next_item_infonce(sessions, target_rows[: len(rows)], cand_vecs, log_q, self.encoder.temperature)
         self.opt.zero_grad(set_to_none=True)
@@ -271,12 +276,12 @@ class OnlineLearner:
     def evaluate(self, model: torch.nn.Module, rows: list[Row]) -> dict[str, float]:
         """HR@10 / NDCG@10 with full ranking over the catalogue, prefix items excluded."""
         model.eval()
-        items = model.items().numpy()  # [N, d]
+        items = model.items().cpu().numpy()  # [N, d]
         ranks = []
         for start in range(0, len(rows), 256):
             chunk = rows[start : start + 256]
             idx, types, mask = self._tensors(chunk)
-            sess = model.encode_sessions(idx, types, mask).numpy()  # [b, d]
+            sess = model.encode_sessions(idx, types, mask).cpu().numpy()  # [b, d]
             scores = sess @ items.T  # [b, N]
             for b, r in enumerate(chunk):
                 scores[b, [p for p in r.prefix if p != r.target]] = -np.inf

@@ -41,8 +41,12 @@ log = logging.getLogger(__name__)
 
 
 def pick_device(name: str) -> torch.device:
+    """The torch device of ``settings.device`` (auto|cuda|cpu), for offline training and the
+    online trainer alike: ``cuda`` without a usable GPU is a one-line UserError (a CPU torch
+    build says so), ``auto`` takes the GPU when torch sees one."""
     if name == "cuda" and not torch.cuda.is_available():
-        raise UserError("device 'cuda' asked for, but torch sees no CUDA device")
+        build = "a CPU build" if torch.version.cuda is None else f"built for CUDA {torch.version.cuda}"
+        raise UserError(f"device=cuda, but torch {torch.__version__} ({build}) sees no CUDA device")
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     return torch.device(name)

@@ -35,7 +35,7 @@ from streamrec.serving.artifact import (
     verify,
 )
 from streamrec.serving.item_index import Catalogue, EncodedBatch, ItemIndex, encode_sessions
-from streamrec.serving.providers import CUDA, Device, ProviderChoice, choose_providers
+from streamrec.serving.providers import CUDA, Device, ProviderChoice, choose_providers, fallback
 from streamrec.serving.signature import check_signature, has_bonus, session_options
 from streamrec.serving.text_tower import TextTower
 
@@ -47,6 +47,32 @@ SparseBonus = tuple[np.ndarray, np.ndarray]  # catalogue rows int64 [B, C] (-1 =
 # gaining throughput here and only add latency for the first session of the batch.
 DEFAULT_MAX_BATCH = 256
 _EXCLUDE_SEEN = {flag: ort.OrtValue.ortvalue_from_numpy(np.array(flag)) for flag in (True, False)}
+
+
+def serving_file(
+    meta: ArtifactMeta, device: str, *, fp16: bool = False, int8: bool = False, int8_min_items: int = 0
+) -> tuple[str, str]:
+    """Which serving variant of the artifact runs on ``device`` ("cuda" or "cpu"), and why not
+    the one asked for ("" when it is): fp16 only on CUDA, int8 only on the CPU and from
+    ``int8_min_items`` items, each only where the artifact has the file."""
+    if fp16 and device == "cuda":
+        return (SESSION_FP16_ONNX, "") if SESSION_FP16_ONNX in meta.files else (SESSION_ONNX, "fp16 variant absent")
+    if int8 and device == "cpu":
+        if SESSION_INT8_ONNX not in meta.files:
+            return SESSION_ONNX, "int8 variant absent (exported before it existed or with int8 off)"
+        if meta.n_items < int8_min_items:
+            return SESSION_ONNX, f"{meta.n_items} items < int8_min_items={int8_min_items}"
+        return SESSION_INT8_ONNX, ""
+    if fp16:
+        return SESSION_ONNX, "fp16 variant is for CUDA only"
+    return SESSION_ONNX, "int8 variant is for the CPU only" if int8 else ""
+
+
+def _open_session(directory: Path, name: str, opts: ort.SessionOptions, choice: ProviderChoice) -> ort.InferenceSession:
+    try:
+        return ort.InferenceSession(str(directory / name), opts, providers=choice.providers)
+    except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
+        raise ArtifactError(f"artifact {directory}: onnxruntime cannot load {name}: {exc}") from None
 
 
 class Runner:
@@ -94,35 +120,27 @@ class Runner:
         CUDA, ``int8`` the int8-scoring variant on CPU, where the artifact has them (int8 only for
         catalogues of ``int8_min_items`` or more: on smaller ones the exact re-score of its
         candidates costs more than the int8 matmul saves). Raises :class:`ArtifactError` for
-        anything wrong with the artifact or its text model (in ``text_model_dirs`` or the wheel)."""
+        anything wrong with the artifact or its text model (in ``text_model_dirs`` or the wheel),
+        :class:`~streamrec.serving.providers.DeviceError` for ``device="cuda"`` where CUDA is unusable."""
         directory = Path(artifact_dir)
         meta = verify(directory, expected_sha256)
         choice = choose_providers(device, tensorrt=tensorrt)
-        name = SESSION_ONNX
-        if fp16 and choice.device == "cuda" and SESSION_FP16_ONNX in meta.files:
-            name = SESSION_FP16_ONNX
-        elif fp16:
-            log.info("fp16 variant %s: using %s", "is for CUDA only" if choice.device != "cuda" else "absent", name)
-        if int8 and choice.device == "cpu":
-            if SESSION_INT8_ONNX not in meta.files:
-                log.info("int8 variant absent (exported before it existed or with int8 off): using %s", name)
-            elif meta.n_items < int8_min_items:
-                log.info("%d items < int8_min_items=%d: using %s", meta.n_items, int8_min_items, name)
-            else:
-                name = SESSION_INT8_ONNX
+        variants = {"fp16": fp16, "int8": int8, "int8_min_items": int8_min_items}
+        name, why = serving_file(meta, choice.device, **variants)
+        if why:
+            log.info("%s: using %s", why, name)
         opts = session_options(threads)
         if not spinning:
             # Idle intra-op threads sleep instead of spin-waiting: on 2 cores shared with the worker's
             # event loop, the broker and Redis, spinning cost ~30% more CPU per batch for no speed-up.
             opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        try:
-            session = ort.InferenceSession(str(directory / name), opts, providers=choice.providers)
-        except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
-            raise ArtifactError(f"artifact {directory}: onnxruntime cannot load {name}: {exc}") from None
+        session = _open_session(directory, name, opts, choice)
         if choice.device == "cuda" and CUDA not in session.get_providers():
-            reason = f"CUDA provider failed to initialise (session has {session.get_providers()}); falling back to CPU"
-            log.warning(reason)
-            choice = ProviderChoice(session.get_providers(), "cpu", reason)
+            # the provider library loaded but the session could not start on the GPU (its error is in
+            # onnxruntime's log): DeviceError for device=cuda, for auto the CPU variant on the CPU
+            choice = fallback(device, f"the CUDA provider failed to initialise for {name}", gpu_present=True)
+            if (cpu_name := serving_file(meta, "cpu", **variants)[0]) != name:
+                name, session = cpu_name, _open_session(directory, cpu_name, opts, choice)
         quantized = name == SESSION_INT8_ONNX
         if problem := check_signature(session, int8=quantized):
             raise ArtifactError(f"artifact {directory}: {name}: {problem}")

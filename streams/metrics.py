@@ -1,6 +1,8 @@
 """Prometheus metrics of the worker. Names are a contract with the k8s manifests and
 dashboards (issue #4): streamrec_events_total, streamrec_dlq_total, streamrec_batch_size,
-streamrec_event_to_feed_seconds, streamrec_model_version_info, streamrec_consumer_lag.
+streamrec_event_to_feed_seconds, streamrec_model_version_info, streamrec_consumer_lag;
+``streamrec_worker_provider_info{provider, device, reason}`` says what scoring runs on and why
+(a GPU pod that fell back to the CPU shows it here, not only in its log).
 
 Each worker owns its own ``CollectorRegistry`` so several apps can live in one test process
 without "duplicated timeseries" errors from the global registry.
@@ -44,6 +46,12 @@ class WorkerMetrics:
         self.model_version = Gauge(
             "streamrec_model_version_info", "the model version being served (value 1)", ["version"], registry=r
         )
+        self.provider = Gauge(
+            "streamrec_worker_provider_info",
+            "the onnxruntime provider scoring runs on, its device and why (value 1)",
+            ["provider", "device", "reason"],
+            registry=r,
+        )
         self.model_swaps = Counter("streamrec_model_swaps", "model versions swapped in", registry=r)
         self.model_load_failures = Counter("streamrec_model_load_failures", "artifacts refused", registry=r)
         self.catalogue_updates = Counter("streamrec_catalogue_updates", "item updates applied", registry=r)
@@ -56,6 +64,10 @@ class WorkerMetrics:
     def set_model_version(self, version: str) -> None:
         self.model_version.clear()
         self.model_version.labels(version=version).set(1)
+
+    def set_provider(self, provider: str, device: str, reason: str) -> None:
+        self.provider.clear()
+        self.provider.labels(provider=provider, device=device, reason=reason).set(1)
 
     def set_lag(self, lag_by_partition: dict[int, int]) -> None:
         self.lag.clear()

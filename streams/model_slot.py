@@ -27,6 +27,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from streamrec.serving.providers import ProviderChoice
+
 log = logging.getLogger(__name__)
 
 
@@ -47,6 +49,11 @@ class Runner(Protocol):
 
     @property
     def item_ids(self) -> list[str]: ...
+
+    @property
+    def choice(self) -> ProviderChoice:
+        """The providers the runner scores on and why (the worker's provider metric)."""
+        ...
 
     @property
     def takes_bonus(self) -> bool:

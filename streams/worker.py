@@ -12,6 +12,7 @@ from streamrec.config import Settings
 from streamrec.errors import UserError
 from streamrec.kafka import ensure_topics, topic_plan
 from streamrec.net import free_port
+from streamrec.serving.providers import choose_providers
 from streamrec.streams.app import WorkerRuntime
 from streamrec.streams.artifacts import make_loader
 
@@ -32,11 +33,15 @@ def tune_gc() -> None:
 def run_worker(settings: Settings) -> int:
     if not settings.broker or not settings.redis:
         raise UserError("the worker needs --broker and --redis (or STREAMREC_BROKER / STREAMREC_REDIS)")
+    # Before anything connects: device=cuda where onnxruntime cannot run on CUDA is a one-line
+    # DeviceError here, not a worker that serves from the CPU; auto logs why it falls back.
+    choice = choose_providers(settings.device)
     if settings.worker.web_port == 0:
         settings = settings.model_copy(update={"worker": settings.worker.model_copy(update={"web_port": free_port()})})
     # Idempotent; never changes an existing topic's partition count (that would move users).
     ensure_topics(settings.broker, topic_plan(settings), settings.replication, settings.kafka_security)
     runtime = WorkerRuntime(settings, make_loader(settings))
+    runtime.metrics.set_provider(choice.provider, choice.device, choice.reason)  # each loaded model updates it
     log.info("metrics and health on http://%s:%d/metrics", settings.worker.web_host, settings.worker.web_port)
     worker = faust.Worker(runtime.app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
     tune_gc()

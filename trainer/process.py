@@ -16,6 +16,8 @@ its table lacks join it as text-only rows, so every promoted version carries the
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import logging
 import threading
 import time
@@ -32,6 +34,7 @@ from streamrec.contracts.announcement import send_announcement
 from streamrec.contracts.training_batch import TrainingBatchError, decode_batch
 from streamrec.encoder.artifact import TrainedModel, load_model_dir, save_model_dir
 from streamrec.encoder.online import OnlineLearner
+from streamrec.encoder.trainer import pick_device
 from streamrec.errors import UserError
 from streamrec.kafka import make_producer, security_kwargs
 from streamrec.text_models import search_dirs
@@ -92,12 +95,15 @@ class TrainerProcess:
 
         self.s = settings
         self.stop = stop
+        # device=cuda without a CUDA torch is a one-line UserError here, before anything connects
+        self.device = pick_device(settings.device)
+        log.info("online updates on %s (device=%s)", self.device, settings.device)
         self.metrics = TrainerMetrics()
         self.registry = open_registry(settings.registry.url, settings.data_dir, settings.redis_tls)
         self.lineage = settings.data_dir / "trainer" / "models"
         trained, version = self._resume(init_model)
         self.served = Served(version)
-        self.learner = OnlineLearner(trained, settings.trainer, settings.encoder)
+        self.learner = OnlineLearner(trained, settings.trainer, settings.encoder, device=self.device)
         if text_encoder is None:
             text_encoder = self._text_encoder(version)
         self.catalogue = CatalogueSync(self.learner, text_encoder)
@@ -232,7 +238,7 @@ class TrainerProcess:
         from streamrec.export.exporter import export_model
         from streamrec.export.text_export import text_spec
 
-        trained = self.learner.trained
+        trained = on_cpu(self.learner.trained)  # export traces and checks parity on the CPU
         tmp_dir = self.lineage / ".candidate"
         save_model_dir(tmp_dir, trained)
         result = export_model(
@@ -262,6 +268,14 @@ class TrainerProcess:
         send_announcement(self.producer, self.s.topics.models, result.ref.announcement())
         self.registry.prune(self.s.registry.keep, protect=(version,))
         return version
+
+
+def on_cpu(trained: TrainedModel) -> TrainedModel:
+    """``trained`` with its model on the CPU: itself when it is there, else a CPU copy (the
+    learner keeps training its own on the GPU)."""
+    if next(trained.model.parameters()).device.type == "cpu":
+        return trained
+    return dataclasses.replace(trained, model=copy.deepcopy(trained.model).cpu())
 
 
 def run_trainer(settings: Settings, init_model: Path | None, stop: threading.Event) -> None:

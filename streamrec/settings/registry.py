@@ -16,7 +16,9 @@ class RegistrySettings(Section):
         description="registry: a directory, file://PATH, or redis://HOST:PORT/DB (shared by pods)",
     )
     keep: int = Field(5, ge=1, description="versions kept when pruning")
-    fp16: bool = Field(False, description="export an fp16 variant for GPU serving")
+    fp16: bool = Field(
+        False, description="export an fp16 variant and serve it on CUDA (on the CPU the worker serves fp32 or int8)"
+    )
     int8: bool = Field(
         True, description="export an int8-scoring variant and serve it on CPU (exact fp32 re-score of its candidates)"
     )

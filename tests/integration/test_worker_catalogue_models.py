@@ -22,6 +22,8 @@ from support.worker_harness import (
     wait_until,
 )
 
+from streamrec.bench.e2e_bench import worker_provider
+from streamrec.prom import parse
 from streamrec.serving.registry import ArtifactRef
 from streamrec.serving.runner import Runner
 
@@ -67,6 +69,7 @@ def test_new_item_is_recommended_within_seconds_and_withdrawn_items_vanish(wenv:
 
 
 def test_announced_model_is_swapped_in_and_a_corrupt_one_refused(wenv: WorkerEnv, tmp_path: Path) -> None:
+    wenv.extra["STREAMREC_DEVICE"] = "auto"  # no GPU here: it falls back and the metric says why
     v1 = build_artifact(wenv.registry_dir, seed=0)
     announce(wenv.broker, wenv.topics["models"], v1)
     with running_worker(wenv, tmp_path / "worker.log") as w:
@@ -92,4 +95,7 @@ def test_announced_model_is_swapped_in_and_a_corrupt_one_refused(wenv: WorkerEnv
         assert feed_after(wenv, "um", "e2").model_version == v2.version
         _, text = w.get("/metrics")
         assert f'streamrec_model_version_info{{version="{v2.version}"}} 1.0' in text
+        provider = worker_provider(parse(text))
+        assert (provider["provider"], provider["device"]) == ("CPUExecutionProvider", "cpu")
+        assert provider["reason"].startswith("device=auto but ") and provider["reason"].endswith("falling back to CPU")
         assert json.loads(w.get("/readyz")[1])["model_version"] == v2.version

@@ -15,55 +15,31 @@ from pathlib import Path
 
 import pytest
 
+from support.dockerfile import arg_defaults, expand, instructions, stages
+
 ROOT = Path(__file__).resolve().parents[2]
 VARIANTS = {"Dockerfile": "cpu", "Dockerfile.gpu": "gpu"}
 
 
-def _instructions(path: Path) -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) with line continuations joined and comments dropped."""
-    text = re.sub(r"\\\n", " ", path.read_text())
-    out = []
-    for line in text.splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            op, _, rest = line.partition(" ")
-            out.append((op.upper(), rest.strip()))
-    return out
-
-
-def _arg_defaults(instrs: list[tuple[str, str]]) -> dict[str, str]:
-    return dict(rest.split("=", 1) for op, rest in instrs if op == "ARG" and "=" in rest)
-
-
-def _stages(instrs: list[tuple[str, str]]) -> list[list[tuple[str, str]]]:
-    stages: list[list[tuple[str, str]]] = []
-    for op, rest in instrs:
-        if op == "FROM":
-            stages.append([])
-        if stages:
-            stages[-1].append((op, rest))
-    return stages
-
-
 @pytest.mark.parametrize("name", VARIANTS)
 def test_multi_stage_with_pinned_bases(name: str) -> None:
-    instrs = _instructions(ROOT / name)
-    args = _arg_defaults(instrs)
-    stages = _stages(instrs)
-    assert len(stages) >= 2, "build and runtime stages"
-    for stage in stages:
+    instrs = instructions(ROOT / name)
+    args = arg_defaults(instrs)
+    parts = stages(instrs)
+    assert len(parts) >= 2, "build and runtime stages"
+    for stage in parts:
         image = stage[0][1].split()[0]
-        image = re.sub(r"\$\{(\w+)\}", lambda m: args[m.group(1)], image)
+        image = expand(image, args)
         repo, _, tag = image.rpartition(":")
         assert repo and tag and tag != "latest" and re.search(r"\d+\.\d+", tag), f"{name}: {image} pinned by version"
     if VARIANTS[name] == "gpu":
-        assert all("nvidia/cuda:" in re.sub(r"\$\{(\w+)\}", lambda m: args[m.group(1)], s[0][1]) for s in stages)
+        assert all("nvidia/cuda:" in expand(s[0][1], args) for s in parts)
         assert "cudnn" in args["CUDA_IMAGE"]
 
 
 @pytest.mark.parametrize("name", VARIANTS)
 def test_runtime_is_non_root_and_runs_the_cli(name: str) -> None:
-    runtime = _stages(_instructions(ROOT / name))[-1]
+    runtime = stages(instructions(ROOT / name))[-1]
     users = [rest for op, rest in runtime if op == "USER"]
     assert users, "runtime stage sets USER"
     uid = users[-1].split(":")[0]
@@ -77,8 +53,8 @@ def test_runtime_is_non_root_and_runs_the_cli(name: str) -> None:
 
 @pytest.mark.parametrize("name", VARIANTS)
 def test_build_installs_pinned_torch_then_the_project_in_one_call(name: str) -> None:
-    instrs = _instructions(ROOT / name)
-    args = _arg_defaults(instrs)
+    instrs = instructions(ROOT / name)
+    args = arg_defaults(instrs)
     pip_calls = [
         shlex.split(part) for op, rest in instrs if op == "RUN" for part in rest.split("&&") if "pip install" in part
     ]
@@ -87,7 +63,7 @@ def test_build_installs_pinned_torch_then_the_project_in_one_call(name: str) -> 
     (torch,) = torch_calls
     assert "torch==2.13.0" in torch, "pinned: an unpinned torch is a multi-GB CUDA build"
     index = torch[torch.index("--index-url") + 1]
-    index = re.sub(r"\$\{(\w+)\}", lambda m: args[m.group(1)], index)
+    index = expand(index, args)
     assert index.endswith("/cpu") if VARIANTS[name] == "cpu" else re.search(r"/cu\d+$", index), index
     project_calls = [c for c in pip_calls if any(a.startswith(".[") or a == "." for a in c)]
     assert len(project_calls) == 1, "faust-streaming pins click<8.4: the project resolves in ONE pip call"
@@ -101,9 +77,9 @@ def test_build_installs_pinned_torch_then_the_project_in_one_call(name: str) -> 
 def test_every_package_folder_is_copied(name: str) -> None:
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     folders = set(pyproject["tool"]["setuptools"]["package-dir"].values())
-    copied = {rest.split()[0] for op, rest in _instructions(ROOT / name) if op == "COPY" and "--from" not in rest}
+    copied = {rest.split()[0] for op, rest in instructions(ROOT / name) if op == "COPY" and "--from" not in rest}
     assert folders <= copied, f"{name}: missing COPY of {sorted(folders - copied)}"
-    copy_lines = [rest for op, rest in _instructions(ROOT / name) if op == "COPY"]
+    copy_lines = [rest for op, rest in instructions(ROOT / name) if op == "COPY"]
     assert any("pyproject.toml" in r and "README.md" in r for r in copy_lines)
 
 

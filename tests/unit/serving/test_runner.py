@@ -107,3 +107,39 @@ def test_upserts_keep_the_int8_codes_equal_to_quantizing_the_whole_matrix() -> N
     np.testing.assert_array_equal(cat.codes, codes)
     np.testing.assert_array_equal(cat.scales, scales)
     np.testing.assert_array_equal(cat.codes_value.numpy(), codes)  # type: ignore[union-attr]
+
+
+FILES = {"session.onnx": "a", "session_fp16.onnx": "b", "session_int8.onnx": "c"}
+
+
+@pytest.mark.parametrize(
+    "device,fp16,int8,files,want",
+    [
+        ("cuda", True, False, FILES, "session_fp16.onnx"),
+        ("cuda", True, False, {"session.onnx": "a"}, "session.onnx"),  # exported without the fp16 variant
+        ("cpu", True, False, FILES, "session.onnx"),  # fp16 is for CUDA only
+        ("cuda", False, True, FILES, "session.onnx"),  # int8 is for the CPU only
+        ("cpu", False, True, FILES, "session_int8.onnx"),
+        ("cpu", False, False, FILES, "session.onnx"),
+    ],
+)
+def test_serving_file_follows_the_device_and_the_precision_settings(device, fp16, int8, files, want) -> None:
+    from streamrec.serving.artifact import ArtifactMeta
+    from streamrec.serving.runner import serving_file
+
+    meta = ArtifactMeta("v", None, 0.0, 5, 8, 16, 30_000, files)
+    name, why = serving_file(meta, device, fp16=fp16, int8=int8, int8_min_items=20_000)
+    assert name == want
+    assert bool(why) == (name == "session.onnx" and (fp16 or int8)), "a variant asked for and not served says why"
+    assert serving_file(meta, "cpu", int8=True, int8_min_items=40_000)[0] == "session.onnx"  # a small catalogue
+
+
+def test_the_catalogue_is_bound_once_on_the_runner_device(runner: Runner) -> None:
+    """IO binding: the item matrix is an OrtValue on the serving device (the GPU's memory on
+    CUDA, the same path on the CPU), reused by every call until the catalogue changes."""
+    cat = runner._index.current
+    assert cat.matrix_value.device_name() == runner.device == "cpu"
+    runner.recommend([item_ids()[:2]], [["click", "click"]])
+    assert runner._index.current.matrix_value is cat.matrix_value
+    runner.upsert_items(["brand-new"], np.ones((1, runner.d), np.float32))
+    assert runner._index.current.matrix_value is not cat.matrix_value

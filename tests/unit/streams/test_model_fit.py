@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from streamrec.serving.providers import ProviderChoice
 from streamrec.streams.hotswap import HotSwapper
 from streamrec.streams.model_slot import Fit, IncompatibleModel, ModelSlot, Runner
 
@@ -27,6 +28,9 @@ class _Runner:
     d: int = 2
     cooccurrence_file: Path | None = None
     text_digest: str | None = None
+    choice: ProviderChoice = field(
+        default_factory=lambda: ProviderChoice(["CPUExecutionProvider"], "cpu", "device=cpu")
+    )
 
     def recommend(
         self, sessions: Any, types: Any, k: int, exclude_seen: bool, bonus: Any = None
