@@ -249,6 +249,8 @@ def part_model(ctx: Context) -> dict[str, Any]:
         def onnx(batch: Any = batch) -> object:
             return runner._run(batch, cat, True)
 
+        for _ in range(3):  # CUDA's first calls set up handles, kernels and allocators
+            eager(), onnx()
         t_eager, t_onnx = _time(eager, c.min_s), _time(onnx, c.min_s)
         runs.append(
             {
@@ -465,6 +467,7 @@ def targets(parts: dict[str, Any]) -> dict[str, Any]:
     runs = {r["batch"]: r for r in (parts.get("model") or {}).get("runs", [])}
     ratio = runs.get(1, {}).get("onnxruntime_vs_torch")
     return {
+        "device": (parts.get("model") or {}).get("runner", {}).get("device"),
         "onnxruntime_vs_torch_batch1": ratio,
         "onnxruntime_vs_torch_batch1_ge_3": None if ratio is None else ratio >= 3,
     }
