@@ -9,7 +9,7 @@ torch needed) and loads the CUDA libraries the provider links, which names a mis
 runner then checks the providers its session really got.
 
 ``cuda`` with any of that missing is a :class:`DeviceError` (a one-line start-up failure: a
-pod on the wrong node or image must not serve from the CPU at a tenth of the throughput);
+pod on the wrong node or image must not quietly serve from the CPU);
 ``auto`` falls back to CPU and says why (the log, and the reason the worker's
 ``streamrec_worker_provider_info`` metric carries).
 """
@@ -125,7 +125,7 @@ def cuda_problem(
 ) -> tuple[str | None, int, str]:
     """(why onnxruntime cannot run on CUDA here or None, CUDA devices, what the driver said).
     ``available`` and ``gpu_probe`` default to the real onnxruntime build and driver;
-    ``provider_load`` loads the CUDA provider library (tests inject all three)."""
+    ``provider_load`` checks the libraries the CUDA provider links (tests inject all three)."""
     available = ort.get_available_providers() if available is None else available
     if CUDA not in available:
         has = ", ".join(available)
