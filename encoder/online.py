@@ -206,9 +206,6 @@ class OnlineLearner:
         keep[torch.tensor(sorted(self.unavailable))] = False
         self._neg_pool = torch.nonzero(keep).flatten()  # [N_avail]
 
-    def fresh_untrained(self) -> int:
-        return sum(1 for r in self.buffer if not r.trained)
-
     # ----------------------------------------------------------------- update
     def _tensors(self, rows: list[Row]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         L = max(len(r.prefix) for r in rows)
@@ -217,10 +214,9 @@ class OnlineLearner:
         return torch.from_numpy(idx), torch.from_numpy(types), torch.from_numpy(mask)
 
     def _sample(self) -> list[Row]:
-        """The freshest examples (``fresh_fraction``), then the oldest never-trained ones, then a
-        uniform replay draw. Untrained rows go oldest first because the full buffer evicts its
-        oldest: drawn at random, a row could leave it never learned (and a restarted trainer's
-        committed offset would wait on it)."""
+        """The freshest examples (``fresh_fraction``), the oldest never-trained ones, then a uniform
+        replay draw: the full buffer evicts its oldest, so a row drawn only at random could leave it
+        never learned (and a restarted trainer's committed offset would wait on it)."""
         n = min(self.settings.update_batch, len(self.buffer))
         n_fresh = int(n * self.settings.fresh_fraction)
         newest = list(self.buffer)[-max(n_fresh, 1) * 4 :]  # the freshest quarter-window
