@@ -47,6 +47,13 @@ class Row:
     trained: bool = False
 
 
+def promotes(candidate: dict[str, float], served: dict[str, float], tolerance: float) -> bool:
+    """The promotion rule, for the online trainer and ``streamrec retrain`` alike: the candidate
+    may not lose more than ``tolerance`` NDCG@10 against the served model on the same held-back
+    examples (a tie promotes: the candidate is the fresher of the two)."""
+    return candidate["ndcg@10"] >= served["ndcg@10"] - tolerance
+
+
 @dataclass
 class GateResult:
     candidate: dict[str, float]
@@ -282,8 +289,7 @@ class OnlineLearner:
         rows = list(self.holdout)
         cand = self.evaluate(self.model, rows)
         served = self.evaluate(self.served, rows)
-        promote = cand["ndcg@10"] >= served["ndcg@10"] - self.settings.tolerance
-        return GateResult(cand, served, promote, len(rows))
+        return GateResult(cand, served, promotes(cand, served, self.settings.tolerance), len(rows))
 
     def promoted(self) -> list[Row]:
         """The candidate became the served model: returns the examples it newly learned from."""

@@ -207,3 +207,53 @@ def read_topic(
         return follower.read(min_count, timeout_s)
     finally:
         follower.close()
+
+
+def read_to_end(
+    bootstrap: str, topic: str, security: KafkaSecurity | None = None, idle_timeout_s: float = 60.0
+) -> list[Any]:
+    """Every record of ``topic`` from its first offset up to the end offsets it has when the call
+    starts: a bounded read (records produced meanwhile wait for the next one), without a consumer
+    group, so it commits nothing and joins no group. A topic that does not exist reads empty; a
+    broker that stops delivering for ``idle_timeout_s`` is :class:`ServiceUnavailable`."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = _connect(
+        lambda: KafkaConsumer(
+            bootstrap_servers=bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            max_partition_fetch_bytes=8 * 1024 * 1024,
+            **security_kwargs(security or KafkaSecurity()),
+        ),
+        bootstrap,
+        30.0,
+    )
+    try:
+        parts = consumer.partitions_for_topic(topic)
+        if not parts:
+            return []
+        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        end = consumer.end_offsets(tps)
+        left = {tp for tp in tps if consumer.position(tp) < end[tp]}
+        out: list[Any] = []
+        last = time.monotonic()
+        while left:
+            batch = consumer.poll(timeout_ms=500, max_records=10_000)
+            for tp, records in batch.items():
+                out.extend(r for r in records if r.offset < end[tp])
+            for tp in [tp for tp in left if consumer.position(tp) >= end[tp]]:
+                left.discard(tp)
+                consumer.pause(tp)  # reached its end at the start: nothing newer is read
+            if batch:
+                last = time.monotonic()
+            elif time.monotonic() - last > idle_timeout_s:
+                raise ServiceUnavailable(
+                    f"reading {topic} from {bootstrap}: no record for {idle_timeout_s:.0f}s "
+                    f"with {sum(end[tp] - consumer.position(tp) for tp in left)} still to read"
+                )
+        return out
+    finally:
+        consumer.close()

@@ -11,6 +11,7 @@ from streamrec.errors import UserError
 
 if TYPE_CHECKING:
     from streamrec.datasets import Catalogue, EventLog
+    from streamrec.encoder.artifact import TrainedModel
 
 HELP = "train the encoder offline from an events log (leave-one-out split, early stopping)"
 # The settings it reads (its --help lists their flags; docs/configuration.md).
@@ -60,6 +61,20 @@ def _train_one(
 ) -> dict:
     """Train and save one model -> its validation metrics."""
     from streamrec.encoder.artifact import save_model_dir
+
+    trained = fit_model(settings, log, catalogue, progress=not args.quiet)
+    written = save_model_dir(out, trained)
+    val = trained.metrics["val"]
+    print(
+        f"wrote {written} (best epoch {trained.metrics['best_epoch']}, val ndcg@10 {val['ndcg@10']:.4f}, "
+        f"hr@10 {val['hr@10']:.4f}, {trained.metrics['train_seconds']}s)"
+    )
+    return val
+
+
+def fit_model(settings: Settings, log: EventLog, catalogue: Catalogue | None, progress: bool) -> TrainedModel:
+    """The offline model of ``log`` as ``streamrec train`` builds it (``streamrec retrain`` too):
+    fit with early stopping, then count the hybrid's base co-occurrence table on the same log."""
     from streamrec.encoder.hybrid import table_from_log
     from streamrec.encoder.trainer import Trainer, pick_device
 
@@ -71,7 +86,7 @@ def _train_one(
         settings.session_length,
         device,
         cache_dir=settings.data_dir / "cache",
-        progress=not args.quiet,
+        progress=progress,
     )
     print(
         f"training on {device} (seed {settings.encoder.seed}): {len(log)} events, {len(trainer.seqs.users)} users, "
@@ -79,10 +94,4 @@ def _train_one(
     )
     trained = trainer.fit()
     trained.cooccurrence = table_from_log(log, settings.hybrid)  # the hybrid's base table, shipped on export
-    written = save_model_dir(out, trained)
-    val = trained.metrics["val"]
-    print(
-        f"wrote {written} (best epoch {trained.metrics['best_epoch']}, val ndcg@10 {val['ndcg@10']:.4f}, "
-        f"hr@10 {val['hr@10']:.4f}, {trained.metrics['train_seconds']}s)"
-    )
-    return val
+    return trained
