@@ -10,6 +10,10 @@ survives restarts: the lineage of promoted model directories under
 ``<data_dir>/trainer/models/<version>`` plus the registry; a restart resumes from the newest
 promoted version that has a lineage entry, else from ``--init-model``.
 
+Retrains: the trainer follows ``streamrec.models`` too and continues from a newer version it did
+not produce, when that version carries its model directory (``streamrec retrain``'s do), keeping
+the examples it holds (:mod:`streamrec.trainer.adopt`).
+
 Catalogue: the trainer follows ``streamrec.items`` too (:mod:`streamrec.trainer.items`); items
 its table lacks join it as text-only rows, so every promoted version carries them.
 """
@@ -28,13 +32,16 @@ from kafka.consumer.fetcher import ConsumerRecord
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from streamrec.config import Settings
-from streamrec.contracts.announcement import send_announcement
+from streamrec.contracts.announcement import parse_announcement, send_announcement
 from streamrec.contracts.training_batch import TrainingBatchError, decode_batch
 from streamrec.encoder.artifact import TrainedModel, load_model_dir, save_model_dir
 from streamrec.encoder.online import OnlineLearner
 from streamrec.errors import UserError
+from streamrec.follow import FollowerThread
 from streamrec.kafka import make_producer, security_kwargs
+from streamrec.serving.artifact import ArtifactError
 from streamrec.text_models import search_dirs
+from streamrec.trainer.adopt import adoptable, fetch_trainable, rebase
 from streamrec.trainer.items import CatalogueSync, ItemsReader, TextEncoder, artifact_text_encoder
 from streamrec.trainer.offsets import TrainedOffsets
 
@@ -54,6 +61,9 @@ class TrainerMetrics:
         )
         self.loss = Gauge("streamrec_trainer_loss", "loss of the last update", registry=r)
         self.promotions = Counter("streamrec_trainer_promotions", "candidates promoted", registry=r)
+        self.adoptions = Counter(
+            "streamrec_trainer_adoptions", "announced versions of a retrain continued from", registry=r
+        )
         self.rejections = Counter("streamrec_trainer_rejections", "candidates rejected by the gate", registry=r)
         self.candidate = Gauge("streamrec_trainer_candidate_metric", "last gate: candidate", ["metric"], registry=r)
         self.served = Gauge("streamrec_trainer_served_metric", "last gate: served model", ["metric"], registry=r)
@@ -75,6 +85,7 @@ class TrainerMetrics:
 @dataclass
 class Served:
     version: str
+    created: float = 0.0  # when it was exported (epoch s): only newer announcements are adopted
     newest_learned: float | None = None
 
 
@@ -95,8 +106,8 @@ class TrainerProcess:
         self.metrics = TrainerMetrics()
         self.registry = open_registry(settings.registry.url, settings.data_dir, settings.redis_tls)
         self.lineage = settings.data_dir / "trainer" / "models"
-        trained, version = self._resume(init_model)
-        self.served = Served(version)
+        trained, version, created = self._resume(init_model)
+        self.served = Served(version, created)
         self.learner = OnlineLearner(trained, settings.trainer, settings.encoder)
         if text_encoder is None:
             text_encoder = self._text_encoder(version)
@@ -105,12 +116,12 @@ class TrainerProcess:
         self._count_items()
         self.producer = make_producer(settings.broker, settings.kafka_security)
 
-    def _resume(self, init_model: Path | None) -> tuple[TrainedModel, str]:
+    def _resume(self, init_model: Path | None) -> tuple[TrainedModel, str, float]:
         refs = self.registry.list()
         for ref in reversed(refs):
             if (self.lineage / ref.version).is_dir():
                 log.info("resuming from promoted version %s", ref.version)
-                return load_model_dir(self.lineage / ref.version), ref.version
+                return load_model_dir(self.lineage / ref.version), ref.version, ref.created
         if init_model is None:
             raise UserError("no promoted version with trainer state and no --init-model DIR to start from")
         if not refs:
@@ -118,7 +129,7 @@ class TrainerProcess:
         log.info("starting from %s as served version %s", init_model, refs[-1].version)
         trained = load_model_dir(init_model)
         save_model_dir(self.lineage / refs[-1].version, trained)
-        return trained, refs[-1].version
+        return trained, refs[-1].version, refs[-1].created
 
     def _text_encoder(self, version: str) -> TextEncoder | None:
         """The served artifact's text tower; its text model missing here is a one-line error."""
@@ -146,6 +157,9 @@ class TrainerProcess:
     def items_reader(self) -> ItemsReader:
         return ItemsReader(self.s.broker, self.s.topics.items, **security_kwargs(self.s.kafka_security))
 
+    def models_reader(self) -> FollowerThread:
+        return FollowerThread(self.s.broker, self.s.topics.models, **security_kwargs(self.s.kafka_security))
+
     def _count_items(self) -> None:
         self.metrics.items.set(self.learner.n_items)
         self.metrics.new_items.set(self.learner.new_items)
@@ -153,9 +167,12 @@ class TrainerProcess:
     def run(self) -> None:
         consumer = self.consumer()
         items = self.items_reader()
+        models = self.models_reader()
         last_gate = time.monotonic()
         try:
             while not self.stop.is_set():
+                for rec in models.drain():
+                    self._announced(parse_announcement(rec.value))
                 self.catalogue.handle(items.poll())
                 if self.catalogue.pump():
                     self._count_items()
@@ -177,6 +194,7 @@ class TrainerProcess:
         finally:
             consumer.close(autocommit=False)
             items.close()
+            models.close()
             self.catalogue.close()
             self.producer.close()
 
@@ -194,6 +212,32 @@ class TrainerProcess:
         )
         self.metrics.evicted_untrained.inc(self.offsets.evicted_untrained - evicted)
 
+    def _announced(self, ann: dict | None) -> None:
+        """Continue from an announced version a retrain produced (see the module docstring)."""
+        if ann is None or not adoptable(ann, self.served.version, self.served.created, self.lineage):
+            return
+        try:
+            trained = fetch_trainable(self.registry, ann, self.lineage)
+        except (ArtifactError, UserError) as exc:
+            log.warning("announced %s: not continued from (%s)", ann["version"], exc)
+            return
+        if trained is None:
+            log.info("announced %s carries no model directory: the trainer keeps its own lineage", ann["version"])
+            self.served.created = max(self.served.created, float(ann.get("created") or 0.0))  # not asked again
+            return
+        self.learner, kept = rebase(self.learner, trained)
+        self.offsets.rebased(kept)
+        self.catalogue.learner = self.learner
+        self.served = Served(ann["version"], float(ann.get("created") or 0.0))
+        self.metrics.adoptions.inc()
+        self._count_items()
+        log.info(
+            "continuing from %s (announced by a retrain): %d of %d held examples kept",
+            ann["version"],
+            sum(kept),
+            len(kept),
+        )
+
     def _gate(self, consumer: KafkaConsumer) -> None:
         result = self.learner.gate()
         for name, value in result.candidate.items():
@@ -209,14 +253,14 @@ class TrainerProcess:
             self.metrics.rejections.inc()
             self.learner.rejected()
             return
-        version = self._publish(result.candidate)
+        version, created = self._publish(result.candidate)
         announced = time.time()
         learned = self.learner.promoted()
         for row in learned:
             self.metrics.freshness.observe(max(announced - row.entered_at, 0.0))
         if learned:
             self.served.newest_learned = max(r.entered_at for r in learned)
-        self.served.version = version
+        self.served.version, self.served.created = version, created
         offsets = self.offsets.committable(self.learner)
         consumer.commit(offsets)
         self.metrics.promotions.inc()
@@ -225,7 +269,7 @@ class TrainerProcess:
             "promoted %s: %s; learned from %d new examples; committed up to {%s}", version, numbers, len(learned), upto
         )
 
-    def _publish(self, metrics: dict[str, float]) -> str:
+    def _publish(self, metrics: dict[str, float]) -> tuple[str, float]:
         """Export + parity check into the registry, keep the lineage, announce. A crash anywhere
         in here leaves no half artifact visible (the registry publishes by rename) and the
         previous version announced."""
@@ -261,7 +305,7 @@ class TrainerProcess:
         tmp_dir.rename(self.lineage / version)
         send_announcement(self.producer, self.s.topics.models, result.ref.announcement())
         self.registry.prune(self.s.registry.keep, protect=(version,))
-        return version
+        return version, result.ref.created
 
 
 def run_trainer(settings: Settings, init_model: Path | None, stop: threading.Event) -> None:

@@ -76,7 +76,8 @@ def hold_back(events: EventLog, n: int, session_length: int) -> tuple[EventLog, 
     worker would have them in the session too)."""
     if len(events) <= n:
         raise UserError(
-            f"{len(events)} events: too few to hold back {n} for the gate (retrain.holdout_events) and train on the rest"
+            f"{len(events)} events: too few to hold back {n} for the gate (retrain.holdout_events) "
+            "and train on the rest"
         )
     cut = len(events) - n
     history: dict[str, list[Event]] = {}
