@@ -1,8 +1,9 @@
 """The online trainer continues from a version it did not produce (a ``streamrec retrain``).
 
-The trainer follows ``streamrec.models``. An announcement newer than its served version, of a
-version without a lineage entry (not one it produced or adopted), whose artifact carries the
-model directory (``model_dir.tar``), becomes its new base: the directory is unpacked into the
+The trainer follows ``streamrec.models`` as the workers do: the latest announcement is the
+served version (once the replay of the topic at start is read, and then after each new one). A
+latest announcement of a version without a lineage entry (not one it produced or adopted) whose
+artifact carries the model directory (``model_dir.tar``) becomes its new base: the directory is unpacked into the
 lineage (so a restart resumes from it), and a fresh learner starts from it with the examples the
 old one held, re-mapped to the new item table, in the same order (buffer, then held-back
 window), untrained: the new base has not learned them. Versions without ``model_dir.tar`` (a
@@ -29,11 +30,9 @@ log = logging.getLogger("streamrec.trainer")
 TYPE_NAME = {i: name for name, i in TYPE_INDEX.items()}
 
 
-def adoptable(ann: dict[str, Any], served_version: str, served_created: float, lineage: Path) -> bool:
-    """An announcement the trainer should continue from (its artifact still to be checked)."""
-    version = ann["version"]
-    newer = float(ann.get("created") or 0.0) > served_created
-    return version != served_version and newer and not (lineage / version).exists()
+def adoptable(ann: dict[str, Any], served_version: str, lineage: Path) -> bool:
+    """A latest announcement the trainer should continue from (its artifact still to be checked)."""
+    return ann["version"] != served_version and not (lineage / ann["version"]).exists()
 
 
 def fetch_trainable(registry: Registry, ann: dict[str, Any], lineage: Path) -> TrainedModel | None:

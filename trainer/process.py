@@ -85,7 +85,6 @@ class TrainerMetrics:
 @dataclass
 class Served:
     version: str
-    created: float = 0.0  # when it was exported (epoch s): only newer announcements are adopted
     newest_learned: float | None = None
 
 
@@ -106,8 +105,8 @@ class TrainerProcess:
         self.metrics = TrainerMetrics()
         self.registry = open_registry(settings.registry.url, settings.data_dir, settings.redis_tls)
         self.lineage = settings.data_dir / "trainer" / "models"
-        trained, version, created = self._resume(init_model)
-        self.served = Served(version, created)
+        trained, version = self._resume(init_model)
+        self.served = Served(version)
         self.learner = OnlineLearner(trained, settings.trainer, settings.encoder)
         if text_encoder is None:
             text_encoder = self._text_encoder(version)
@@ -116,12 +115,12 @@ class TrainerProcess:
         self._count_items()
         self.producer = make_producer(settings.broker, settings.kafka_security)
 
-    def _resume(self, init_model: Path | None) -> tuple[TrainedModel, str, float]:
+    def _resume(self, init_model: Path | None) -> tuple[TrainedModel, str]:
         refs = self.registry.list()
         for ref in reversed(refs):
             if (self.lineage / ref.version).is_dir():
                 log.info("resuming from promoted version %s", ref.version)
-                return load_model_dir(self.lineage / ref.version), ref.version, ref.created
+                return load_model_dir(self.lineage / ref.version), ref.version
         if init_model is None:
             raise UserError("no promoted version with trainer state and no --init-model DIR to start from")
         if not refs:
@@ -129,7 +128,7 @@ class TrainerProcess:
         log.info("starting from %s as served version %s", init_model, refs[-1].version)
         trained = load_model_dir(init_model)
         save_model_dir(self.lineage / refs[-1].version, trained)
-        return trained, refs[-1].version, refs[-1].created
+        return trained, refs[-1].version
 
     def _text_encoder(self, version: str) -> TextEncoder | None:
         """The served artifact's text tower; its text model missing here is a one-line error."""
@@ -170,9 +169,14 @@ class TrainerProcess:
         models = self.models_reader()
         last_gate = time.monotonic()
         try:
+            latest: dict | None = None  # the newest announcement not acted on yet
             while not self.stop.is_set():
+                replayed = models.follower.caught_up.is_set()  # before the drain: then it holds the replay
                 for rec in models.drain():
-                    self._announced(parse_announcement(rec.value))
+                    latest = parse_announcement(rec.value) or latest
+                if replayed and latest is not None:
+                    self._announced(latest)
+                    latest = None
                 self.catalogue.handle(items.poll())
                 if self.catalogue.pump():
                     self._count_items()
@@ -212,9 +216,9 @@ class TrainerProcess:
         )
         self.metrics.evicted_untrained.inc(self.offsets.evicted_untrained - evicted)
 
-    def _announced(self, ann: dict | None) -> None:
-        """Continue from an announced version a retrain produced (see the module docstring)."""
-        if ann is None or not adoptable(ann, self.served.version, self.served.created, self.lineage):
+    def _announced(self, ann: dict) -> None:
+        """Continue from the latest announced version if a retrain produced it (:mod:`streamrec.trainer.adopt`)."""
+        if not adoptable(ann, self.served.version, self.lineage):
             return
         try:
             trained = fetch_trainable(self.registry, ann, self.lineage)
@@ -223,12 +227,11 @@ class TrainerProcess:
             return
         if trained is None:
             log.info("announced %s carries no model directory: the trainer keeps its own lineage", ann["version"])
-            self.served.created = max(self.served.created, float(ann.get("created") or 0.0))  # not asked again
             return
         self.learner, kept = rebase(self.learner, trained)
         self.offsets.rebased(kept)
         self.catalogue.learner = self.learner
-        self.served = Served(ann["version"], float(ann.get("created") or 0.0))
+        self.served = Served(ann["version"])
         self.metrics.adoptions.inc()
         self._count_items()
         log.info(
@@ -253,14 +256,14 @@ class TrainerProcess:
             self.metrics.rejections.inc()
             self.learner.rejected()
             return
-        version, created = self._publish(result.candidate)
+        version = self._publish(result.candidate)
         announced = time.time()
         learned = self.learner.promoted()
         for row in learned:
             self.metrics.freshness.observe(max(announced - row.entered_at, 0.0))
         if learned:
             self.served.newest_learned = max(r.entered_at for r in learned)
-        self.served.version, self.served.created = version, created
+        self.served.version = version
         offsets = self.offsets.committable(self.learner)
         consumer.commit(offsets)
         self.metrics.promotions.inc()
@@ -269,7 +272,7 @@ class TrainerProcess:
             "promoted %s: %s; learned from %d new examples; committed up to {%s}", version, numbers, len(learned), upto
         )
 
-    def _publish(self, metrics: dict[str, float]) -> tuple[str, float]:
+    def _publish(self, metrics: dict[str, float]) -> str:
         """Export + parity check into the registry, keep the lineage, announce. A crash anywhere
         in here leaves no half artifact visible (the registry publishes by rename) and the
         previous version announced."""
@@ -305,7 +308,7 @@ class TrainerProcess:
         tmp_dir.rename(self.lineage / version)
         send_announcement(self.producer, self.s.topics.models, result.ref.announcement())
         self.registry.prune(self.s.registry.keep, protect=(version,))
-        return version, result.ref.created
+        return version
 
 
 def run_trainer(settings: Settings, init_model: Path | None, stop: threading.Event) -> None:
