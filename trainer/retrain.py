@@ -140,8 +140,8 @@ def score(artifact_dir: Path, examples: list[GateExample], settings: Settings) -
 
 def retrain(settings: Settings, events_file: Path | None, items_file: Path | None, progress: bool) -> Outcome:
     """Rebuild, gate, and (if it passes) publish and announce; see the module docstring."""
-    from streamrec.commands.train import fit_model
     from streamrec.encoder.artifact import save_model_dir
+    from streamrec.encoder.fit import fit_model
 
     try:
         registry = open_registry(settings.registry.url, settings.data_dir, settings.redis_tls)

@@ -11,7 +11,6 @@ from streamrec.errors import UserError
 
 if TYPE_CHECKING:
     from streamrec.datasets import Catalogue, EventLog
-    from streamrec.encoder.artifact import TrainedModel
 
 HELP = "train the encoder offline from an events log (leave-one-out split, early stopping)"
 # The settings it reads (its --help lists their flags; docs/configuration.md).
@@ -61,6 +60,7 @@ def _train_one(
 ) -> dict:
     """Train and save one model -> its validation metrics."""
     from streamrec.encoder.artifact import save_model_dir
+    from streamrec.encoder.fit import fit_model
 
     trained = fit_model(settings, log, catalogue, progress=not args.quiet)
     written = save_model_dir(out, trained)
@@ -70,28 +70,3 @@ def _train_one(
         f"hr@10 {val['hr@10']:.4f}, {trained.metrics['train_seconds']}s)"
     )
     return val
-
-
-def fit_model(settings: Settings, log: EventLog, catalogue: Catalogue | None, progress: bool) -> TrainedModel:
-    """The offline model of ``log`` as ``streamrec train`` builds it (``streamrec retrain`` too):
-    fit with early stopping, then count the hybrid's base co-occurrence table on the same log."""
-    from streamrec.encoder.hybrid import table_from_log
-    from streamrec.encoder.trainer import Trainer, pick_device
-
-    device = pick_device(settings.device)
-    trainer = Trainer(
-        log,
-        catalogue,
-        settings.encoder,
-        settings.session_length,
-        device,
-        cache_dir=settings.data_dir / "cache",
-        progress=progress,
-    )
-    print(
-        f"training on {device} (seed {settings.encoder.seed}): {len(log)} events, {len(trainer.seqs.users)} users, "
-        f"{trainer.cfg.n_items} items, text model: {trainer.text_model or 'none (id embeddings)'}"
-    )
-    trained = trainer.fit()
-    trained.cooccurrence = table_from_log(log, settings.hybrid)  # the hybrid's base table, shipped on export
-    return trained
