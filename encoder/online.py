@@ -23,6 +23,7 @@ import random
 from collections import Counter, deque
 from collections.abc import Iterable, Set
 from dataclasses import dataclass, field
+from itertools import islice
 
 import numpy as np
 import torch
@@ -223,10 +224,16 @@ class OnlineLearner:
         return torch.from_numpy(idx), torch.from_numpy(types), torch.from_numpy(mask)
 
     def _sample(self) -> list[Row]:
+        """The freshest examples (``fresh_fraction``), then the oldest never-trained ones, then a
+        uniform replay draw. Untrained rows go oldest first because the full buffer evicts its
+        oldest: drawn at random, a row could leave it never learned (and a restarted trainer's
+        committed offset would wait on it)."""
         n = min(self.settings.update_batch, len(self.buffer))
         n_fresh = int(n * self.settings.fresh_fraction)
         newest = list(self.buffer)[-max(n_fresh, 1) * 4 :]  # the freshest quarter-window
         rows = self.rng.sample(newest, min(n_fresh, len(newest)))
+        picked = {id(r) for r in rows}
+        rows += islice((r for r in self.buffer if not r.trained and id(r) not in picked), n - len(rows))
         rows += self.rng.choices(self.buffer, k=n - len(rows))
         return rows
 

@@ -89,3 +89,14 @@ def test_rows_pushed_out_of_the_full_buffer_untrained_are_counted_not_waited_for
     for r in learner.buffer:
         r.trained = True
     assert ledger.committable(learner)[P0].offset == (150 - 16) // 5
+
+
+def test_updates_draw_untrained_rows_oldest_first_so_the_commit_keeps_up() -> None:
+    learner, ledger = _learner(), TrainedOffsets()
+    _feed(learner, ledger, [(P0, o) for o in range(60)], per=5)  # 300 rows: 284 buffered, 16 held back
+    for _ in range(284 // 8):  # each step: 8 of the freshest, then the 8 oldest untrained
+        learner.step()
+    assert all(r.trained for r in list(learner.buffer)[: 8 * (284 // 8)])
+    assert learner.fresh_untrained() <= 284 % 8
+    learner.promoted()
+    assert ledger.committable(learner)[P0].offset >= 56  # up to the record the held-back window starts in
