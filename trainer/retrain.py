@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +60,6 @@ class Outcome:
     n: int  # gate examples
     served_version: str
     version: str | None = None  # the announced version, when promoted
-    sizes: dict[str, int] = field(default_factory=dict)
 
     def numbers(self, tolerance: float) -> str:
         return (
@@ -172,7 +171,6 @@ def retrain(settings: Settings, events_file: Path | None, items_file: Path | Non
             served=score(served_dir, examples, settings),
             n=len(examples),
             served_version=served["version"],
-            sizes={p.name: p.stat().st_size for p in candidate.iterdir()},
         )
         outcome.promoted = promotes(outcome.candidate, outcome.served, settings.trainer.tolerance)
         if outcome.promoted:
