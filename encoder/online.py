@@ -31,6 +31,7 @@ import torch
 from streamrec.contracts.session_rows import TYPE_INDEX, left_pad
 from streamrec.contracts.training_batch import Example
 from streamrec.encoder.artifact import TrainedModel
+from streamrec.encoder.gate import promotes
 from streamrec.encoder.item_table import append_cold_rows, append_id_rows, carry_moments, set_text_rows
 from streamrec.encoder.losses import candidate_log_q, next_item_infonce
 from streamrec.encoder.metrics import hit_rate, ndcg, target_ranks
@@ -46,13 +47,6 @@ class Row:
     target: int
     entered_at: float  # broker timestamp of the training batch, epoch seconds
     trained: bool = False
-
-
-def promotes(candidate: dict[str, float], served: dict[str, float], tolerance: float) -> bool:
-    """The promotion rule, for the online trainer and ``streamrec retrain`` alike: the candidate
-    may not lose more than ``tolerance`` NDCG@10 against the served model on the same held-back
-    examples (a tie promotes: the candidate is the fresher of the two)."""
-    return candidate["ndcg@10"] >= served["ndcg@10"] - tolerance
 
 
 @dataclass

@@ -132,12 +132,7 @@ def export_model(
         reports = _export_checked(tower, staging, variants, item_matrix, k, session_length, cases, progress)
         parity = {r.variant: r.as_dict() for r in reports} | _save_item_side(staging, text, trained_rows, n, progress)
         save_items(staging, list(item_ids), item_matrix)
-        if cooccurrence is not None:
-            cooccurrence.save(staging / COOCCURRENCE_NPZ)
-        if model_dir is not None:
-            from streamrec.encoder.artifact import pack_model_dir
-
-            pack_model_dir(model_dir, staging / MODEL_DIR_TAR)
+        _save_extras(staging, cooccurrence, model_dir)
         sizes = {p.name: p.stat().st_size for p in staging.iterdir()}
         meta = seal(
             staging,
@@ -158,6 +153,16 @@ def export_model(
         progress(f"publishing {meta.version}")
         ref = registry.publish(staging)
     return ExportResult(ref, reports, sizes, time.perf_counter() - t0, {"version": meta.version})
+
+
+def _save_extras(staging: Path, cooccurrence: Cooccurrence | None, model_dir: Path | None) -> None:
+    """The optional files: the co-occurrence base table, the packed model directory."""
+    if cooccurrence is not None:
+        cooccurrence.save(staging / COOCCURRENCE_NPZ)
+    if model_dir is not None:
+        from streamrec.encoder.artifact import pack_model_dir
+
+        pack_model_dir(model_dir, staging / MODEL_DIR_TAR)
 
 
 def _save_item_side(

@@ -29,7 +29,6 @@ from pathlib import Path
 import torch
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from streamrec.config import Settings
 from streamrec.contracts.announcement import parse_announcement, send_announcement
@@ -43,43 +42,10 @@ from streamrec.serving.artifact import ArtifactError
 from streamrec.text_models import search_dirs
 from streamrec.trainer.adopt import adoptable, fetch_trainable, rebase
 from streamrec.trainer.items import CatalogueSync, ItemsReader, TextEncoder, artifact_text_encoder
+from streamrec.trainer.metrics import TrainerMetrics
 from streamrec.trainer.offsets import TrainedOffsets
 
 log = logging.getLogger("streamrec.trainer")
-FRESHNESS_BUCKETS = (1, 2, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600)
-
-
-class TrainerMetrics:
-    def __init__(self) -> None:
-        r = self.registry = CollectorRegistry()
-        self.updates = Counter("streamrec_trainer_updates", "gradient updates", registry=r)
-        self.examples = Counter("streamrec_trainer_examples", "training examples ingested", registry=r)
-        self.evicted_untrained = Counter(
-            "streamrec_trainer_examples_evicted_untrained",
-            "examples that left the full replay buffer before any update drew them",
-            registry=r,
-        )
-        self.loss = Gauge("streamrec_trainer_loss", "loss of the last update", registry=r)
-        self.promotions = Counter("streamrec_trainer_promotions", "candidates promoted", registry=r)
-        self.adoptions = Counter(
-            "streamrec_trainer_adoptions", "announced versions of a retrain continued from", registry=r
-        )
-        self.rejections = Counter("streamrec_trainer_rejections", "candidates rejected by the gate", registry=r)
-        self.candidate = Gauge("streamrec_trainer_candidate_metric", "last gate: candidate", ["metric"], registry=r)
-        self.served = Gauge("streamrec_trainer_served_metric", "last gate: served model", ["metric"], registry=r)
-        self.model_age = Gauge(
-            "streamrec_model_age_seconds", "now - newest example the served model learned from", registry=r
-        )
-        self.items = Gauge("streamrec_trainer_items", "rows of the trainer's item table", registry=r)
-        self.new_items = Gauge(
-            "streamrec_trainer_new_items", "items added to the table since the offline model", registry=r
-        )
-        self.freshness = Histogram(
-            "streamrec_trainer_freshness_seconds",
-            "example entered the training topic -> first announced version trained on it",
-            buckets=FRESHNESS_BUCKETS,
-            registry=r,
-        )
 
 
 @dataclass

@@ -8,7 +8,7 @@ are held back from it: each becomes a gate example (its user's earlier events ->
 item), on which the candidate and the version the workers serve (the last announcement on
 ``streamrec.models``) are both scored, as artifacts, by the serving graph the workers run
 (full catalogue, seen items excluded; a target an artifact does not hold is a miss). The
-decision is the online trainer's rule (:func:`streamrec.encoder.online.promotes`, with
+decision is the online trainer's rule (:func:`streamrec.encoder.gate.promotes`, with
 ``trainer.tolerance``). The candidate is exported and parity-checked into a scratch registry
 first; only a candidate that passes is published into the registry and announced, carrying its
 model directory (``model_dir.tar``) so the online trainer continues from it
@@ -30,8 +30,8 @@ from streamrec.config import Settings
 from streamrec.contracts.announcement import parse_announcement, send_announcement
 from streamrec.contracts.events import Event, Invalid, validate_bytes
 from streamrec.datasets import EventLog, load_events, load_items
+from streamrec.encoder.gate import promotes
 from streamrec.encoder.metrics import hit_rate, ndcg
-from streamrec.encoder.online import promotes
 from streamrec.errors import UserError
 from streamrec.kafka import make_producer, read_to_end
 from streamrec.serving.registry import LocalRegistry, Registry, open_registry

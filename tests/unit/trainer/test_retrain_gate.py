@@ -15,7 +15,8 @@ from streamrec.config import Settings
 from streamrec.contracts.events import Event
 from streamrec.datasets import EventLog
 from streamrec.encoder.artifact import TrainedModel
-from streamrec.encoder.online import OnlineLearner, promotes
+from streamrec.encoder.gate import promotes
+from streamrec.encoder.online import OnlineLearner
 from streamrec.errors import UserError
 from streamrec.export.exporter import export_model
 from streamrec.serving.registry import LocalRegistry
