@@ -31,6 +31,7 @@ import torch
 from streamrec.contracts.session_rows import TYPE_INDEX, left_pad
 from streamrec.contracts.training_batch import Example
 from streamrec.encoder.artifact import TrainedModel
+from streamrec.encoder.gate import promotes
 from streamrec.encoder.item_table import append_cold_rows, append_id_rows, carry_moments, set_text_rows
 from streamrec.encoder.losses import candidate_log_q, next_item_infonce
 from streamrec.encoder.metrics import hit_rate, ndcg, target_ranks
@@ -285,8 +286,7 @@ class OnlineLearner:
         rows = list(self.holdout)
         cand = self.evaluate(self.model, rows)
         served = self.evaluate(self.served, rows)
-        promote = cand["ndcg@10"] >= served["ndcg@10"] - self.settings.tolerance
-        return GateResult(cand, served, promote, len(rows))
+        return GateResult(cand, served, promotes(cand, served, self.settings.tolerance), len(rows))
 
     def promoted(self) -> list[Row]:
         """The candidate became the served model: returns the examples it newly learned from."""
