@@ -16,6 +16,8 @@ Written into a temporary sibling and renamed into place, so a reader never sees 
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 import shutil
 import tarfile
@@ -160,3 +162,11 @@ def unpack_model_dir(tar_path: str | Path, out: str | Path) -> TrainedModel:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
     return load_model_dir(out)
+
+
+def on_cpu(trained: TrainedModel) -> TrainedModel:
+    """``trained`` with its model on the CPU: itself when it is there, else a CPU copy (the
+    learner keeps training its own on the GPU)."""
+    if next(trained.model.parameters()).device.type == "cpu":
+        return trained
+    return dataclasses.replace(trained, model=copy.deepcopy(trained.model).cpu())

@@ -70,9 +70,7 @@ class OnlineLearner:
     skipped_unknown: int = 0
     updates: int = 0
     last_loss: float = float("nan")
-    # where updates and the gate run (the trainer's pick_device of settings.device); rows, buffer
-    # and item index stay host-side, each update moves one batch of rows over
-    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))  # of updates and the gate
 
     def __post_init__(self) -> None:
         self.index = self.trained.item_index()
@@ -158,9 +156,8 @@ class OnlineLearner:
         new = [(item, k) for item, k in last.items() if item not in self.index]
         for model in (self.model, self.served):
             if known:
-                rows = torch.tensor([r for r, _, _ in known], device=self.device)  # [m]
-                cold = torch.tensor([c for *_, c in known], device=self.device)  # [m]
-                set_text_rows(model.items, rows, emb[[k for _, k, _ in known]], cold)
+                rows, cold = torch.tensor([(r, c) for r, _, c in known], device=self.device).T  # [m], [m]
+                set_text_rows(model.items, rows, emb[[k for _, k, _ in known]], cold.bool())
             if new:
                 append_cold_rows(model.items, emb[[k for _, k in new]])
         for item, _ in new:
@@ -213,8 +210,7 @@ class OnlineLearner:
         L = max(len(r.prefix) for r in rows)
         idx, mask = left_pad([r.prefix for r in rows], L)  # [B, L], left-padded
         types, _ = left_pad([r.types for r in rows], L)  # [B, L]
-        dev = self.device
-        return torch.from_numpy(idx).to(dev), torch.from_numpy(types).to(dev), torch.from_numpy(mask).to(dev)
+        return tuple(torch.from_numpy(a).to(self.device) for a in (idx, types, mask))  # type: ignore[return-value]
 
     def _sample(self) -> list[Row]:
         """The freshest examples (``fresh_fraction``), the oldest never-trained ones, then a uniform

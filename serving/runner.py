@@ -24,7 +24,6 @@ import onnxruntime as ort
 
 from streamrec.cooccurrence import FILE_NAME as COOCCURRENCE_NPZ
 from streamrec.serving.artifact import (
-    SESSION_FP16_ONNX,
     SESSION_INT8_ONNX,
     SESSION_ONNX,
     TEXT_ONNX,
@@ -38,6 +37,7 @@ from streamrec.serving.item_index import Catalogue, EncodedBatch, ItemIndex, enc
 from streamrec.serving.providers import CUDA, Device, ProviderChoice, choose_providers, fallback
 from streamrec.serving.signature import check_signature, has_bonus, session_options
 from streamrec.serving.text_tower import TextTower
+from streamrec.serving.variants import open_session, serving_file
 
 log = logging.getLogger(__name__)
 
@@ -47,32 +47,6 @@ SparseBonus = tuple[np.ndarray, np.ndarray]  # catalogue rows int64 [B, C] (-1 =
 # gaining throughput here and only add latency for the first session of the batch.
 DEFAULT_MAX_BATCH = 256
 _EXCLUDE_SEEN = {flag: ort.OrtValue.ortvalue_from_numpy(np.array(flag)) for flag in (True, False)}
-
-
-def serving_file(
-    meta: ArtifactMeta, device: str, *, fp16: bool = False, int8: bool = False, int8_min_items: int = 0
-) -> tuple[str, str]:
-    """Which serving variant of the artifact runs on ``device`` ("cuda" or "cpu"), and why not
-    the one asked for ("" when it is): fp16 only on CUDA, int8 only on the CPU and from
-    ``int8_min_items`` items, each only where the artifact has the file."""
-    if fp16 and device == "cuda":
-        return (SESSION_FP16_ONNX, "") if SESSION_FP16_ONNX in meta.files else (SESSION_ONNX, "fp16 variant absent")
-    if int8 and device == "cpu":
-        if SESSION_INT8_ONNX not in meta.files:
-            return SESSION_ONNX, "int8 variant absent (exported before it existed or with int8 off)"
-        if meta.n_items < int8_min_items:
-            return SESSION_ONNX, f"{meta.n_items} items < int8_min_items={int8_min_items}"
-        return SESSION_INT8_ONNX, ""
-    if fp16:
-        return SESSION_ONNX, "fp16 variant is for CUDA only"
-    return SESSION_ONNX, "int8 variant is for the CPU only" if int8 else ""
-
-
-def _open_session(directory: Path, name: str, opts: ort.SessionOptions, choice: ProviderChoice) -> ort.InferenceSession:
-    try:
-        return ort.InferenceSession(str(directory / name), opts, providers=choice.providers)
-    except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
-        raise ArtifactError(f"artifact {directory}: onnxruntime cannot load {name}: {exc}") from None
 
 
 class Runner:
@@ -134,13 +108,13 @@ class Runner:
             # Idle intra-op threads sleep instead of spin-waiting: on 2 cores shared with the worker's
             # event loop, the broker and Redis, spinning cost ~30% more CPU per batch for no speed-up.
             opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        session = _open_session(directory, name, opts, choice)
+        session = open_session(directory, name, opts, choice)
         if choice.device == "cuda" and CUDA not in session.get_providers():
             # the provider library loaded but the session could not start on the GPU (its error is in
             # onnxruntime's log): DeviceError for device=cuda, for auto the CPU variant on the CPU
             choice = fallback(device, f"the CUDA provider failed to initialise for {name}", gpu_present=True)
             if (cpu_name := serving_file(meta, "cpu", **variants)[0]) != name:
-                name, session = cpu_name, _open_session(directory, cpu_name, opts, choice)
+                name, session = cpu_name, open_session(directory, cpu_name, opts, choice)
         quantized = name == SESSION_INT8_ONNX
         if problem := check_signature(session, int8=quantized):
             raise ArtifactError(f"artifact {directory}: {name}: {problem}")

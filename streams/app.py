@@ -46,7 +46,6 @@ from streamrec.feed_store import redis_client
 from streamrec.follow import TopicFollower
 from streamrec.kafka import security_kwargs
 from streamrec.serving.hybrid import LiveHybrid
-from streamrec.serving.providers import DeviceError
 from streamrec.streams.acks import BatchAcks
 from streamrec.streams.catalogue import CatalogueOverlay
 from streamrec.streams.cold_start import embed_updates
@@ -122,7 +121,9 @@ class WorkerRuntime:
         )
         self.catalogue = CatalogueOverlay()
         self._catalogue_lock = asyncio.Lock()
-        self.swapper = HotSwapper(self.slot, load, install=self._install_model, on_failure=self._on_load_failure)
+        self.swapper = HotSwapper(
+            self.slot, load, self._install_model, lambda *_: self.metrics.model_load_failures.inc(), on_fatal=self._die
+        )
         self.kafka_sec = security_kwargs(settings.kafka_security)
         self.items_follower = TopicFollower(settings.broker, settings.topics.items, self._on_items, **self.kafka_sec)
         self.models_follower = TopicFollower(settings.broker, settings.topics.models, self._on_models, **self.kafka_sec)
@@ -272,16 +273,8 @@ class WorkerRuntime:
         """Run a runner call on the scoring thread, serialised with ``recommend``."""
         return await asyncio.get_running_loop().run_in_executor(self.pipeline.scorer.executor, fn, *args)
 
-    def _on_load_failure(self, version: str, exc: BaseException) -> None:
-        """A refused artifact keeps the old model serving; a device that cannot run CUDA with
-        device=cuda (the session fell back to the CPU) stops the worker: no model would load."""
-        self.metrics.model_load_failures.inc()
-        if isinstance(exc, DeviceError):
-            self._die(exc)
-
     def _on_swap(self, runner: Runner) -> None:
-        self.metrics.set_model_version(runner.version)
-        self.metrics.set_provider(runner.choice.provider, runner.choice.device, runner.choice.reason)
+        self.metrics.set_model(runner.version, runner.choice)
         self.metrics.model_swaps.inc()
         self.health.model_version = runner.version
 

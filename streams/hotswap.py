@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from streamrec.contracts.announcement import parse_announcement
+from streamrec.serving.providers import DeviceError
 from streamrec.streams.model_slot import ModelSlot, Runner
 
 log = logging.getLogger(__name__)
@@ -30,12 +31,15 @@ class HotSwapper:
         load: Loader,
         install: Callable[[Runner], Awaitable[None]] | None = None,
         on_failure: Callable[[str, BaseException], None] | None = None,
+        on_fatal: Callable[[BaseException], None] | None = None,
     ) -> None:
         self.slot = slot
         self.load = load
         # Brings the new runner up to date (catalogue overlay) and swaps it in; default: swap.
         self.install = install
         self.on_failure = on_failure
+        # device=cuda and a session that came up without CUDA: no model would load here, so stop
+        self.on_fatal = on_fatal
         self.latest: dict[str, Any] | None = None
         self.refused: set[str] = set()
         self._changed = asyncio.Event()
@@ -72,5 +76,7 @@ class HotSwapper:
                 log.error("model %s refused, keeping %s: %s", version, current and current.version, exc)
                 if self.on_failure is not None:
                     self.on_failure(version, exc)
+                if isinstance(exc, DeviceError) and self.on_fatal is not None:
+                    self.on_fatal(exc)
                 continue
             log.info("model %s swapped in (was %s)", version, current and current.version)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from streamrec.serving.providers import ProviderChoice
+
 # event->feed latency buckets: the target is p99 < 250 ms at 1,000 events/s, so resolution is
 # finest around 50-500 ms; 30 s catches a Redis outage being retried.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -61,9 +63,11 @@ class WorkerMetrics:
         self.lag = Gauge("streamrec_consumer_lag", "events not yet processed", ["partition"], registry=r)
         self.ready = Gauge("streamrec_ready", "1 when /readyz answers 200", registry=r)
 
-    def set_model_version(self, version: str) -> None:
+    def set_model(self, version: str, choice: ProviderChoice) -> None:
+        """The version served and the providers it runs on (a hot swap may change both)."""
         self.model_version.clear()
         self.model_version.labels(version=version).set(1)
+        self.set_provider(choice.provider, choice.device, choice.reason)
 
     def set_provider(self, provider: str, device: str, reason: str) -> None:
         self.provider.clear()

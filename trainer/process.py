@@ -20,8 +20,6 @@ its table lacks join it as text-only rows, so every promoted version carries the
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 import logging
 import threading
 import time
@@ -35,7 +33,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 from streamrec.config import Settings
 from streamrec.contracts.announcement import parse_announcement, send_announcement
 from streamrec.contracts.training_batch import TrainingBatchError, decode_batch
-from streamrec.encoder.artifact import TrainedModel, load_model_dir, save_model_dir
+from streamrec.encoder.artifact import TrainedModel, load_model_dir, on_cpu, save_model_dir
 from streamrec.encoder.online import OnlineLearner
 from streamrec.encoder.trainer import pick_device
 from streamrec.errors import UserError
@@ -71,8 +69,7 @@ class TrainerProcess:
 
         self.s = settings
         self.stop = stop
-        # device=cuda without a CUDA torch is a one-line UserError here, before anything connects
-        self.device = pick_device(settings.device)
+        self.device = pick_device(settings.device)  # device=cuda without CUDA: a UserError, before connecting
         log.info("online updates on %s (device=%s)", self.device, settings.device)
         self.metrics = TrainerMetrics()
         self.registry = open_registry(settings.registry.url, settings.data_dir, settings.redis_tls)
@@ -281,14 +278,6 @@ class TrainerProcess:
         send_announcement(self.producer, self.s.topics.models, result.ref.announcement())
         self.registry.prune(self.s.registry.keep, protect=(version,))
         return version
-
-
-def on_cpu(trained: TrainedModel) -> TrainedModel:
-    """``trained`` with its model on the CPU: itself when it is there, else a CPU copy (the
-    learner keeps training its own on the GPU)."""
-    if next(trained.model.parameters()).device.type == "cpu":
-        return trained
-    return dataclasses.replace(trained, model=copy.deepcopy(trained.model).cpu())
 
 
 def run_trainer(settings: Settings, init_model: Path | None, stop: threading.Event) -> None:

@@ -9,11 +9,11 @@ import pytest
 import torch
 from support.tiny_model import chain_examples, tiny_trained
 
+from streamrec.encoder.artifact import on_cpu
 from streamrec.encoder.online import OnlineLearner
 from streamrec.encoder.trainer import pick_device
 from streamrec.errors import UserError
 from streamrec.settings.encoder import EncoderSettings, TrainerSettings
-from streamrec.trainer.process import on_cpu
 
 
 def test_auto_and_cuda_take_the_gpu_torch_sees(monkeypatch: pytest.MonkeyPatch) -> None:
