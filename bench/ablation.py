@@ -19,6 +19,8 @@ import dataclasses
 import json
 import logging
 import os
+import shlex
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -51,6 +53,7 @@ def run_one(
     seed: int,
     epochs: int,
     keep_seen_too: bool = False,
+    command: str = "",
 ) -> dict[str, Any]:
     import torch
 
@@ -79,6 +82,7 @@ def run_one(
         kept = {"kept": {name: {k: r_kept[name][k] for k in METRICS} for name in ("model", "hybrid")}}
         kept["kept"]["cooccurrence"] = {k: r_kept["baselines"]["cooccurrence"][k] for k in METRICS}
     return {
+        "command": command,  # the sweep that made this line
         "data": data,
         "variant": variant,
         "overrides": overrides,
@@ -140,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.table:
         print(table(a.table), end="")
         return 0
+    command = shlex.join(["python", "-m", "streamrec.bench.ablation", *(sys.argv[1:] if argv is None else argv)])
     done = set()
     if a.out.exists():
         done = {(r["data"], r["variant"], r["seed"]) for r in map(json.loads, a.out.read_text().splitlines())}
@@ -148,7 +153,9 @@ def main(argv: list[str] | None = None) -> int:
             if (a.data, name, seed) in done:
                 continue
             t0 = time.monotonic()
-            r = run_one(a.data, a.events, a.items, a.first_events, name, overrides, seed, a.epochs, a.keep_seen_too)
+            r = run_one(
+                a.data, a.events, a.items, a.first_events, name, overrides, seed, a.epochs, a.keep_seen_too, command
+            )
             with a.out.open("a") as fh:
                 fh.write(json.dumps(r) + "\n")
             print(
