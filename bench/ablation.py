@@ -71,7 +71,9 @@ def run_one(
     )
     cache = Path(os.environ.get("STREAMREC_DATA_DIR", "/tmp/streamrec-ablation")) / "cache"
     trainer = Trainer(log, catalogue, settings, 50, torch.device("cpu"), cache_dir=cache, progress=False)
+    cpu0 = time.process_time()  # CPU seconds, all threads: a cost the machine's load does not inflate
     trained = trainer.fit()
+    cpu = time.process_time() - cpu0
     res = evaluate_run(log, catalogue, trained, keep_seen=False, device=torch.device("cpu"), cache_dir=cache)
     m = trained.metrics
     kept = {}
@@ -91,6 +93,7 @@ def run_one(
         "epochs": epochs,
         "best_epoch": m["best_epoch"],
         "s_per_epoch": round(m["train_seconds"] / len(m["epochs"]), 2),
+        "cpu_s_per_epoch": round(cpu / len(m["epochs"]), 2),
         "full_softmax": trainer.full_softmax,
         "val": m["val"],
         "test": {k: res["model"][k] for k in METRICS},

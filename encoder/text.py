@@ -3,8 +3,9 @@
 The language model is run once per catalogue (not per training step): by default only the small
 projection on top of it is trained (fine-tuning its top layers: :mod:`.text_finetune`). The
 result is cached under a key made of the model's weights checksum, the token limit and every
-item text, so a changed catalogue recomputes and an unchanged one loads in milliseconds. Items without text get a zero row and never reach the
-language model (a catalogue without any text trains ID-only: see the offline trainer).
+item text, so a changed catalogue recomputes and an unchanged one loads in milliseconds. Items
+without text get a zero row and never reach the language model (a catalogue without any text
+trains ID-only: see the offline trainer).
 
 This is the torch side (offline training, evaluation, and the reference the exported
 ``text.onnx`` is checked against); serving embeds with onnxruntime

@@ -92,7 +92,8 @@ class TunedText(nn.Module):
         n_layers = len(lm.encoder.layer)
         if plan.layers > n_layers:
             raise UserError(
-                f"encoder.text_finetune_layers is {plan.layers}, but the text model {directory.name} has {n_layers} layers"
+                f"encoder.text_finetune_layers is {plan.layers}, "
+                f"but the text model {directory.name} has {n_layers} layers"
             )
         first = n_layers - plan.layers
         tok = model.tokenize([t if t.strip() else "" for t in texts], max_tokens)
@@ -111,7 +112,12 @@ class TunedText(nn.Module):
                 )
                 hidden[sl] = out.hidden_states[first]  # the input of the first trained layer
         mb = hidden.numel() * 4 / 2**20
-        log.info("text fine-tuning: %s, frozen layers' output cached (%d x %d tokens, %.0f MB)", plan.describe(), *ids.shape, mb)
+        log.info(
+            "text fine-tuning: %s, frozen layers' output cached (%d x %d tokens, %.0f MB)",
+            plan.describe(),
+            *ids.shape,
+            mb,
+        )
         tuned = cls(lm, first, hidden.clone(), mask.clone()).to(device)
         if plan.method == "lora":
             tuned.layers = lora_layers(tuned.layers, plan.lora_rank)

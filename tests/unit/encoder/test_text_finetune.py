@@ -15,7 +15,7 @@ import torch
 from pydantic import ValidationError
 
 from streamrec.datasets import Catalogue, EventLog
-from streamrec.encoder.artifact import TEXT_LAYERS, load_model_dir, save_model_dir
+from streamrec.encoder.artifact import TEXT_LAYERS, TrainedModel, load_model_dir, save_model_dir
 from streamrec.encoder.text import TextModel, layers_digest
 from streamrec.encoder.text_finetune import FineTune, TunedText, resolve
 from streamrec.encoder.trainer import Trainer
@@ -47,7 +47,7 @@ def tiny_lm(tmp_path_factory: pytest.TempPathFactory) -> Path:
     config = BertConfig(
         vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64
     )
-    BertModel(config, add_pooling_layer=False).save_pretrained(out)
+    BertModel(config).save_pretrained(out)  # with its pooler: nothing is initialised at random on load
     for name in TOKENIZER_FILES:
         if (base / name).is_file():
             shutil.copyfile(base / name, out / name)
@@ -69,7 +69,7 @@ def _stock(lm: Path) -> dict[str, torch.Tensor]:
 
 
 @pytest.fixture(scope="module")
-def tuned_model(tiny_lm: Path, data: tuple[Catalogue, EventLog]):  # noqa: ANN201 (a TrainedModel)
+def tuned_model(tiny_lm: Path, data: tuple[Catalogue, EventLog]) -> TrainedModel:
     catalogue, log = data
     s = _settings(tiny_lm, text_finetune="last", text_finetune_layers=1, text_finetune_lr=1e-2, hold_out_items=0.2)
     return Trainer(log, catalogue, s, L, torch.device("cpu"), progress=False).fit()
@@ -96,7 +96,7 @@ def test_more_layers_than_the_model_has_is_one_line(tiny_lm: Path, data: tuple[C
         Trainer(log, catalogue, s, L, torch.device("cpu"), progress=False)
 
 
-def test_tuned_layers_learn_and_frozen_ones_do_not(tiny_lm: Path, tuned_model) -> None:  # noqa: ANN001
+def test_tuned_layers_learn_and_frozen_ones_do_not(tiny_lm: Path, tuned_model: TrainedModel) -> None:
     stock = _stock(tiny_lm)
     layers = tuned_model.text_layers
     assert layers and all(k.startswith("encoder.layer.1.") for k in layers)  # only the top layer is kept
@@ -141,16 +141,18 @@ def test_lora_trains_adapters_and_merges_them(tiny_lm: Path) -> None:
     assert not np.allclose(merged, before.numpy(), atol=1e-3)
 
 
-def test_model_dir_keeps_the_tuned_layers(tmp_path: Path, tuned_model) -> None:  # noqa: ANN001
+def test_model_dir_keeps_the_tuned_layers(tmp_path: Path, tuned_model: TrainedModel) -> None:
     out = save_model_dir(tmp_path / "m", tuned_model)
     back = load_model_dir(out)
     assert back.text_layers is not None and layers_digest(back.text_layers) == layers_digest(tuned_model.text_layers)
     (out / TEXT_LAYERS).unlink()
-    with pytest.raises(UserError, match="text_layers.pt is missing"):
+    with pytest.raises(UserError, match=r"text_layers\.pt is missing"):
         load_model_dir(out)
 
 
-def test_text_onnx_serves_the_tuned_vectors(tiny_lm: Path, tmp_path: Path, tuned_model, data) -> None:  # noqa: ANN001
+def test_text_onnx_serves_the_tuned_vectors(
+    tiny_lm: Path, tmp_path: Path, tuned_model: TrainedModel, data: tuple[Catalogue, EventLog]
+) -> None:
     """The exported tower reproduces the trained model's text embeddings (computed from the cached
     frozen layers) and its cold items' vectors, and names the tuned layers by their checksum."""
     t = tuned_model
