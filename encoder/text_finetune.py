@@ -63,9 +63,11 @@ def resolve(setting: str, layers: int, lr: float, lora_rank: int, device: torch.
 
 class TunedText(nn.Module):
     """Catalogue rows -> text-model embeddings [.., T] through the trainable top layers, from the
-    frozen layers' cached output. Rows without text have no tokens and embed to zero."""
+    frozen layers' cached output. Rows without text embed to zero."""
 
-    def __init__(self, lm: nn.Module, first: int, hidden: torch.Tensor, mask: torch.Tensor) -> None:
+    def __init__(
+        self, lm: nn.Module, first: int, hidden: torch.Tensor, mask: torch.Tensor, has_text: torch.Tensor
+    ) -> None:
         super().__init__()
         self.config = lm.config
         self.first = first  # index of the first trained layer in the text model
@@ -73,6 +75,7 @@ class TunedText(nn.Module):
         # Not in state_dict: the cache is rebuilt from the catalogue, and best-epoch copies stay small.
         self.register_buffer("hidden", hidden, persistent=False)  # [N, t, T] float32
         self.register_buffer("mask", mask, persistent=False)  # [N, t] int64
+        self.register_buffer("has_text", has_text, persistent=False)  # [N] float32: 0 = no text, a zero row
 
     @classmethod
     def build(
@@ -96,9 +99,10 @@ class TunedText(nn.Module):
                 f"but the text model {directory.name} has {n_layers} layers"
             )
         first = n_layers - plan.layers
+        # An empty text still tokenizes to [CLS] [SEP]: every row stays finite, and ``has_text`` zeroes it.
         tok = model.tokenize([t if t.strip() else "" for t in texts], max_tokens)
         ids, mask = tok["input_ids"], tok["attention_mask"]  # [N, t], padded to the longest text
-        mask[[not t.strip() for t in texts]] = 0  # no text: no tokens (a zero embedding)
+        has_text = torch.tensor([float(bool(t.strip())) for t in texts], device=device)  # [N]
         hidden = torch.zeros(len(texts), ids.shape[1], model.dim, device=device)  # [N, t, T]
         batches = range(0, len(texts), CACHE_BATCH)
         with torch.inference_mode():
@@ -118,7 +122,7 @@ class TunedText(nn.Module):
             *ids.shape,
             mb,
         )
-        tuned = cls(lm, first, hidden.clone(), mask.clone()).to(device)
+        tuned = cls(lm, first, hidden.clone(), mask.clone(), has_text).to(device)
         if plan.method == "lora":
             tuned.layers = lora_layers(tuned.layers, plan.lora_rank)
         return tuned
@@ -130,6 +134,7 @@ class TunedText(nn.Module):
 
         h = self.hidden if idx is None else self.hidden[idx]  # [M, t, T]
         m = self.mask if idx is None else self.mask[idx]  # [M, t]
+        keep = self.has_text if idx is None else self.has_text[idx]  # [M]
         t = max(int(m.sum(1).max()), 1)  # right-padded: the rows' longest text
         h, m = h[:, :t], m[:, :t]  # [M, t', T], [M, t']
         att = create_bidirectional_mask(config=self.config, inputs_embeds=h, attention_mask=m)
@@ -138,7 +143,7 @@ class TunedText(nn.Module):
             h = out[0] if isinstance(out, tuple) else out  # [M, t', T]; transformers 4 returns a tuple
         w = m.unsqueeze(-1).to(h.dtype)  # [M, t', 1]
         pooled = (h * w).sum(1) / w.sum(1).clamp(min=1.0)  # [M, T]
-        return F.normalize(pooled.float(), dim=-1)  # [M, T]; zero for rows without text
+        return F.normalize(pooled.float(), dim=-1) * keep.unsqueeze(-1)  # [M, T]; zero for rows without text
 
     def _stack(self) -> nn.ModuleList:
         """The layers to run: the plain ones, or the ones a peft LoraModel wraps."""
