@@ -51,7 +51,8 @@ class FineTune:
 
 def resolve(setting: str, layers: int, lr: float, lora_rank: int, device: torch.device) -> FineTune | None:
     """``encoder.text_finetune`` for a run on ``device``: None = frozen. 'auto' fine-tunes the
-    last layers on CUDA only: on a CPU an epoch costs several frozen ones (docs/results)."""
+    last layers on CUDA only: on a CPU every step runs those layers for every candidate
+    (the cost per epoch: docs/results/text-finetune.md)."""
     if setting == "auto":
         setting = "last" if device.type == "cuda" else "off"
     if setting == "off":

@@ -29,7 +29,7 @@ class EncoderSettings(Section):
         description="train the language model with the session tower, on the same next-item loss: 'last' = its "
         "last text_finetune_layers layers, 'lora' = low-rank adapters (peft) on those layers, merged into them "
         "when training ends, 'off' = frozen (only the projection on top learns); 'auto' = 'last' when training "
-        "on CUDA, else off (on CPU an epoch costs several frozen ones: docs/results/text-finetune.md)",
+        "on CUDA, else off (its cost per epoch on a CPU: docs/results/text-finetune.md)",
     )
     text_finetune_layers: int = Field(
         1, ge=1, le=48, description="top layers of the language model that text_finetune trains (the rest stay frozen)"

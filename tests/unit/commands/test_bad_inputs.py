@@ -53,6 +53,10 @@ CASES: dict[str, tuple[list[str], int]] = {
         ["train", "--events", "{tmp}/events.csv", "--items", "{tmp}/missing.csv", "--out", "{tmp}/m"],
         BAD_INPUT,
     ),
+    "train-bad-text-finetune": (
+        ["train", "--events", "{tmp}/events.csv", "--out", "{tmp}/m", "--encoder-text-finetune", "last3"],
+        BAD_INPUT,
+    ),
     "eval-bad-model-dir": (["eval", "--events", "{tmp}/events.csv", "--model", "{tmp}/empty"], BAD_INPUT),
     "export-missing-model": (["export", "--model", "{tmp}/missing"], BAD_INPUT),
     "export-bad-model-dir": (["export", "--model", "{tmp}/empty", "--out", "{tmp}/reg"], BAD_INPUT),
