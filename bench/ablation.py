@@ -106,20 +106,35 @@ def run_one(
     }
 
 
+def cell(stat: dict[str, float] | None, n: int) -> str:
+    """A table cell: mean ± std over ``n`` seeds, the value alone for one, '-' for none."""
+    if stat is None:
+        return "-"
+    return f"{stat['mean']:.4f} ± {stat['std']:.4f}" if n > 1 else f"{stat['mean']:.4f}"
+
+
 def table(paths: list[Path]) -> str:
     runs = [json.loads(line) for p in paths for line in p.read_text().splitlines() if line.strip()]
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in runs:
         groups.setdefault((r["data"], r["variant"]), []).append(r)
-    head = "| data | variant | settings | seeds | epochs | HR@10 | NDCG@10 | s/epoch | co-occurrence HR@10 / NDCG@10 |"
-    lines = [head, "|" + " --- |" * 9]
+    head = (
+        "| data | variant | settings | seeds | epochs | HR@10 | NDCG@10 | hybrid HR@10 | hybrid NDCG@10 | s/epoch "
+        "| co-occurrence HR@10 / NDCG@10 |"
+    )
+    lines = [head, "|" + " --- |" * 11]
     for (data, variant), rs in groups.items():
         cells = [mean_std([r["test"][k] for r in rs]) for k in METRICS]
+        # Runs from before the hybrid was recorded have no hybrid figure: shown as '-'.
+        hybrid = [
+            mean_std([r["test_hybrid"][k] for r in rs]) if all("test_hybrid" in r for r in rs) else None
+            for k in METRICS
+        ]
         co = [mean_std([r["baselines"]["cooccurrence"][k] for r in rs])["mean"] for k in METRICS]
         sets = ", ".join(f"{k}={v}" for k, v in rs[0]["overrides"].items()) or "defaults"
         lines.append(
             f"| {data} | {variant} | {sets} | {len(rs)} | {rs[0]['epochs']} | "
-            + " | ".join(f"{c['mean']:.4f} ± {c['std']:.4f}" if len(rs) > 1 else f"{c['mean']:.4f}" for c in cells)
+            + " | ".join(cell(c, len(rs)) for c in [*cells, *hybrid])
             + f" | {mean_std([r['s_per_epoch'] for r in rs])['mean']:.1f} | {co[0]:.4f} / {co[1]:.4f} |"
         )
     note = (
