@@ -53,7 +53,6 @@ def run_one(
     seed: int,
     epochs: int,
     keep_seen_too: bool = False,
-    command: str = "",
 ) -> dict[str, Any]:
     import torch
 
@@ -84,7 +83,6 @@ def run_one(
         kept = {"kept": {name: {k: r_kept[name][k] for k in METRICS} for name in ("model", "hybrid")}}
         kept["kept"]["cooccurrence"] = {k: r_kept["baselines"]["cooccurrence"][k] for k in METRICS}
     return {
-        "command": command,  # the sweep that made this line
         "data": data,
         "variant": variant,
         "overrides": overrides,
@@ -171,9 +169,8 @@ def main(argv: list[str] | None = None) -> int:
             if (a.data, name, seed) in done:
                 continue
             t0 = time.monotonic()
-            r = run_one(
-                a.data, a.events, a.items, a.first_events, name, overrides, seed, a.epochs, a.keep_seen_too, command
-            )
+            r = run_one(a.data, a.events, a.items, a.first_events, name, overrides, seed, a.epochs, a.keep_seen_too)
+            r = {"command": command, **r}  # the sweep that made this line
             with a.out.open("a") as fh:
                 fh.write(json.dumps(r) + "\n")
             print(

@@ -30,6 +30,7 @@ from torch import nn
 
 from streamrec.encoder.text import TextModel, layers_digest
 from streamrec.errors import UserError
+from streamrec.settings.encoder import EncoderSettings
 
 log = logging.getLogger(__name__)
 LORA_TARGETS = ("query", "key", "value", "dense")  # every linear map of a BERT layer
@@ -49,17 +50,18 @@ class FineTune:
         return f"{self.method} (top {self.layers} layer{'s' if self.layers > 1 else ''})"
 
 
-def resolve(setting: str, layers: int, lr: float, lora_rank: int, device: torch.device) -> FineTune | None:
+def resolve(s: EncoderSettings, device: torch.device) -> FineTune | None:
     """``encoder.text_finetune`` for a run on ``device``: None = frozen. 'auto' fine-tunes the
     last layers on CUDA only: on a CPU every step runs those layers for every candidate
     (the cost per epoch: docs/results/text-finetune.md)."""
+    setting = s.text_finetune
     if setting == "auto":
         setting = "last" if device.type == "cuda" else "off"
     if setting == "off":
         return None
     if setting not in ("last", "lora"):
         raise UserError(f"encoder.text_finetune must be auto, off, last or lora, not {setting!r}")
-    return FineTune(setting, layers, lr, lora_rank)
+    return FineTune(setting, s.text_finetune_layers, s.text_finetune_lr, s.text_lora_rank)
 
 
 class TunedText(nn.Module):

@@ -155,6 +155,8 @@ class EMA:
 
 
 class Trainer:
+    tuned: TunedText | None = None  # the fine-tuned top of the language model, if any
+
     def __init__(
         self,
         log_: EventLog,
@@ -180,14 +182,7 @@ class Trainer:
         self.seqs = build_sequences(log_, self.index)
         self.budget_minutes = budget_minutes(settings.max_minutes, len(log_), device)
         n = len(self.rows)
-        self.finetune = resolve(
-            settings.text_finetune,
-            settings.text_finetune_layers,
-            settings.text_finetune_lr,
-            settings.text_lora_rank,
-            device,
-        )
-        self.tuned: TunedText | None = None  # the fine-tuned top of the language model, if any
+        self.finetune = resolve(settings, device)
         text_emb, self.text_model = self._text_embeddings(catalogue, settings, device, cache_dir, text_encoder)
         self.cfg = ModelConfig(
             d=settings.d_model,
@@ -203,10 +198,6 @@ class Trainer:
         )
         torch.manual_seed(settings.seed)
         self.model = Recommender(self.cfg).to(device)
-        # Everything the optimiser trains, EMA averages and the best epoch keeps.
-        self.net: torch.nn.Module = self.model
-        if self.tuned is not None:
-            self.net = torch.nn.ModuleDict({"model": self.model, "text": self.tuned})
         counts = np.zeros(n)
         for u in range(len(self.seqs.users)):
             np.add.at(counts, self.seqs.items[u][self.seqs.train_part(u)], 1.0)
@@ -324,6 +315,11 @@ class Trainer:
         if self.any_unseen:
             log_q = self.unseen[uniq] if log_q is None else log_q + self.unseen[uniq]
         return self.model.items(uniq, self._text(uniq)), hist_rows.to(dev), inv[n_h : 2 * n_h].to(dev), log_q
+
+    @property
+    def net(self) -> torch.nn.Module:
+        """Everything the optimiser trains, EMA averages and the best epoch keeps."""
+        return self.model if self.tuned is None else torch.nn.ModuleDict({"model": self.model, "text": self.tuned})
 
     def _text(self, idx: torch.Tensor | None) -> torch.Tensor | None:
         """Fine-tuned text embeddings of rows ``idx`` (all when None) with gradients, [C, T];

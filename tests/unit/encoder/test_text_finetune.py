@@ -76,11 +76,13 @@ def tuned_model(tiny_lm: Path, data: tuple[Catalogue, EventLog]) -> TrainedModel
 
 
 def test_auto_fine_tunes_on_cuda_only() -> None:
-    assert resolve("auto", 1, 3e-5, 8, torch.device("cpu")) is None
-    assert resolve("auto", 2, 3e-5, 8, torch.device("cuda")) == FineTune("last", 2, 3e-5, 8)
-    assert resolve("off", 1, 3e-5, 8, torch.device("cuda")) is None
-    assert resolve("lora", 1, 1e-4, 4, torch.device("cpu")) == FineTune("lora", 1, 1e-4, 4)
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")  # a device object needs no GPU
     assert EncoderSettings().text_finetune == "auto"
+    assert resolve(EncoderSettings(), cpu) is None
+    assert resolve(EncoderSettings(text_finetune_layers=2), cuda) == FineTune("last", 2, 3e-5, 8)
+    assert resolve(EncoderSettings(text_finetune="off"), cuda) is None
+    lora = EncoderSettings(text_finetune="lora", text_finetune_lr=1e-4, text_lora_rank=4)
+    assert resolve(lora, cpu) == FineTune("lora", 1, 1e-4, 4)
 
 
 def test_bad_values_are_refused() -> None:
