@@ -59,8 +59,6 @@ def resolve(s: EncoderSettings, device: torch.device) -> FineTune | None:
         setting = "last" if device.type == "cuda" else "off"
     if setting == "off":
         return None
-    if setting not in ("last", "lora"):
-        raise UserError(f"encoder.text_finetune must be auto, off, last or lora, not {setting!r}")
     return FineTune(setting, s.text_finetune_layers, s.text_finetune_lr, s.text_lora_rank)
 
 
@@ -142,8 +140,7 @@ class TunedText(nn.Module):
         h, m = h[:, :t], m[:, :t]  # [M, t', T], [M, t']
         att = create_bidirectional_mask(config=self.config, inputs_embeds=h, attention_mask=m)
         for layer in self._stack():
-            out = layer(h, att)
-            h = out[0] if isinstance(out, tuple) else out  # [M, t', T]; transformers 4 returns a tuple
+            h = layer(h, att)  # [M, t', T]
         w = m.unsqueeze(-1).to(h.dtype)  # [M, t', 1]
         pooled = (h * w).sum(1) / w.sum(1).clamp(min=1.0)  # [M, T]
         return F.normalize(pooled.float(), dim=-1) * keep.unsqueeze(-1)  # [M, T]; zero for rows without text
