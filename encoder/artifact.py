@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tarfile
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -143,3 +144,34 @@ def load_model_dir(path: str | Path, device: str | torch.device = "cpu") -> Trai
     return TrainedModel(
         model=model, item_ids=item_ids, config=config, metrics=metrics, cooccurrence=table, text_layers=layers
     )
+
+
+def pack_model_dir(model_dir: str | Path, tar_path: str | Path) -> None:
+    """The files of a model directory as one uncompressed tar (flat: names only), so a registry
+    artifact can carry the model a trainer continues from (``streamrec retrain``)."""
+    with tarfile.open(tar_path, "w") as tar:
+        for f in sorted(Path(model_dir).iterdir()):
+            if f.is_file():
+                tar.add(f, arcname=f.name)
+
+
+def unpack_model_dir(tar_path: str | Path, out: str | Path) -> TrainedModel:
+    """The model directory packed by :func:`pack_model_dir`, written to ``out`` atomically (temp dir +
+    rename; an existing ``out`` is kept as it is) and loaded. Members other than plain files with
+    plain names are refused (``UserError``): the tar comes from another pod."""
+    out = Path(out)
+    if not out.is_dir():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        try:
+            with tarfile.open(tar_path, "r") as tar:
+                members = tar.getmembers()
+                bad = [m.name for m in members if not m.isfile() or "/" in m.name or m.name.startswith(".")]
+                if bad:
+                    raise UserError(f"{tar_path}: not a packed model directory (member {bad[0]!r})")
+                tar.extractall(tmp, members=members, filter="data")
+            tmp.rename(out)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    return load_model_dir(out)

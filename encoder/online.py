@@ -1,19 +1,19 @@
 """Online contrastive updates: the learning half of ``streamrec trainer``.
 
-Examples (session prefix -> next item) arrive from the live stream. The newest ``holdout``
-of them are held back: the promotion gate scores the candidate and the served model on them,
-so both are judged on events neither has trained on. Older examples move into a bounded replay
-buffer; each update mixes the freshest examples (to follow drift) with older ones (to not
-forget), and minimises the same next-item InfoNCE with logQ correction as offline training.
-The session tower learns and, with ``train_item_ids`` (the default), so do the id rows of the
-items in each batch; an item first seen in an event gets a trainable row at once, started from
-the mean id embedding of its session's known items, so it is recommendable from the next
-promotion on. A promotion ships the whole item matrix: workers swap rows and tower together.
+Examples (session prefix -> next item) arrive from the live stream. The newest ``holdout`` of them
+are held back: the promotion gate scores the candidate and the served model on them, so both are
+judged on events neither has trained on. Older examples move into a bounded replay buffer; each
+update mixes the freshest examples (to follow drift) with older ones (to not forget), and minimises
+the same next-item InfoNCE with logQ correction as offline training. The session tower learns and,
+with ``train_item_ids`` (the default), so do the id rows of the items in each batch; an item first
+seen in an event gets a trainable row at once, started from the mean id embedding of its session's
+known items, so it is recommendable from the next promotion on. A promotion ships the whole item
+matrix: workers swap rows and tower together.
 
-Items that reach the catalogue after offline training join the item table as text-only (cold)
-rows (:meth:`OnlineLearner.upsert_items`), in the candidate and the served model alike, so both
-are gated on the same item space and every exported version carries them; items marked
-unavailable stay in the table (workers mask them) but are not drawn as sampled negatives.
+Items that reach the catalogue after offline training join the item table as text-only (cold) rows
+(:meth:`OnlineLearner.upsert_items`), in the candidate and the served model alike, so both are gated
+on the same item space and every exported version carries them; items marked unavailable stay in the
+table (workers mask them) but are not drawn as sampled negatives.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ import torch
 from streamrec.contracts.session_rows import TYPE_INDEX, left_pad
 from streamrec.contracts.training_batch import Example
 from streamrec.encoder.artifact import TrainedModel
+from streamrec.encoder.gate import promotes
 from streamrec.encoder.item_table import append_cold_rows, append_id_rows, carry_moments, set_text_rows
 from streamrec.encoder.losses import candidate_log_q, next_item_infonce
 from streamrec.encoder.metrics import hit_rate, ndcg, target_ranks
@@ -192,10 +193,7 @@ class OnlineLearner:
     def set_available(self, item_ids: Iterable[str], available: bool) -> None:
         """Availability of known items: unavailable ones are not drawn as sampled negatives."""
         rows = {self.index[i] for i in item_ids if i in self.index}
-        if available:
-            self.unavailable -= rows
-        else:
-            self.unavailable |= rows
+        self.unavailable = self.unavailable - rows if available else self.unavailable | rows
         self._refresh_neg_pool()
 
     def _refresh_neg_pool(self) -> None:
@@ -206,9 +204,6 @@ class OnlineLearner:
         keep[torch.tensor(sorted(self.unavailable))] = False
         self._neg_pool = torch.nonzero(keep).flatten()  # [N_avail]
 
-    def fresh_untrained(self) -> int:
-        return sum(1 for r in self.buffer if not r.trained)
-
     # ----------------------------------------------------------------- update
     def _tensors(self, rows: list[Row]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         L = max(len(r.prefix) for r in rows)
@@ -217,10 +212,9 @@ class OnlineLearner:
         return torch.from_numpy(idx), torch.from_numpy(types), torch.from_numpy(mask)
 
     def _sample(self) -> list[Row]:
-        """The freshest examples (``fresh_fraction``), then the oldest never-trained ones, then a
-        uniform replay draw. Untrained rows go oldest first because the full buffer evicts its
-        oldest: drawn at random, a row could leave it never learned (and a restarted trainer's
-        committed offset would wait on it)."""
+        """The freshest examples (``fresh_fraction``), the oldest never-trained ones, then a uniform
+        replay draw: the full buffer evicts its oldest, so a row drawn only at random could leave it
+        never learned (and a restarted trainer's committed offset would wait on it)."""
         n = min(self.settings.update_batch, len(self.buffer))
         n_fresh = int(n * self.settings.fresh_fraction)
         newest = list(self.buffer)[-max(n_fresh, 1) * 4 :]  # the freshest quarter-window
@@ -281,16 +275,14 @@ class OnlineLearner:
             for b, r in enumerate(chunk):
                 scores[b, [p for p in r.prefix if p != r.target]] = -np.inf
             ranks.append(target_ranks(scores, np.array([r.target for r in chunk])))
-        all_ranks = np.concatenate(ranks) if ranks else np.zeros(0, dtype=np.int64)
-        return {"hr@10": hit_rate(all_ranks, 10), "ndcg@10": ndcg(all_ranks, 10)}
+        r = np.concatenate(ranks) if ranks else np.zeros(0, dtype=np.int64)
+        return {"hr@10": hit_rate(r, 10), "ndcg@10": ndcg(r, 10)}
 
     def gate(self) -> GateResult:
         """Candidate vs served on the held-back window: promote unless NDCG@10 drops > tolerance."""
         rows = list(self.holdout)
-        cand = self.evaluate(self.model, rows)
-        served = self.evaluate(self.served, rows)
-        promote = cand["ndcg@10"] >= served["ndcg@10"] - self.settings.tolerance
-        return GateResult(cand, served, promote, len(rows))
+        cand, served = self.evaluate(self.model, rows), self.evaluate(self.served, rows)
+        return GateResult(cand, served, promotes(cand, served, self.settings.tolerance), len(rows))
 
     def promoted(self) -> list[Row]:
         """The candidate became the served model: returns the examples it newly learned from."""

@@ -24,6 +24,7 @@ from streamrec.export.onnx_export import export_serving_graph
 from streamrec.export.parity import GoldenCase, ParityError, ParityReport, check_parity, golden_cases
 from streamrec.export.text_export import TextSpec, export_text_tower, text_spec
 from streamrec.serving.artifact import (
+    MODEL_DIR_TAR,
     SESSION_FP16_ONNX,
     SESSION_INT8_ONNX,
     SESSION_ONNX,
@@ -109,11 +110,14 @@ def export_model(
     text: TextSpec | None = None,
     trained_rows: np.ndarray | None = None,
     cooccurrence: Cooccurrence | None = None,
+    model_dir: Path | None = None,
     progress: Progress = lambda _msg: None,
 ) -> ExportResult:
     """Export, check and publish one version; raises :class:`ParityError` (nothing written) when
     onnxruntime does not reproduce eager torch. ``text``: the text tower (``text.onnx``);
-    ``trained_rows``: bool [N], the rows with a trained id embedding."""
+    ``trained_rows``: bool [N], the rows with a trained id embedding; ``model_dir``: the model
+    directory the version was exported from, shipped packed (``model_dir.tar``) for trainers to
+    continue from."""
     t0 = time.perf_counter()
     item_matrix = np.ascontiguousarray(item_matrix, dtype=np.float32)
     n, d = item_matrix.shape
@@ -128,8 +132,7 @@ def export_model(
         reports = _export_checked(tower, staging, variants, item_matrix, k, session_length, cases, progress)
         parity = {r.variant: r.as_dict() for r in reports} | _save_item_side(staging, text, trained_rows, n, progress)
         save_items(staging, list(item_ids), item_matrix)
-        if cooccurrence is not None:
-            cooccurrence.save(staging / COOCCURRENCE_NPZ)
+        _save_extras(staging, cooccurrence, model_dir)
         sizes = {p.name: p.stat().st_size for p in staging.iterdir()}
         meta = seal(
             staging,
@@ -150,6 +153,16 @@ def export_model(
         progress(f"publishing {meta.version}")
         ref = registry.publish(staging)
     return ExportResult(ref, reports, sizes, time.perf_counter() - t0, {"version": meta.version})
+
+
+def _save_extras(staging: Path, cooccurrence: Cooccurrence | None, model_dir: Path | None) -> None:
+    """The optional files: the co-occurrence base table, the packed model directory."""
+    if cooccurrence is not None:
+        cooccurrence.save(staging / COOCCURRENCE_NPZ)
+    if model_dir is not None:
+        from streamrec.encoder.artifact import pack_model_dir
+
+        pack_model_dir(model_dir, staging / MODEL_DIR_TAR)
 
 
 def _save_item_side(
@@ -178,9 +191,11 @@ def export_model_dir(
     real_sessions: Sequence[tuple[Sequence[str], Sequence[str]]] = (),
     text_dirs: Sequence[Path] = (),
     text_cache: Path | None = None,
+    ship_model_dir: bool = False,
     progress: Progress = lambda _msg: None,
 ) -> ExportResult:
-    """:func:`export_model` for a directory written by ``streamrec train``."""
+    """:func:`export_model` for a directory written by ``streamrec train``; ``ship_model_dir``
+    packs the directory into the version (``streamrec retrain``: the trainer continues from it)."""
     from streamrec.encoder import load_model_dir
 
     progress(f"loading {model_dir}")
@@ -202,5 +217,6 @@ def export_model_dir(
         text=text_spec(trained, text_dirs, text_cache),
         trained_rows=trained.trained_rows(),
         cooccurrence=trained.cooccurrence,
+        model_dir=model_dir if ship_model_dir else None,
         progress=progress,
     )

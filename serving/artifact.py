@@ -26,6 +26,9 @@ ITEMS_NPY = "items.npy"
 ITEM_IDS_JSON = "item_ids.json"
 TEXT_ONNX = "text.onnx"  # text -> item vector (serving/text_tower.py); in artifacts of models with text
 TRAINED_ROWS_NPY = "trained_rows.npy"  # bool [N]: rows with a trained id embedding (never overwritten)
+# The model directory (weights, config) packed as one tar, in versions a trainer may continue from
+# (``streamrec retrain``'s); workers never read it.
+MODEL_DIR_TAR = "model_dir.tar"
 META_JSON = "meta.json"
 REQUIRED_FILES = (SESSION_ONNX, ITEMS_NPY, ITEM_IDS_JSON)
 FORMAT = 1

@@ -32,6 +32,7 @@ COMMANDS = (
     "trainer",
     "api",
     "train",
+    "retrain",
     "eval",
     "export",
     "models",

@@ -17,7 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from streamrec.settings.api import ApiSettings
 from streamrec.settings.base import Section
-from streamrec.settings.encoder import EncoderSettings, TrainerSettings
+from streamrec.settings.encoder import EncoderSettings, RetrainSettings, TrainerSettings
 from streamrec.settings.hybrid import HybridSettings
 from streamrec.settings.registry import RegistrySettings
 from streamrec.settings.worker import WorkerSettings
@@ -106,6 +106,7 @@ class Settings(BaseSettings):
     registry: RegistrySettings = RegistrySettings()
     worker: WorkerSettings = WorkerSettings()
     trainer: TrainerSettings = TrainerSettings()
+    retrain: RetrainSettings = RetrainSettings()
     hybrid: HybridSettings = HybridSettings()
     api: ApiSettings = ApiSettings()
 

@@ -207,3 +207,61 @@ def read_topic(
         return follower.read(min_count, timeout_s)
     finally:
         follower.close()
+
+
+def read_to_end(
+    bootstrap: str, topic: str, security: KafkaSecurity | None = None, idle_timeout_s: float = 60.0
+) -> list[Any]:
+    """Every record of ``topic`` from its first offset up to its end when the call starts: a
+    bounded read (records produced meanwhile wait for the next one), without a consumer group, so
+    it commits nothing and joins no group. The end offsets at the start must be reached; past them
+    a partition is read on while its records are stamped before the start and until a fetch comes
+    back empty (Tansu reports the first offset of its newest batch as the end, not the offset after
+    it). A topic that does not exist reads empty; a broker that stops delivering before the end
+    offsets for ``idle_timeout_s`` is :class:`ServiceUnavailable`."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    started_ms = time.time() * 1000
+    consumer = _connect(
+        lambda: KafkaConsumer(
+            bootstrap_servers=bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            max_partition_fetch_bytes=8 * 1024 * 1024,
+            **security_kwargs(security or KafkaSecurity()),
+        ),
+        bootstrap,
+        30.0,
+    )
+    try:
+        parts = consumer.partitions_for_topic(topic)
+        if not parts:
+            return []
+        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        end = consumer.end_offsets(tps)
+        left = set(tps)
+        out: list[Any] = []
+        last = time.monotonic()
+        while left:
+            batch = consumer.poll(timeout_ms=500, max_records=10_000)
+            for tp, records in batch.items():
+                newer = next((k for k, r in enumerate(records) if r.timestamp > started_ms), None)
+                out.extend(records[:newer])
+                if newer is not None:  # produced after the start: left for the next read
+                    left.discard(tp)
+                    consumer.pause(tp)
+            reached = {tp for tp in left if consumer.position(tp) >= end[tp]}
+            if batch:
+                last = time.monotonic()
+            elif reached == left:
+                break  # every partition past its end offset and nothing more to fetch
+            elif time.monotonic() - last > idle_timeout_s:
+                behind = sum(end[tp] - consumer.position(tp) for tp in left - reached)
+                raise ServiceUnavailable(
+                    f"reading {topic} from {bootstrap}: no record for {idle_timeout_s:.0f}s with {behind} still to read"
+                )
+        return out
+    finally:
+        consumer.close()

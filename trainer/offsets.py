@@ -20,8 +20,8 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
-from itertools import islice
+from dataclasses import dataclass, replace
+from itertools import accumulate, islice
 
 from kafka import TopicPartition
 from kafka.structs import OffsetAndMetadata
@@ -68,6 +68,21 @@ class TrainedOffsets:
     def _gone(self, learner: OnlineLearner) -> int:
         """Rows received that are no longer in the learner (its buffer then window hold the newest)."""
         return self.rows - len(learner.buffer) - len(learner.holdout)
+
+    def rebased(self, kept: Sequence[bool]) -> None:
+        """The learner was rebuilt from its rows (buffer then window, oldest first), keeping those
+        marked in ``kept`` (:func:`streamrec.trainer.adopt.rebase`): renumber so every record still
+        maps to its own rows; a record whose rows were all dropped holds nothing back."""
+        gone = self.rows - len(kept)
+        first = list(accumulate(map(int, kept), initial=gone))  # new number of the row at each old position
+
+        def renumber(n: int) -> int:
+            return n if n < gone else first[n - gone]
+
+        self._records = deque(
+            replace(r, start_row=renumber(r.start_row), end_row=renumber(r.end_row)) for r in self._records
+        )
+        self.rows = first[-1]
 
     def committable(self, learner: OnlineLearner) -> dict[TopicPartition, OffsetAndMetadata]:
         """Per partition, the offset to commit right after a promotion (every trained row is then

@@ -10,6 +10,10 @@ survives restarts: the lineage of promoted model directories under
 ``<data_dir>/trainer/models/<version>`` plus the registry; a restart resumes from the newest
 promoted version that has a lineage entry, else from ``--init-model``.
 
+Retrains: the trainer follows ``streamrec.models`` too and continues from a newer version it did
+not produce, when that version carries its model directory (``streamrec retrain``'s do), keeping
+the examples it holds (:mod:`streamrec.trainer.adopt`).
+
 Catalogue: the trainer follows ``streamrec.items`` too (:mod:`streamrec.trainer.items`); items
 its table lacks join it as text-only rows, so every promoted version carries them.
 """
@@ -25,51 +29,23 @@ from pathlib import Path
 import torch
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from streamrec.config import Settings
-from streamrec.contracts.announcement import send_announcement
+from streamrec.contracts.announcement import parse_announcement, send_announcement
 from streamrec.contracts.training_batch import TrainingBatchError, decode_batch
 from streamrec.encoder.artifact import TrainedModel, load_model_dir, save_model_dir
 from streamrec.encoder.online import OnlineLearner
 from streamrec.errors import UserError
+from streamrec.follow import FollowerThread
 from streamrec.kafka import make_producer, security_kwargs
+from streamrec.serving.artifact import ArtifactError
 from streamrec.text_models import search_dirs
+from streamrec.trainer.adopt import adoptable, fetch_trainable, rebase
 from streamrec.trainer.items import CatalogueSync, ItemsReader, TextEncoder, artifact_text_encoder
+from streamrec.trainer.metrics import TrainerMetrics
 from streamrec.trainer.offsets import TrainedOffsets
 
 log = logging.getLogger("streamrec.trainer")
-FRESHNESS_BUCKETS = (1, 2, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600)
-
-
-class TrainerMetrics:
-    def __init__(self) -> None:
-        r = self.registry = CollectorRegistry()
-        self.updates = Counter("streamrec_trainer_updates", "gradient updates", registry=r)
-        self.examples = Counter("streamrec_trainer_examples", "training examples ingested", registry=r)
-        self.evicted_untrained = Counter(
-            "streamrec_trainer_examples_evicted_untrained",
-            "examples that left the full replay buffer before any update drew them",
-            registry=r,
-        )
-        self.loss = Gauge("streamrec_trainer_loss", "loss of the last update", registry=r)
-        self.promotions = Counter("streamrec_trainer_promotions", "candidates promoted", registry=r)
-        self.rejections = Counter("streamrec_trainer_rejections", "candidates rejected by the gate", registry=r)
-        self.candidate = Gauge("streamrec_trainer_candidate_metric", "last gate: candidate", ["metric"], registry=r)
-        self.served = Gauge("streamrec_trainer_served_metric", "last gate: served model", ["metric"], registry=r)
-        self.model_age = Gauge(
-            "streamrec_model_age_seconds", "now - newest example the served model learned from", registry=r
-        )
-        self.items = Gauge("streamrec_trainer_items", "rows of the trainer's item table", registry=r)
-        self.new_items = Gauge(
-            "streamrec_trainer_new_items", "items added to the table since the offline model", registry=r
-        )
-        self.freshness = Histogram(
-            "streamrec_trainer_freshness_seconds",
-            "example entered the training topic -> first announced version trained on it",
-            buckets=FRESHNESS_BUCKETS,
-            registry=r,
-        )
 
 
 @dataclass
@@ -146,6 +122,9 @@ class TrainerProcess:
     def items_reader(self) -> ItemsReader:
         return ItemsReader(self.s.broker, self.s.topics.items, **security_kwargs(self.s.kafka_security))
 
+    def models_reader(self) -> FollowerThread:
+        return FollowerThread(self.s.broker, self.s.topics.models, **security_kwargs(self.s.kafka_security))
+
     def _count_items(self) -> None:
         self.metrics.items.set(self.learner.n_items)
         self.metrics.new_items.set(self.learner.new_items)
@@ -153,9 +132,17 @@ class TrainerProcess:
     def run(self) -> None:
         consumer = self.consumer()
         items = self.items_reader()
+        models = self.models_reader()
         last_gate = time.monotonic()
         try:
+            latest: dict | None = None  # the newest announcement not acted on yet
             while not self.stop.is_set():
+                replayed = models.follower.caught_up.is_set()  # before the drain: then it holds the replay
+                for rec in models.drain():
+                    latest = parse_announcement(rec.value) or latest
+                if replayed and latest is not None:
+                    self._announced(latest)
+                    latest = None
                 self.catalogue.handle(items.poll())
                 if self.catalogue.pump():
                     self._count_items()
@@ -177,6 +164,7 @@ class TrainerProcess:
         finally:
             consumer.close(autocommit=False)
             items.close()
+            models.close()
             self.catalogue.close()
             self.producer.close()
 
@@ -193,6 +181,31 @@ class TrainerProcess:
             self.offsets.add(self.learner, tp, rec.offset, batch.examples, rec.timestamp / 1000.0)
         )
         self.metrics.evicted_untrained.inc(self.offsets.evicted_untrained - evicted)
+
+    def _announced(self, ann: dict) -> None:
+        """Continue from the latest announced version if a retrain produced it (:mod:`streamrec.trainer.adopt`)."""
+        if not adoptable(ann, self.served.version, self.lineage):
+            return
+        try:
+            trained = fetch_trainable(self.registry, ann, self.lineage)
+        except (ArtifactError, UserError) as exc:
+            log.warning("announced %s: not continued from (%s)", ann["version"], exc)
+            return
+        if trained is None:
+            log.info("announced %s carries no model directory: the trainer keeps its own lineage", ann["version"])
+            return
+        self.learner, kept = rebase(self.learner, trained)
+        self.offsets.rebased(kept)
+        self.catalogue.learner = self.learner
+        self.served = Served(ann["version"])
+        self.metrics.adoptions.inc()
+        self._count_items()
+        log.info(
+            "continuing from %s (announced by a retrain): %d of %d held examples kept",
+            ann["version"],
+            sum(kept),
+            len(kept),
+        )
 
     def _gate(self, consumer: KafkaConsumer) -> None:
         result = self.learner.gate()

@@ -60,25 +60,9 @@ def _train_one(
 ) -> dict:
     """Train and save one model -> its validation metrics."""
     from streamrec.encoder.artifact import save_model_dir
-    from streamrec.encoder.hybrid import table_from_log
-    from streamrec.encoder.trainer import Trainer, pick_device
+    from streamrec.encoder.fit import fit_model
 
-    device = pick_device(settings.device)
-    trainer = Trainer(
-        log,
-        catalogue,
-        settings.encoder,
-        settings.session_length,
-        device,
-        cache_dir=settings.data_dir / "cache",
-        progress=not args.quiet,
-    )
-    print(
-        f"training on {device} (seed {settings.encoder.seed}): {len(log)} events, {len(trainer.seqs.users)} users, "
-        f"{trainer.cfg.n_items} items, text model: {trainer.text_model or 'none (id embeddings)'}"
-    )
-    trained = trainer.fit()
-    trained.cooccurrence = table_from_log(log, settings.hybrid)  # the hybrid's base table, shipped on export
+    trained = fit_model(settings, log, catalogue, progress=not args.quiet)
     written = save_model_dir(out, trained)
     val = trained.metrics["val"]
     print(

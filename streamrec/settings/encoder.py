@@ -127,3 +127,17 @@ class TrainerSettings(Section):
     )
     item_lr: float = Field(3e-3, gt=0, description="online learning rate of the item id embeddings")
     web_port: int = Field(6067, ge=0, le=65535, description="trainer metrics/health HTTP port (0 = any free)")
+
+
+class RetrainSettings(Section):
+    """Scheduled full retrains (``streamrec retrain``): rebuild offline, gate, announce."""
+
+    holdout_events: int = Field(
+        2_000,
+        ge=16,
+        description="newest events held back from the retrain: the candidate and the served version are both "
+        "scored on them (the promotion gate, with trainer.tolerance) and neither has trained on them",
+    )
+    idle_timeout_s: float = Field(
+        60.0, gt=0, description="give up reading a topic to its end after this long without a record"
+    )

@@ -5,6 +5,7 @@ published on the catalogue topic after the offline model is in the promoted vers
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -15,13 +16,14 @@ import pytest
 from support.tiny_model import chain_examples, tiny_trained
 
 from streamrec.config import Settings
+from streamrec.contracts.announcement import send_announcement
 from streamrec.contracts.training_batch import encode_batch
 from streamrec.encoder.artifact import save_model_dir
-from streamrec.export.exporter import export_model
+from streamrec.export.exporter import export_model, export_model_dir
 from streamrec.kafka import ensure_topics, make_producer, read_topic, topic_plan
 from streamrec.local.services import EmbeddedServices
 from streamrec.net import free_port
-from streamrec.serving.registry import open_registry
+from streamrec.serving.registry import LocalRegistry, open_registry
 from streamrec.trainer.process import TrainerProcess
 
 pytestmark = pytest.mark.integration
@@ -128,3 +130,39 @@ def test_new_catalogue_item_ships_with_the_promoted_version(setup: tuple[Setting
     assert ids[-1] == "brand-new" and len(ids) == 41
     matrix = np.load(registry.fetch(ref.version) / "items.npy")
     assert matrix.shape[0] == 41 and np.isfinite(matrix).all()
+
+
+def test_a_running_trainer_continues_from_a_retrained_version(setup: tuple[Settings, Path, str]) -> None:
+    """A version announced by a retrain (carrying its model directory) becomes the running
+    trainer's base: it keeps the examples it holds and its next promotion descends from it."""
+    settings, init, _first_version = setup
+    retrained = save_model_dir(settings.data_dir / "retrained", tiny_trained(seed=5))
+    # exported before the trainer runs (torch's ONNX export is not thread-safe), published after it started
+    scratch = LocalRegistry(settings.data_dir / "scratch")
+    exported = scratch.fetch(export_model_dir(retrained, scratch, k=10, ship_model_dir=True).ref.version)
+    proc = TrainerProcess(settings, init, threading.Event())
+    thread = threading.Thread(target=proc.run)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 120  # each wait; generous: a loaded 2-core box exports slowly
+        while len(proc.learner.buffer) + len(proc.learner.holdout) < 1000 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        held = len(proc.learner.buffer) + len(proc.learner.holdout)
+        assert held == 1000, "the trainer did not read the training topic"
+        ref = open_registry("", settings.data_dir).publish(exported)
+        with contextlib.closing(make_producer(settings.broker)) as producer:
+            send_announcement(producer, settings.topics.models, ref.announcement())
+        deadline = time.monotonic() + 120
+        while proc.metrics.adoptions._value.get() < 1 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert proc.metrics.adoptions._value.get() == 1, "the announced retrain was not adopted"
+        assert len(proc.learner.buffer) + len(proc.learner.holdout) == held, "the examples were kept"
+        assert (settings.data_dir / "trainer" / "models" / ref.version).is_dir(), "a restart resumes from it"
+        registry = open_registry("", settings.data_dir)
+        deadline = time.monotonic() + 120
+        while not any(r.parent == ref.version for r in registry.list()) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        proc.stop.set()
+        thread.join(30)
+    assert any(r.parent == ref.version for r in registry.list()), "the next promotion descends from it"

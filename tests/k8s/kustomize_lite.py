@@ -101,12 +101,21 @@ def _matches(doc: Doc, kind: str | None, name: str | None, namespace: str | None
     )
 
 
-def _pod_specs(doc: Doc) -> Iterable[Doc]:
+def pod_template(doc: Doc) -> Doc | None:
+    """The pod template (metadata + spec) of a workload: ``spec.template`` of a Deployment or
+    StatefulSet, ``spec.jobTemplate.spec.template`` of a CronJob; None for other kinds."""
     spec = doc.get("spec", {})
+    if doc.get("kind") == "CronJob":
+        spec = spec.get("jobTemplate", {}).get("spec", {})
+    template = spec.get("template")
+    return template if isinstance(template, dict) and isinstance(template.get("spec"), dict) else None
+
+
+def _pod_specs(doc: Doc) -> Iterable[Doc]:
     if doc.get("kind") == "Pod":
-        yield spec
-    elif isinstance(spec.get("template"), dict) and isinstance(spec["template"].get("spec"), dict):
-        yield spec["template"]["spec"]
+        yield doc.get("spec", {})
+    elif (template := pod_template(doc)) is not None:
+        yield template["spec"]
 
 
 def _apply_images(docs: list[Doc], images: list[Doc]) -> None:

@@ -20,7 +20,7 @@ def net(request: pytest.FixtureRequest, kl: ModuleType, rendered: dict[str, list
     docs = rendered[request.param]
 
     def pod(kind: str, name: str) -> Any:
-        spec = kl.one(docs, kind, name)["spec"]["template"]
+        spec = kl.pod_template(kl.one(docs, kind, name))
         ports = {p["name"]: p["containerPort"] for c in spec["spec"]["containers"] for p in c.get("ports", [])}
         return kl.Endpoint(NS, spec["metadata"]["labels"], ports)
 
@@ -31,6 +31,7 @@ def net(request: pytest.FixtureRequest, kl: ModuleType, rendered: dict[str, list
         "worker": pod("StatefulSet", "streamrec-worker"),
         "trainer": pod("Deployment", "streamrec-trainer"),
         "api": pod("Deployment", "streamrec-api"),
+        "retrain": pod("CronJob", "streamrec-retrain"),
         "app_client": ep("shop", {"streamrec.io/api-client": "true"}),
         "redis": pod("StatefulSet", "streamrec-redis"),
         "broker": ep(NS, {"strimzi.io/cluster": "streamrec", "strimzi.io/kind": "Kafka", "strimzi.io/name": "x"}),
@@ -57,10 +58,11 @@ def test_metrics_only_from_prometheus(kl: ModuleType, net: dict[str, Any], targe
     assert not allowed(kl, net, "stranger_here", target, port), "same namespace is not enough"
 
 
-def test_redis_only_from_workers_and_trainer(kl: ModuleType, net: dict[str, Any]) -> None:
-    """Redis holds the feeds (workers) and the model registry (workers read, the trainer writes)."""
+def test_redis_only_from_app_pods(kl: ModuleType, net: dict[str, Any]) -> None:
+    """Redis holds the feeds (workers) and the model registry (workers read, the trainer and the retrain write)."""
     assert allowed(kl, net, "worker", "redis", 6379)
     assert allowed(kl, net, "trainer", "redis", 6379)
+    assert allowed(kl, net, "retrain", "redis", 6379), "the retrain reads the served version and publishes"
     assert not allowed(kl, net, "trainer", "redis", 6380)
     assert not allowed(kl, net, "stranger", "redis", 6379)
     assert not allowed(kl, net, "stranger_here", "redis", 6379)
@@ -82,7 +84,7 @@ def test_redis_opens_no_connections(kl: ModuleType, net: dict[str, Any]) -> None
     assert not allowed(kl, net, "redis", "worker", net["worker"].ports["metrics"])
 
 
-@pytest.mark.parametrize("client", ["worker", "trainer", "api"])
+@pytest.mark.parametrize("client", ["worker", "trainer", "api", "retrain"])
 def test_app_egress_is_broker_redis_and_dns_only(kl: ModuleType, net: dict[str, Any], client: str) -> None:
     assert allowed(kl, net, client, "broker", 9093)
     assert not allowed(kl, net, client, "broker", 9092), "no plaintext listener"
@@ -102,6 +104,6 @@ def test_broker_listener_peers(kl: ModuleType, net: dict[str, Any]) -> None:
     def reaches(ep: Any) -> bool:
         return any(kl._peer_matches(peer, NS, ep, {}) for peer in peers)
 
-    assert reaches(net["worker"]) and reaches(net["trainer"])
+    assert reaches(net["worker"]) and reaches(net["trainer"]) and reaches(net["retrain"])
     assert reaches(kl.Endpoint("keda", {"app": "keda-operator"})), "KEDA reads the consumer lag"
     assert not reaches(net["redis"]) and not reaches(net["stranger"]) and not reaches(net["stranger_here"])

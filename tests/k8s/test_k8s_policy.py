@@ -1,9 +1,10 @@
 """Policy checks on every rendered overlay: what a reviewer would otherwise check by eye.
 
 Security (non-root, read-only root, no escalation), resources (memory request = limit),
-probes, pinned images, settings wiring (every STREAMREC_* variable is a real settings field
-and the rendered environment parses), secrets only from Secrets, SASL only over TLS, and the
-partition <-> replica arithmetic the worker group depends on.
+probes (of the long-running pods), pinned images, the scheduled retrain's Job shape (one at a
+time, its own volume, the gate's verdict not retried), settings wiring (every STREAMREC_*
+variable is a real settings field and the rendered environment parses), secrets only from
+Secrets, SASL only over TLS, and the partition <-> replica arithmetic the worker group depends on.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ APP = {
     "worker": ("StatefulSet", "streamrec-worker"),
     "trainer": ("Deployment", "streamrec-trainer"),
     "api": ("Deployment", "streamrec-api"),
+    "retrain": ("CronJob", "streamrec-retrain"),
 }
+JOBS = ("CronJob", "Job")  # run to completion: no probes, no replicas, no Service
 # Secrets created by operators rather than by these manifests: Strimzi writes one per
 # KafkaUser (added below) and "<cluster>-cluster-ca-cert"; the Redis Secret (feeds and
 # registry URLs with the AUTH password) is created out of band in production (k8s/README.md).
@@ -48,9 +51,13 @@ def _config(kl: ModuleType, docs: list[dict[str, Any]]) -> dict[str, str]:
     return kl.one(docs, "ConfigMap", "streamrec-config")["data"]
 
 
+def _template(kl: ModuleType, docs: list[dict[str, Any]], component: str) -> dict[str, Any]:
+    """The pod template (metadata + spec) of an app component, a CronJob's included."""
+    return kl.pod_template(kl.one(docs, *APP[component]))
+
+
 def _container(kl: ModuleType, docs: list[dict[str, Any]], component: str) -> dict[str, Any]:
-    kind, name = APP[component]
-    (container,) = kl.one(docs, kind, name)["spec"]["template"]["spec"]["containers"]
+    (container,) = _template(kl, docs, component)["spec"]["containers"]
     return container
 
 
@@ -61,7 +68,7 @@ def _env(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_every_container_is_restricted(kl: ModuleType, rendered: dict[str, list[dict[str, Any]]], overlay: str):
     templates = kl.pod_templates(rendered[overlay])
-    assert len(templates) == 4  # worker, trainer, api, redis
+    assert len(templates) == 5  # worker, trainer, api, redis, retrain
     for workload, pod in templates:
         where = f"{overlay} {workload['kind']}/{workload['metadata']['name']}"
         psc = pod["securityContext"]
@@ -89,7 +96,7 @@ def test_resources_probes_and_pinned_images(kl: ModuleType, rendered: dict[str, 
             assert req["memory"] == lim["memory"], f"{where}: memory request = limit (no overcommit, no OOM surprise)"
             assert IMAGE_TAG.match(c["image"]), f"{where}: image {c['image']} must be pinned by a tag (not latest)"
             assert c.get("imagePullPolicy", "IfNotPresent") != "Always", where
-        for c in pod["containers"]:
+        for c in pod["containers"] if workload["kind"] not in JOBS else []:
             assert "livenessProbe" in c and "readinessProbe" in c, f"{overlay} {c['name']}"
         grace = pod.get("terminationGracePeriodSeconds", 30)
         assert grace >= 30, f"{workload['metadata']['name']}: SIGTERM needs time for a graceful stop"
@@ -112,7 +119,9 @@ def test_app_probes_hit_the_web_port_endpoints(kl: ModuleType, rendered: dict[st
     worker = kl.one(docs, "StatefulSet", "streamrec-worker")["spec"]["template"]["spec"]
     assert worker["terminationGracePeriodSeconds"] >= 60
     api = _container(kl, docs, "api")  # the API serves probes and metrics on its one HTTP port
-    assert {p["name"]: p["containerPort"] for p in api["ports"]} == {"http": int(_env(api)["STREAMREC_API__PORT"]["value"])}
+    assert {p["name"]: p["containerPort"] for p in api["ports"]} == {
+        "http": int(_env(api)["STREAMREC_API__PORT"]["value"])
+    }
     for probe, path in (("startupProbe", "/healthz"), ("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
         assert api[probe]["httpGet"] == {"path": path, "port": "http"}
     assert _env(api)["STREAMREC_API__TOKENS"]["valueFrom"]["secretKeyRef"]["name"] == "streamrec-api-tokens"
@@ -202,7 +211,7 @@ def test_sasl_only_over_tls(kl: ModuleType, rendered: dict[str, list[dict[str, A
         assert env["STREAMREC_KAFKA_SECURITY__SASL_USERNAME"]["value"] in users
         secret = env["STREAMREC_KAFKA_SECURITY__SASL_PASSWORD"]["valueFrom"]["secretKeyRef"]
         assert secret == {"name": env["STREAMREC_KAFKA_SECURITY__SASL_USERNAME"]["value"], "key": "password"}
-        pod = kl.one(docs, *APP[component])["spec"]["template"]["spec"]
+        pod = _template(kl, docs, component)["spec"]
         (mount,) = [m for m in c["volumeMounts"] if ca_file.startswith(m["mountPath"] + "/")]
         (vol,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
         assert vol["secret"]["secretName"] == f"{kafka['metadata']['name']}-cluster-ca-cert"
@@ -217,10 +226,9 @@ def test_registry_reachable_from_every_app_pod(kl: ModuleType, rendered: dict[st
         env = _env(_container(kl, docs, component))
         ref = env["STREAMREC_REGISTRY__URL"]["valueFrom"]["secretKeyRef"]
         assert ref == {"name": "streamrec-redis", "key": "registry-url"}, component
-        labels = kl.one(docs, *APP[component])["spec"]["template"]["metadata"]["labels"]
+        labels = _template(kl, docs, component)["metadata"]["labels"]
         assert labels["streamrec.io/redis-client"] == "true", f"{component} must pass the Redis NetworkPolicy"
-    for kind in ("PersistentVolumeClaim",):
-        assert kl.find(docs, kind, "streamrec-trainer"), "trainer state survives a restart"
+    assert kl.find(docs, "PersistentVolumeClaim", "streamrec-trainer"), "trainer state survives a restart"
     redis_conf = kl.one(docs, "ConfigMap", "streamrec-redis")["data"]["redis.conf"]
     assert "maxmemory-policy volatile-lru" in redis_conf, "registry keys have no TTL and must never be evicted"
 
@@ -275,6 +283,10 @@ def test_topics_users_and_partitions_agree(kl: ModuleType, rendered: dict[str, l
     assert "Write" in _acl_ops(trainer, "topic", names.models)
     assert "Read" in _acl_ops(trainer, "group", config["STREAMREC_TRAINER__GROUP_ID"])
     assert not _acl_ops(trainer, "topic", names.events), "least privilege"
+    retrain = kl.one(docs, "KafkaUser", "streamrec-retrain")
+    assert "Read" in _acl_ops(retrain, "topic", names.events), "it retrains from the events topic"
+    assert {"Read", "Write"} <= _acl_ops(retrain, "topic", names.models), "the served version; the announcement"
+    assert not _acl_ops(retrain, "topic", names.training) and not _acl_ops(retrain, "group", app_id), "least privilege"
 
     sts = kl.one(docs, "StatefulSet", "streamrec-worker")
     assert sts["spec"].get("replicas", 1) <= partitions
@@ -293,7 +305,7 @@ def test_topics_users_and_partitions_agree(kl: ModuleType, rendered: dict[str, l
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_services_monitors_and_pdb_select_pods(kl: ModuleType, rendered: dict[str, list[dict[str, Any]]], overlay: str):
     docs = rendered[overlay]
-    pods = kl.pod_templates(docs)
+    pods = [(w, pod) for w, pod in kl.pod_templates(docs) if w["kind"] not in JOBS]
 
     def selected(selector: dict[str, str]) -> list[dict[str, Any]]:
         return [
@@ -323,7 +335,7 @@ def test_services_monitors_and_pdb_select_pods(kl: ModuleType, rendered: dict[st
 def test_dev_is_one_of_each_on_cpu(kl: ModuleType, rendered: dict[str, list[dict[str, Any]]]) -> None:
     docs = rendered["dev"]
     for w, pod in kl.pod_templates(docs):
-        assert w["spec"].get("replicas") == 1, w["metadata"]["name"]
+        assert w["kind"] in JOBS or w["spec"].get("replicas") == 1, w["metadata"]["name"]
         assert all("nvidia.com/gpu" not in c["resources"]["limits"] for c in pod["containers"])
     assert all(p["spec"]["replicas"] == 1 for p in kl.find(docs, "KafkaNodePool"))
     assert not kl.find(docs, "ScaledObject")
@@ -333,8 +345,8 @@ def test_dev_is_one_of_each_on_cpu(kl: ModuleType, rendered: dict[str, list[dict
 def test_gpu_overlay_puts_worker_and_trainer_on_gpus(kl: ModuleType, rendered: dict[str, list[dict[str, Any]]]):
     docs = rendered["gpu"]
     assert _config(kl, docs)["STREAMREC_DEVICE"] == "cuda"
-    for component in ("worker", "trainer"):
-        pod = kl.one(docs, *APP[component])["spec"]["template"]["spec"]
+    for component in ("worker", "trainer", "retrain"):
+        pod = _template(kl, docs, component)["spec"]
         (c,) = pod["containers"]
         assert c["resources"]["limits"]["nvidia.com/gpu"] == "1", component
         assert c["image"].endswith("-gpu"), component
@@ -345,3 +357,36 @@ def test_gpu_overlay_puts_worker_and_trainer_on_gpus(kl: ModuleType, rendered: d
     for overlay in ("base", "dev"):
         for _w, pod in kl.pod_templates(rendered[overlay]):
             assert not pod["containers"][0]["image"].endswith("-gpu")
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_retrain_runs_one_at_a_time_on_its_own_volume(
+    kl: ModuleType, rendered: dict[str, list[dict[str, Any]]], overlay: str
+):
+    """The CronJob of ``streamrec retrain``: never two at once, a bound PVC for its data dir, the
+    trainer's wiring (service account, config, secrets), and the gate's verdict (exit 3) not retried."""
+    docs = rendered[overlay]
+    cron = kl.one(docs, "CronJob", "streamrec-retrain")
+    assert cron["spec"]["concurrencyPolicy"] == "Forbid"
+    job = cron["spec"]["jobTemplate"]["spec"]
+    assert job["activeDeadlineSeconds"] > 0 and job["backoffLimit"] <= 1
+    (rule,) = job["podFailurePolicy"]["rules"]
+    assert rule["action"] == "FailJob" and rule["onExitCodes"] == {
+        "containerName": "retrain",
+        "operator": "In",
+        "values": [3],
+    }
+    pod = _template(kl, docs, "retrain")["spec"]
+    assert pod["restartPolicy"] == "Never", "podFailurePolicy needs it; a failed pod is retried as a new pod"
+    container = _container(kl, docs, "retrain")
+    assert container["args"][0] == "retrain"
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    (data,) = [m for m in container["volumeMounts"] if m["mountPath"] == _config(kl, docs)["STREAMREC_DATA_DIR"]]
+    claim = volumes[data["name"]]["persistentVolumeClaim"]["claimName"]
+    assert claim == "streamrec-retrain" and kl.find(docs, "PersistentVolumeClaim", claim), "the PVC exists"
+    assert claim != "streamrec-trainer", "ReadWriteOnce: the trainer's volume is the trainer's"
+    trainer_pod = _template(kl, docs, "trainer")["spec"]
+    assert pod["serviceAccountName"] == trainer_pod["serviceAccountName"]
+    trainer = _container(kl, docs, "trainer")
+    assert container["envFrom"] == trainer["envFrom"]
+    assert _env(container)["STREAMREC_REGISTRY__URL"] == _env(trainer)["STREAMREC_REGISTRY__URL"]
