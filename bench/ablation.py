@@ -19,6 +19,8 @@ import dataclasses
 import json
 import logging
 import os
+import shlex
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -68,7 +70,9 @@ def run_one(
     )
     cache = Path(os.environ.get("STREAMREC_DATA_DIR", "/tmp/streamrec-ablation")) / "cache"
     trainer = Trainer(log, catalogue, settings, 50, torch.device("cpu"), cache_dir=cache, progress=False)
+    cpu0 = time.process_time()  # CPU seconds, all threads: a cost the machine's load does not inflate
     trained = trainer.fit()
+    cpu = time.process_time() - cpu0
     res = evaluate_run(log, catalogue, trained, keep_seen=False, device=torch.device("cpu"), cache_dir=cache)
     m = trained.metrics
     kept = {}
@@ -87,6 +91,7 @@ def run_one(
         "epochs": epochs,
         "best_epoch": m["best_epoch"],
         "s_per_epoch": round(m["train_seconds"] / len(m["epochs"]), 2),
+        "cpu_s_per_epoch": round(cpu / len(m["epochs"]), 2),
         "full_softmax": trainer.full_softmax,
         "val": m["val"],
         "test": {k: res["model"][k] for k in METRICS},
@@ -155,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.table:
         print(table(a.table), end="")
         return 0
+    command = shlex.join(["python", "-m", "streamrec.bench.ablation", *(sys.argv[1:] if argv is None else argv)])
     done = set()
     if a.out.exists():
         done = {(r["data"], r["variant"], r["seed"]) for r in map(json.loads, a.out.read_text().splitlines())}
@@ -164,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             t0 = time.monotonic()
             r = run_one(a.data, a.events, a.items, a.first_events, name, overrides, seed, a.epochs, a.keep_seen_too)
+            r = {"command": command, **r}  # the sweep that made this line
             with a.out.open("a") as fh:
                 fh.write(json.dumps(r) + "\n")
             print(

@@ -9,6 +9,8 @@ Layout (docs/contracts.md, "Model directory")::
     metrics.json    validation and training figures
     cooccurrence.npz  optional: the co-occurrence table counted on the training log (the hybrid's
                       base table, shipped in every artifact exported from this directory)
+    text_layers.pt  with a fine-tuned language model (config ``text_finetune``): its tuned layers,
+                    a partial state dict of the text model ``text_model`` names
 
 Written into a temporary sibling and renamed into place, so a reader never sees half a model
 (docs/architecture.md, invariant 3); an existing directory is replaced only after the new one is complete.
@@ -37,6 +39,7 @@ from streamrec.errors import UserError
 
 FORMAT = 1
 FILES = ("config.json", "weights.pt", "item_ids.json", "items.npy", "metrics.json")
+TEXT_LAYERS = "text_layers.pt"
 
 
 @dataclass
@@ -48,6 +51,8 @@ class TrainedModel:
     config: dict[str, Any]
     metrics: dict[str, Any] = field(default_factory=dict)
     cooccurrence: Cooccurrence | None = None
+    # Fine-tuned language-model layers over the stock text model (None = the stock model, frozen).
+    text_layers: dict[str, torch.Tensor] | None = None
 
     @property
     def session_tower(self) -> SessionTower:
@@ -93,6 +98,8 @@ def save_model_dir(out: str | Path, trained: TrainedModel) -> Path:
         (tmp / "metrics.json").write_text(json.dumps(trained.metrics, indent=2, sort_keys=True))
         if trained.cooccurrence is not None:
             trained.cooccurrence.save(tmp / COOCCURRENCE_NPZ)
+        if trained.text_layers is not None:
+            torch.save(trained.text_layers, tmp / TEXT_LAYERS)
         if out.exists():
             old = out.with_name(f".{out.name}.old")
             shutil.rmtree(old, ignore_errors=True)
@@ -125,12 +132,20 @@ def load_model_dir(path: str | Path, device: str | torch.device = "cpu") -> Trai
         model = Recommender(cfg)
         model.load_state_dict(state)
         table = Cooccurrence.load(path / COOCCURRENCE_NPZ) if (path / COOCCURRENCE_NPZ).is_file() else None
+        layers = None
+        if config.get("text_finetune"):
+            # Without them the stock layers would stand in for the tuned ones: refuse instead.
+            if not (path / TEXT_LAYERS).is_file():
+                raise UserError(f"{path}: the model fine-tuned its text model but {TEXT_LAYERS} is missing")
+            layers = torch.load(path / TEXT_LAYERS, map_location="cpu", weights_only=True)
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
         raise UserError(f"{path}: unreadable model directory ({type(exc).__name__}: {str(exc)[:200]})") from exc
     if len(item_ids) != cfg.n_items:
         raise UserError(f"{path}: item_ids.json has {len(item_ids)} ids, the model {cfg.n_items} rows")
     model.to(device).eval()
-    return TrainedModel(model=model, item_ids=item_ids, config=config, metrics=metrics, cooccurrence=table)
+    return TrainedModel(
+        model=model, item_ids=item_ids, config=config, metrics=metrics, cooccurrence=table, text_layers=layers
+    )
 
 
 def pack_model_dir(model_dir: str | Path, tar_path: str | Path) -> None:

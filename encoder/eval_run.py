@@ -64,7 +64,9 @@ def _item_matrix(
         idx = catalogue.index()
         texts = [catalogue.text_of(idx[r]) if r in idx else "" for r in extra]
         max_tokens = int(trained.config.get("train", {}).get("text_max_tokens", 64))
-        emb = embed_texts(texts, locate(ref), ref.sha256, max_tokens, cache_dir=cache_dir, progress=False)
+        emb = embed_texts(
+            texts, locate(ref), ref.sha256, max_tokens, cache_dir=cache_dir, progress=False, layers=trained.text_layers
+        )
         with torch.no_grad():
             vecs = torch.nn.functional.normalize(proj(torch.from_numpy(emb)), dim=-1)
         has_text = torch.tensor([bool(t.strip()) for t in texts])

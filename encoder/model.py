@@ -72,12 +72,15 @@ class ItemTower(nn.Module):
         self.id_emb = nn.Embedding(cfg.n_items, cfg.d)
         nn.init.normal_(self.id_emb.weight, std=0.1 if cfg.text_dim else 1.0 / math.sqrt(cfg.d))
         self.text_proj = TextProjection(cfg.text_dim, cfg.d) if cfg.text_dim else None
-        # Frozen text-model embeddings of the catalogue (computed once per catalogue version).
+        # Text-model embeddings of the catalogue (computed once per catalogue version; with a
+        # fine-tuned language model, those of its best epoch).
         self.register_buffer("text_emb", torch.zeros(cfg.n_items, cfg.text_dim))  # [N, T]
         self.register_buffer("warm", torch.ones(cfg.n_items, dtype=torch.bool))  # [N]
 
-    def forward(self, idx: torch.Tensor | None = None) -> torch.Tensor:
-        """Vectors of items ``idx`` (any shape [...]) or of the whole table when None -> [..., d]."""
+    def forward(self, idx: torch.Tensor | None = None, text: torch.Tensor | None = None) -> torch.Tensor:
+        """Vectors of items ``idx`` (any shape [...]) or of the whole table when None -> [..., d].
+        ``text`` [..., T]: those rows' text-model embeddings in place of ``text_emb`` (the trainer's
+        fine-tuned language model computes them per step, with gradients)."""
         if idx is None:
             idx = torch.arange(self.cfg.n_items, device=self.id_emb.weight.device)  # [N]
         keep = self.warm[idx].unsqueeze(-1).to(self.id_emb.weight.dtype)  # [..., 1]
@@ -87,7 +90,7 @@ class ItemTower(nn.Module):
             keep = keep * (~drop[idx]).unsqueeze(-1).to(keep.dtype)  # [..., 1]
         v = self.id_emb(idx) * keep  # [..., d]
         if self.text_proj is not None:
-            v = v + self.text_proj(self.text_emb[idx])  # [..., d]
+            v = v + self.text_proj(self.text_emb[idx] if text is None else text)  # [..., d]
         return F.normalize(v, dim=-1)  # [..., d]
 
 

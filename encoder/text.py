@@ -1,10 +1,11 @@
-"""Text tower input: item text -> frozen language-model embedding, cached per catalogue version.
+"""Text tower input: item text -> language-model embedding, cached per catalogue version.
 
-The language model is run once per catalogue (not per training step): only the small
-projection on top of it is trained. The result is cached under a key made of the model's
-weights checksum, the token limit and every item text, so a changed catalogue recomputes and an
-unchanged one loads in milliseconds. Items without text get a zero row and never reach the
-language model (a catalogue without any text trains ID-only: see the offline trainer).
+The language model is run once per catalogue (not per training step): by default only the small
+projection on top of it is trained (fine-tuning its top layers: :mod:`.text_finetune`). The
+result is cached under a key made of the model's weights checksum, the token limit and every
+item text, so a changed catalogue recomputes and an unchanged one loads in milliseconds. Items
+without text get a zero row and never reach the language model (a catalogue without any text
+trains ID-only: see the offline trainer).
 
 This is the torch side (offline training, evaluation, and the reference the exported
 ``text.onnx`` is checked against); serving embeds with onnxruntime
@@ -26,6 +27,16 @@ from torch import nn
 from streamrec.errors import UserError
 
 log = logging.getLogger(__name__)
+
+
+def layers_digest(layers: dict[str, torch.Tensor]) -> str:
+    """sha256 of fine-tuned text-model layers (a partial state dict): their name in configs and
+    artifact metas, next to the stock model's own checksum."""
+    h = hashlib.sha256()
+    for name, value in sorted(layers.items()):
+        h.update(name.encode())
+        h.update(value.detach().cpu().float().numpy().tobytes())
+    return h.hexdigest()
 
 
 def cache_key(model_sha256: str, max_tokens: int, texts: list[str]) -> str:
@@ -58,7 +69,15 @@ class TextModel:
     and ~90 MB, so processes that embed repeatedly load it once and keep it; :func:`embed_texts`
     loads it per call."""
 
-    def __init__(self, directory: str | Path, device: str = "cpu", batch_size: int = 64) -> None:
+    def __init__(
+        self,
+        directory: str | Path,
+        device: str = "cpu",
+        batch_size: int = 64,
+        layers: dict[str, torch.Tensor] | None = None,
+    ) -> None:
+        """``layers``: fine-tuned layers (a partial state dict, :mod:`streamrec.encoder.text_finetune`)
+        put over the stock weights, so this is the tuned model."""
         from transformers import AutoModel, AutoTokenizer
 
         try:
@@ -66,6 +85,10 @@ class TextModel:
             lm = AutoModel.from_pretrained(str(directory), local_files_only=True).eval()
         except (OSError, ValueError) as exc:
             raise UserError(f"cannot load text model {directory}: {str(exc).splitlines()[0][:200]}") from exc
+        if layers:
+            unknown = lm.load_state_dict(layers, strict=False).unexpected_keys
+            if unknown:
+                raise UserError(f"fine-tuned text layers do not fit the text model {directory}: {unknown[0]} ...")
         self.pooled = MeanPooled(lm).to(device).eval()
         self.dim = int(lm.config.hidden_size)
         self.directory, self.device, self.batch_size = Path(directory), device, batch_size
@@ -97,14 +120,16 @@ def embed_texts(
     device: str = "cpu",
     cache_dir: Path | None = None,
     progress: bool = True,
+    layers: dict[str, torch.Tensor] | None = None,
 ) -> np.ndarray:
     """Embeddings float32 [N, T] of ``texts`` by the model in ``directory`` (whose weights hash
-    to ``model_sha256``; cached when ``cache_dir``)."""
-    path = cache_dir / f"text-{cache_key(model_sha256, max_tokens, texts)}.npy" if cache_dir else None
+    to ``model_sha256``; with fine-tuned ``layers`` over it; cached when ``cache_dir``)."""
+    weights = f"{model_sha256}+{layers_digest(layers)}" if layers else model_sha256
+    path = cache_dir / f"text-{cache_key(weights, max_tokens, texts)}.npy" if cache_dir else None
     if path is not None and path.is_file():
         log.info("text embeddings from cache %s", path)
         return np.load(path)
-    emb = TextModel(directory, device, batch_size).embed(texts, max_tokens, progress)
+    emb = TextModel(directory, device, batch_size, layers).embed(texts, max_tokens, progress)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp.npy")

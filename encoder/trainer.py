@@ -33,6 +33,7 @@ from streamrec.encoder.losses import (
 )
 from streamrec.encoder.model import ModelConfig, Recommender
 from streamrec.encoder.text import embed_texts
+from streamrec.encoder.text_finetune import TunedText, resolve
 from streamrec.errors import UserError
 from streamrec.settings.encoder import EncoderSettings
 from streamrec.text_models import TextModelRef, resolve_setting, search_dirs
@@ -158,6 +159,8 @@ class EMA:
 
 
 class Trainer:
+    tuned: TunedText | None = None  # the fine-tuned top of the language model, if any
+
     def __init__(
         self,
         log_: EventLog,
@@ -170,7 +173,7 @@ class Trainer:
         text_encoder: Callable[[list[str]], np.ndarray] | None = None,
     ) -> None:
         """``text_encoder`` replaces the language model (texts -> float32 [N, T]); tests inject a
-        cheap one. Without it the model named by ``settings.text_model`` is used."""
+        cheap one (never fine-tuned). Without it the model named by ``settings.text_model`` is used."""
         self.s = settings
         self.session_length = session_length
         self.device = device
@@ -183,6 +186,7 @@ class Trainer:
         self.seqs = build_sequences(log_, self.index)
         self.budget_minutes = budget_minutes(settings.max_minutes, len(log_), device)
         n = len(self.rows)
+        self.finetune = resolve(settings, device)
         text_emb, self.text_model = self._text_embeddings(catalogue, settings, device, cache_dir, text_encoder)
         self.cfg = ModelConfig(
             d=settings.d_model,
@@ -237,6 +241,9 @@ class Trainer:
             log.info("no item has text: training an ID-only model (no text tower)")
             return None, None
         if text_encoder is not None:
+            if self.finetune is not None:
+                log.info("an injected text encoder is not fine-tuned (encoder.text_finetune ignored)")
+                self.finetune = None
             emb = np.asarray(text_encoder(texts), dtype=np.float32)
             emb[[not t.strip() for t in texts]] = 0.0  # rows without text: no text part, as TextModel does
             return emb, "injected"
@@ -244,6 +251,9 @@ class Trainer:
         if resolved is None:
             return None, None
         ref, directory = resolved
+        if self.finetune is not None:
+            self.tuned = TunedText.build(directory, texts, self.finetune, s.text_max_tokens, device, self.progress)
+            return self.tuned.embed_all().cpu().numpy(), ref
         emb = embed_texts(
             texts,
             directory,
@@ -296,7 +306,8 @@ class Trainer:
             # Every item is a candidate, so the loss is the exact softmax over the catalogue that
             # evaluation ranks against, and no sampling correction is needed.
             log_q = self.unseen if self.any_unseen else None
-            return self.model.items(), hist_t.to(dev), tgt_t[hmask_t].to(dev), log_q  # padded slots -> row 0
+            vecs = self.model.items(None, self._text(None))  # [N, d]
+            return vecs, hist_t.to(dev), tgt_t[hmask_t].to(dev), log_q  # padded slots -> row 0
         neg = torch.randint(self.cfg.n_items, (s.n_negatives,), generator=gen)  # [M]
         n_h = int(hmask.sum())
         all_idx = torch.cat([hist_t[hmask_t], tgt_t[hmask_t], neg])  # [2*n_h + M]
@@ -307,7 +318,23 @@ class Trainer:
         log_q = candidate_log_q(self.pop[uniq], 2 * n_h, s.n_negatives, self.cfg.n_items) if s.logq else None
         if self.any_unseen:
             log_q = self.unseen[uniq] if log_q is None else log_q + self.unseen[uniq]
-        return self.model.items(uniq), hist_rows.to(dev), inv[n_h : 2 * n_h].to(dev), log_q
+        return self.model.items(uniq, self._text(uniq)), hist_rows.to(dev), inv[n_h : 2 * n_h].to(dev), log_q
+
+    @property
+    def net(self) -> torch.nn.Module:
+        """Everything the optimiser trains, EMA averages and the best epoch keeps."""
+        return self.model if self.tuned is None else torch.nn.ModuleDict({"model": self.model, "text": self.tuned})
+
+    def _text(self, idx: torch.Tensor | None) -> torch.Tensor | None:
+        """Fine-tuned text embeddings of rows ``idx`` (all when None) with gradients, [C, T];
+        None when the language model is frozen (the item tower reads its cached ``text_emb``)."""
+        return None if self.tuned is None else self.tuned(idx)
+
+    def _sync_text_emb(self) -> None:
+        """The item tower's cached text embeddings from the tuned layers as they are now, so
+        validation, the best epoch's weights and the saved item matrix use them."""
+        if self.tuned is not None:
+            self.model.items.text_emb.copy_(self.tuned.embed_all())
 
     def _augmented_views(
         self,
@@ -364,18 +391,22 @@ class Trainer:
         from tqdm import tqdm
 
         s = self.s
-        opt = torch.optim.AdamW(self.model.parameters(), lr=s.lr, weight_decay=s.weight_decay)
+        groups: list[dict] = [{"params": list(self.model.parameters())}]
+        if self.tuned is not None and self.finetune is not None:
+            # The language model learns slower than the towers on top: its weights start trained.
+            groups.append({"params": [p for p in self.tuned.parameters() if p.requires_grad], "lr": self.finetune.lr})
+        opt = torch.optim.AdamW(groups, lr=s.lr, weight_decay=s.weight_decay)
         rng = np.random.default_rng(s.seed)
         gen = torch.Generator().manual_seed(s.seed)
         best, best_state, best_epoch, bad = -1.0, None, 0, 0
         history = []
         # Exponential moving average of the weights (Polyak averaging): validated and saved in
         # place of the raw weights, it smooths out the step-to-step noise of small-batch training.
-        ema = EMA(self.model, s.ema_decay) if s.ema_decay > 0 else None
+        ema = EMA(self.net, s.ema_decay) if s.ema_decay > 0 else None
         amp = self.amp_dtype is not None
         t0 = time.monotonic()
         for epoch in range(1, s.epochs + 1):
-            self.model.train()
+            self.net.train()
             if s.shift_windows and epoch > 1:
                 self.windows = make_windows(self.seqs, self.session_length, rng)
             order = rng.permutation(len(self.windows.items))
@@ -387,16 +418,17 @@ class Trainer:
                     loss = self._step(batch, rng, gen)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
+                torch.nn.utils.clip_grad_norm_(self.net.parameters(), 5.0)
                 opt.step()
                 if ema is not None:
-                    ema.update(self.model)
+                    ema.update(self.net)
                 total += float(loss.detach())
                 bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
             live = None
             if ema is not None:
-                live = copy.deepcopy(self.model.state_dict())
-                ema.copy_to(self.model)
+                live = copy.deepcopy(self.net.state_dict())
+                ema.copy_to(self.net)
+            self._sync_text_emb()
             val = self.validate() if self.val_users else {"ndcg@10": 0.0, "hr@10": 0.0}
             history.append({"epoch": epoch, "loss": total / max(len(batches), 1), **val})
             log.info(
@@ -414,11 +446,11 @@ class Trainer:
                 )
             if val["ndcg@10"] > best:
                 best, best_epoch, bad = val["ndcg@10"], epoch, 0
-                best_state = copy.deepcopy(self.model.state_dict())
+                best_state = copy.deepcopy(self.net.state_dict())
             else:
                 bad += 1
             if live is not None:
-                self.model.load_state_dict(live)  # back to the raw weights the optimiser holds
+                self.net.load_state_dict(live)  # back to the raw weights the optimiser holds
             if bad >= s.patience:
                 break
             if self.budget_minutes is not None and time.monotonic() - t0 > 60 * self.budget_minutes:
@@ -427,8 +459,8 @@ class Trainer:
                 )
                 break
         assert best_state is not None
-        self.model.load_state_dict(best_state)
-        self.model.eval()
+        self.net.load_state_dict(best_state)
+        self.net.eval()
         best_val = next(h for h in history if h["epoch"] == best_epoch)
         metrics = {
             "best_epoch": best_epoch,
@@ -442,4 +474,11 @@ class Trainer:
         }
         text_model = self.text_model.as_dict() if isinstance(self.text_model, TextModelRef) else self.text_model
         config = {"text_model": text_model, "train": s.model_dump(), "session_length": self.session_length}
-        return TrainedModel(model=self.model.cpu(), item_ids=self.rows, config=config, metrics=metrics)
+        layers = None
+        if self.tuned is not None and self.finetune is not None:
+            layers = self.tuned.layer_state()
+            config["text_finetune"] = self.tuned.describe(self.finetune)
+            metrics["text_finetune"] = self.finetune.describe()
+        return TrainedModel(
+            model=self.model.cpu(), item_ids=self.rows, config=config, metrics=metrics, text_layers=layers
+        )

@@ -1,6 +1,7 @@
 """``text.onnx``: the text tower of a model with text, exported and checked against torch.
 
-The graph is token ids + attention mask -> the language model -> mean pooling -> L2 norm
+The graph is token ids + attention mask -> the language model (with the layers training tuned,
+if any) -> mean pooling -> L2 norm
 (``text_embedding``) -> the trained text projection -> L2 norm (``item_vec``), batch and token
 axes dynamic, read by :class:`streamrec.serving.text_tower.TextTower`. The parity check runs the
 written file the way serving does (``tokenizers`` + onnxruntime) on golden texts (empty-ish, short,
@@ -11,7 +12,7 @@ outputs within 1e-4, or the artifact is not written.
 Exporting MiniLM takes seconds and the file is large (``export_seconds``, ``text_onnx_bytes`` in
 bench/text_tower.json), while the online trainer exports a version every few promotions with the
 projection frozen: a checked file is kept in a cache under a key of everything it is made of (text
-model checksum, projection weights, opset, torch version) and copied from there, the same bytes
+model checksum, fine-tuned layers, projection weights, opset, torch version) and copied from there, the same bytes
 every time, so workers share one session.
 """
 
@@ -33,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from streamrec.encoder.artifact import TrainedModel
-from streamrec.encoder.text import TextModel
+from streamrec.encoder.text import TextModel, layers_digest
 from streamrec.export.parity import ParityError
 from streamrec.serving.text_tower import TEXT_INPUTS, TEXT_OUTPUTS, TextTower
 from streamrec.text_models import TextModelRef, locate, ref_from_config
@@ -61,10 +62,16 @@ class TextSpec:
     max_tokens: int
     search_dirs: tuple[Path, ...] = ()  # where the text model is looked for before the wheel
     cache_dir: Path | None = None  # checked text.onnx files, reused while nothing changed
+    layers: dict[str, torch.Tensor] | None = None  # fine-tuned layers over ``ref`` (None = stock)
+    fine_tuned: dict[str, Any] | None = None  # how they were tuned + their sha256 (model config)
 
     def meta(self) -> dict[str, Any]:
-        """The artifact meta's ``text`` entry."""
-        return {"model": self.ref.as_dict(), "max_tokens": self.max_tokens}
+        """The artifact meta's ``text`` entry. With fine-tuned layers, ``model`` is the base (its
+        tokenizer, and its other layers inside ``text.onnx``) and ``fine_tuned`` names the rest."""
+        meta = {"model": self.ref.as_dict(), "max_tokens": self.max_tokens}
+        if self.fine_tuned is not None:
+            meta["fine_tuned"] = self.fine_tuned
+        return meta
 
 
 @dataclass(frozen=True)
@@ -88,7 +95,15 @@ def text_spec(
     if ref is None or trained.text_projection is None:
         return None
     max_tokens = int(trained.config.get("train", {}).get("text_max_tokens", 64))
-    return TextSpec(ref, trained.text_projection, max_tokens, tuple(search_dirs), cache_dir)
+    return TextSpec(
+        ref,
+        trained.text_projection,
+        max_tokens,
+        tuple(search_dirs),
+        cache_dir,
+        trained.text_layers,
+        trained.config.get("text_finetune") if trained.text_layers is not None else None,
+    )
 
 
 class TextGraph(nn.Module):
@@ -105,6 +120,8 @@ class TextGraph(nn.Module):
 
 def cache_key(spec: TextSpec) -> str:
     h = hashlib.sha256(f"{spec.ref.sha256}\0{spec.max_tokens}\0{OPSET}\0{torch.__version__}\0".encode())
+    if spec.layers:
+        h.update(layers_digest(spec.layers).encode())
     for name, value in sorted(spec.projection.state_dict().items()):
         h.update(name.encode())
         h.update(value.detach().cpu().float().numpy().tobytes())
@@ -121,7 +138,7 @@ def export_text_tower(spec: TextSpec, path: Path, texts: Sequence[str] = ()) -> 
         shutil.copyfile(cached, path)
         return TextParity(**json.loads(cached.with_suffix(".json").read_text()))
     model_dir = locate(spec.ref, search_dirs)
-    lm = TextModel(model_dir)
+    lm = TextModel(model_dir, layers=spec.layers)
     graph = TextGraph(lm.pooled, spec.projection.eval()).eval()
     sample = lm.tokenize(list(GOLDEN_TEXTS[:3]), spec.max_tokens)
     with warnings.catch_warnings(), torch.no_grad():

