@@ -29,11 +29,11 @@ from streamrec.errors import UserError
 log = logging.getLogger(__name__)
 
 
-def layers_digest(layers: dict[str, torch.Tensor]) -> str:
-    """sha256 of fine-tuned text-model layers (a partial state dict): their name in configs and
-    artifact metas, next to the stock model's own checksum."""
+def state_digest(state: dict[str, torch.Tensor]) -> str:
+    """sha256 of a (partial) state dict: the name of fine-tuned text-model layers in configs and
+    artifact metas, next to the stock model's own checksum, and part of the text.onnx cache key."""
     h = hashlib.sha256()
-    for name, value in sorted(layers.items()):
+    for name, value in sorted(state.items()):
         h.update(name.encode())
         h.update(value.detach().cpu().float().numpy().tobytes())
     return h.hexdigest()
@@ -124,7 +124,7 @@ def embed_texts(
 ) -> np.ndarray:
     """Embeddings float32 [N, T] of ``texts`` by the model in ``directory`` (whose weights hash
     to ``model_sha256``; with fine-tuned ``layers`` over it; cached when ``cache_dir``)."""
-    weights = f"{model_sha256}+{layers_digest(layers)}" if layers else model_sha256
+    weights = f"{model_sha256}+{state_digest(layers)}" if layers else model_sha256
     path = cache_dir / f"text-{cache_key(weights, max_tokens, texts)}.npy" if cache_dir else None
     if path is not None and path.is_file():
         log.info("text embeddings from cache %s", path)

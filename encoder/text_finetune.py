@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from streamrec.encoder.text import TextModel, layers_digest
+from streamrec.encoder.text import TextModel, state_digest
 from streamrec.errors import UserError
 from streamrec.settings.encoder import EncoderSettings
 
@@ -173,7 +173,7 @@ class TunedText(nn.Module):
     def describe(self, plan: FineTune) -> dict:
         """The model config's ``text_finetune`` entry: how the layers were tuned and their checksum."""
         state = self.layer_state()
-        return {"method": plan.method, "layers": plan.layers, "first_layer": self.first, "sha256": layers_digest(state)}
+        return {"method": plan.method, "layers": plan.layers, "first_layer": self.first, "sha256": state_digest(state)}
 
 
 def lora_layers(layers: nn.ModuleList, rank: int) -> nn.Module:

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from streamrec.encoder.artifact import TrainedModel
-from streamrec.encoder.text import TextModel, layers_digest
+from streamrec.encoder.text import TextModel, state_digest
 from streamrec.export.parity import ParityError
 from streamrec.serving.text_tower import TEXT_INPUTS, TEXT_OUTPUTS, TextTower
 from streamrec.text_models import TextModelRef, locate, ref_from_config
@@ -121,10 +121,8 @@ class TextGraph(nn.Module):
 def cache_key(spec: TextSpec) -> str:
     h = hashlib.sha256(f"{spec.ref.sha256}\0{spec.max_tokens}\0{OPSET}\0{torch.__version__}\0".encode())
     if spec.layers:
-        h.update(layers_digest(spec.layers).encode())
-    for name, value in sorted(spec.projection.state_dict().items()):
-        h.update(name.encode())
-        h.update(value.detach().cpu().float().numpy().tobytes())
+        h.update(state_digest(spec.layers).encode())
+    h.update(state_digest(spec.projection.state_dict()).encode())
     return h.hexdigest()[:32]
 
 

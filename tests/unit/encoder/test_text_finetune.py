@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from streamrec.datasets import Catalogue, EventLog
 from streamrec.encoder.artifact import TEXT_LAYERS, TrainedModel, load_model_dir, save_model_dir
-from streamrec.encoder.text import TextModel, layers_digest
+from streamrec.encoder.text import TextModel, state_digest
 from streamrec.encoder.text_finetune import FineTune, TunedText, resolve
 from streamrec.encoder.trainer import Trainer
 from streamrec.errors import UserError
@@ -110,7 +110,7 @@ def test_tuned_layers_learn_and_frozen_ones_do_not(tiny_lm: Path, tuned_model: T
         "method": "last",
         "layers": 1,
         "first_layer": 1,
-        "sha256": layers_digest(layers),
+        "sha256": state_digest(layers),
     }
 
 
@@ -146,7 +146,7 @@ def test_lora_trains_adapters_and_merges_them(tiny_lm: Path) -> None:
 def test_model_dir_keeps_the_tuned_layers(tmp_path: Path, tuned_model: TrainedModel) -> None:
     out = save_model_dir(tmp_path / "m", tuned_model)
     back = load_model_dir(out)
-    assert back.text_layers is not None and layers_digest(back.text_layers) == layers_digest(tuned_model.text_layers)
+    assert back.text_layers is not None and state_digest(back.text_layers) == state_digest(tuned_model.text_layers)
     (out / TEXT_LAYERS).unlink()
     with pytest.raises(UserError, match=r"text_layers\.pt is missing"):
         load_model_dir(out)
@@ -174,7 +174,7 @@ def test_text_onnx_serves_the_tuned_vectors(
     )
     directory = Path(result.ref.uri)
     meta = verify(directory)
-    assert meta.text["fine_tuned"]["sha256"] == layers_digest(t.text_layers)
+    assert meta.text["fine_tuned"]["sha256"] == state_digest(t.text_layers)
     assert meta.parity["text"]["passed"]
     catalogue = data[0]
     index = catalogue.index()
