@@ -108,18 +108,12 @@ class EventSource:
 
 def export_synthetic_model(settings: Settings, n_items: int, k: int, session_length: int) -> str:
     """A randomly initialised model of the default shape, exported to the stack's registry."""
-    import torch
-
-    from streamrec.encoder.model import ModelConfig, Recommender
+    from streamrec.bench.model_bench import synthetic_model
     from streamrec.export.exporter import export_model
     from streamrec.serving.registry import open_registry
 
-    torch.manual_seed(0)
-    model = Recommender(ModelConfig(d=128, n_layers=2, session_length=session_length, n_items=n_items)).eval()
-    with torch.no_grad():
-        matrix = model.items().numpy()
+    model, ids, matrix = synthetic_model(n_items, session_length)
     registry = open_registry(settings.registry.url, settings.data_dir, settings.redis_tls)
-    ids = [f"i{i}" for i in range(n_items)]
     return export_model(model.session, ids, matrix, registry, k=k, session_length=session_length).ref.version
 
 

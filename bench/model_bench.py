@@ -32,6 +32,18 @@ PEAK_GFLOPS = 176.0  # measured sgemm peak of the 2-core reference machine (docs
 D, LAYERS, SESSION_LENGTH, K = 128, 2, 50, 20
 
 
+def synthetic_model(n_items: int, session_length: int = SESSION_LENGTH) -> tuple[Any, list[str], np.ndarray]:
+    """A randomly initialised model of the default shape over ``n_items`` synthetic items (seed 0,
+    so every bench that builds one gets the same weights) -> (model, item ids, item matrix [N, d])."""
+    from streamrec.encoder.model import ModelConfig, Recommender
+
+    torch.manual_seed(0)
+    model = Recommender(ModelConfig(d=D, n_layers=LAYERS, session_length=session_length, n_items=n_items)).eval()
+    with torch.no_grad():
+        matrix = model.items().numpy()
+    return model, [f"i{i}" for i in range(n_items)], matrix
+
+
 def session_flops(n_items: int, d: int = D, layers: int = LAYERS, session_length: int = SESSION_LENGTH) -> float:
     per_layer = 24 * session_length * d * d + 4 * session_length * session_length * d
     return layers * per_layer + 2 * session_length * d * d + 2 * n_items * d
@@ -107,7 +119,6 @@ def run_model_bench(
     """Run the benchmark; returns (and writes to ``out`` when given) a JSON-able dict.
     ``catalogues``/``batches`` replace the default grids (``streamrec bench`` asks for 10k-1M);
     ``device`` is the runner's (auto|cuda|cpu: the CUDA provider on a GPU machine)."""
-    from streamrec.encoder.model import ModelConfig, Recommender
     from streamrec.export.exporter import export_model
     from streamrec.export.serving_graph import ServingGraph
     from streamrec.serving.item_index import EncodedBatch
@@ -128,11 +139,7 @@ def run_model_bench(
     with tempfile.TemporaryDirectory() as tmp:
         registry = LocalRegistry(Path(tmp))
         for n in catalogues:
-            torch.manual_seed(0)
-            model = Recommender(ModelConfig(d=D, n_layers=LAYERS, session_length=SESSION_LENGTH, n_items=n)).eval()
-            ids = [f"i{i}" for i in range(n)]
-            with torch.no_grad():
-                matrix = model.items().numpy()
+            model, ids, matrix = synthetic_model(n)
             t0 = time.perf_counter()
             ref = export_model(model.session, ids, matrix, registry, k=K, session_length=SESSION_LENGTH).ref
             export_s = time.perf_counter() - t0

@@ -27,22 +27,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from streamrec.bench.model_bench import LAYERS, SESSION_LENGTH, D, K, _swap_pause
+from streamrec.bench.model_bench import LAYERS, SESSION_LENGTH, D, K, _swap_pause, synthetic_model
 
 
 def measure(n: int, registry_root: Path) -> dict[str, Any]:
     """Sizes, export time, swap pause and int8 load time at ``n`` items."""
-    from streamrec.encoder.model import ModelConfig, Recommender
     from streamrec.export.exporter import export_model
     from streamrec.serving.registry import LocalRegistry
     from streamrec.serving.runner import Runner
 
     registry = LocalRegistry(registry_root)
-    torch.manual_seed(0)
-    model = Recommender(ModelConfig(d=D, n_layers=LAYERS, session_length=SESSION_LENGTH, n_items=n)).eval()
-    ids = [f"i{i}" for i in range(n)]
-    with torch.no_grad():
-        matrix = model.items().numpy()
+    model, ids, matrix = synthetic_model(n)
     trained = np.ones(n, np.bool_)
     refs, export_s = [], []
     for _ in range(2):  # the served version and the promoted one
