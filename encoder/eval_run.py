@@ -22,7 +22,7 @@ from streamrec.encoder.artifact import TrainedModel
 from streamrec.encoder.baselines import popularity_scores
 from streamrec.encoder.data import Sequences, build_sequences, catalogue_rows, gaps_of, held_out_items
 from streamrec.encoder.evaluate import ScoreFn, memo_batch, model_score_fn, rank_many, summarize
-from streamrec.encoder.hybrid import bonus_fn, hybrid_fn, table_of, tune
+from streamrec.encoder.hybrid import bonus_fn, hybrid_fn, session_fn, table_of, tune
 from streamrec.encoder.model import Recommender
 from streamrec.encoder.text import embed_texts
 from streamrec.settings.hybrid import HybridSettings
@@ -107,7 +107,7 @@ def _validation(
     targets = np.array([seqs.items[u][-2] for u in users], dtype=np.int64)
     train = [seqs.items[u][seqs.train_part(u)] for u in range(len(seqs.users))]
     table = table_of(train, rows, hybrid)
-    return tune(fn, table, hist, targets, keep_seen, ("max", "log"), repeat=hybrid.repeat(keep_seen))
+    return tune(fn, table, hist, targets, keep_seen, ("max", "log"), repeat=hybrid.repeat(keep_seen), keys=users)
 
 
 def _cold_slice(
@@ -159,19 +159,26 @@ def _protocol(
             f"{hybrid.repeat_weight:g} x the repeat share x k/{hybrid.window} (k = recency)"
             if keep_seen
             else ""
-        ),
+        )
+        + f"; plus session_weight x the session-kNN votes (the {hybrid.session_neighbours} most similar of the "
+        f"histories sharing an item, each session's best item = 1)",
+        "session_knn": f"V-SKNN: a history is its last {hybrid.session_items} distinct items weighted i/n by "
+        f"recency; similarity = shared weight / sqrt(neighbour length) over the latest {hybrid.sessions_per_item} "
+        f"histories of each of its items; the {hybrid.session_neighbours} most similar vote with their similarity",
         "diversity": div_label,
         "session_length": session_length,
     }
 
 
-SETTING_KEYS = ("beta", "norm", "popularity_exponent", "source_exponent", "repeat_weight")  # a hybrid row's
+SETTING_KEYS = ("beta", "norm", "popularity_exponent", "source_exponent", "repeat_weight", "session_weight")
 
 
 def _hybrid(model_fn: ScoreFn, table: Cooccurrence, hist: list[np.ndarray], n: int, setting: dict) -> ScoreFn:
-    """``setting``'s repeat weight is the one for the protocol (``HybridSettings.repeat``)."""
+    """``setting``'s repeat weight is the one for the protocol (``HybridSettings.repeat``); its
+    session votes come from ``table``'s index of ``hist`` (keyed by position)."""
     shape = (setting["norm"], setting["popularity_exponent"], setting["source_exponent"], setting["repeat_weight"])
-    return hybrid_fn(model_fn, bonus_fn(table, hist, n, *shape), setting["beta"])
+    votes = memo_batch(session_fn(table, hist, range(len(hist)), n))
+    return hybrid_fn(model_fn, bonus_fn(table, hist, n, *shape), setting["beta"], votes, setting["session_weight"])
 
 
 def evaluate_run(
@@ -206,7 +213,7 @@ def evaluate_run(
     best = validation["best"]
     pop = popularity_scores(hist, n)
     table = table_of(hist, rows, hybrid)
-    reference = table if not hybrid.distance_exponent else table_of(hist, rows, hybrid.reference())
+    reference = table if not hybrid.distance_exponent else table_of(hist, rows, hybrid.reference(), sessions=False)
     setting = {k: getattr(hybrid, k) for k in SETTING_KEYS} | {"repeat_weight": hybrid.repeat(keep_seen)}
     chosen = {k: best[k] for k in SETTING_KEYS}
     methods = {
@@ -215,6 +222,7 @@ def evaluate_run(
         "hybrid_validated": _hybrid(model_fn, table, hist, n, chosen),
         "popularity": lambda b: np.tile(pop, (len(b), 1)),
         "cooccurrence": bonus_fn(reference, hist, n, "raw"),
+        "session_knn": session_fn(table, hist, range(len(hist)), n),
     }
     results: dict[str, dict] = {}
     for name, (ranks, tops) in rank_many(methods, hist, targets, keep_seen, k=K).items():
@@ -226,7 +234,7 @@ def evaluate_run(
         "model": results["model"],
         "hybrid": results["hybrid"],
         "hybrid_validated": results["hybrid_validated"],
-        "baselines": {"popularity": results["popularity"], "cooccurrence": results["cooccurrence"]},
+        "baselines": {name: results[name] for name in ("popularity", "cooccurrence", "session_knn")},
         "validation": validation,
         "protocol": _protocol(keep_seen, len(users), n, cold, cold_label, hybrid, div_label, session_length),
     }

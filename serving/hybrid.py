@@ -1,10 +1,13 @@
-"""The hybrid scorer's co-occurrence half in the worker: the live table, its per-event counts and
-each batch's bonus in the serving runner's catalogue rows.
+"""The hybrid scorer's neighbourhood half in the worker: the live co-occurrence table, its
+per-event counts, the live session index (each scored user's session, stored as it is scored)
+and each batch's bonus in the serving runner's catalogue rows.
 
 The table starts from the one the first served artifact ships (counted on its training log) and
 then counts the pairs of every event this worker processes, so it adapts to new items at once.
 A model swap keeps it: the live table already holds the base counts and every event since (the
-online trainer's versions ship the same base table).
+online trainer's versions ship the same base table). The session index starts from the one the
+table ships (older tables have none: it starts empty) and holds every session this worker
+scores: a worker sees its partitions' users, the base index everybody's up to the model's log.
 
 An item the table knows but the runner's catalogue lacks (first seen in an event, no vector
 yet) gets a zero vector in the catalogue: its model score is 0 and its bonus can rank it. The
@@ -21,8 +24,10 @@ from typing import Protocol
 
 import numpy as np
 
+from streamrec.bonus import Bonus, weighted_sum
 from streamrec.cooccurrence import Cooccurrence
 from streamrec.serving.runner import SparseBonus
+from streamrec.session_knn import SessionIndex
 from streamrec.settings.hybrid import HybridSettings
 
 log = logging.getLogger(__name__)
@@ -46,11 +51,14 @@ class BonusRunner(Protocol):
 
 
 class LiveHybrid:
-    """See the module docstring. ``beta`` 0 turns the bonus off (the table still counts)."""
+    """See the module docstring. ``beta`` 0 turns the co-occurrence bonus off (the table still
+    counts), ``session_weight`` 0 the session votes (the index is not updated then)."""
 
     def __init__(self, settings: HybridSettings, table: Cooccurrence | None = None) -> None:
         self.settings = settings
         self.table = table
+        if table is not None and table.sessions is None:
+            table.sessions = SessionIndex.shaped(settings)
         self._runner: object | None = None  # the runner the mapping below belongs to
         self._to_catalogue = np.zeros(0, np.int64)  # [T] table row -> catalogue row (-1 = none yet)
 
@@ -63,7 +71,13 @@ class LiveHybrid:
                 if base is not None
                 else Cooccurrence(s.max_neighbours, s.window, distance_exponent=s.distance_exponent)
             )
-            log.info("co-occurrence table: %d items to start from", len(self.table))
+            if self.table.sessions is None:
+                self.table.sessions = SessionIndex.shaped(s)
+            log.info(
+                "co-occurrence table: %d items, session index: %d sessions to start from",
+                len(self.table),
+                len(self.table.sessions),
+            )
 
     def observe(self, events: Sequence[tuple[Sequence[str], str]]) -> None:
         """Count the pairs of (session before the event, event's item) in arrival order."""
@@ -72,18 +86,45 @@ class LiveHybrid:
         self.table.observe_items(events)
 
     def bonus(
-        self, runner: BonusRunner, sessions: Sequence[Sequence[str]], keep_seen: bool = False
+        self,
+        runner: BonusRunner,
+        sessions: Sequence[Sequence[str]],
+        keep_seen: bool = False,
+        users: Sequence[str] | None = None,
     ) -> SparseBonus | None:
-        """The batch's bonus (already times beta) in ``runner``'s catalogue rows, or None when off;
-        with ``keep_seen`` it includes the repeat term (a feed that excludes seen items drops them)."""
-        if self.table is None or self.settings.beta <= 0 or not runner.takes_bonus or not sessions:
-            return None
+        """The batch's bonus (already weighted) in ``runner``'s catalogue rows, or None when off;
+        with ``keep_seen`` it includes the repeat term (a feed that excludes seen items drops them).
+        ``users`` (the sessions' owners) turns on the session votes: each session is stored in the
+        index first, then scored against everybody else's."""
         s = self.settings
-        raw = self.table.bonus(sessions, s.norm, s.popularity_exponent, s.source_exponent, s.repeat(keep_seen))
+        votes = s.session_weight > 0 and users is not None
+        if self.table is None or (s.beta <= 0 and not votes) or not runner.takes_bonus or not sessions:
+            return None
+        parts = self._parts(sessions, keep_seen, users if votes else None)
+        if not parts:
+            return None
+        raw = weighted_sum(parts)
         to_cat = self._mapping(runner)
         rows = np.where(raw.rows >= 0, to_cat[np.maximum(raw.rows, 0)], -1)  # [B, C]
-        values = np.where(rows >= 0, raw.values * np.float32(s.beta), 0).astype(np.float32)
+        values = np.where(rows >= 0, raw.values, 0).astype(np.float32)
         return rows, values
+
+    def _parts(
+        self, sessions: Sequence[Sequence[str]], keep_seen: bool, users: Sequence[str] | None
+    ) -> list[tuple[Bonus, float]]:
+        """(bonus, weight) of the co-occurrence half (when beta > 0) and of the session votes (when
+        ``users`` is given), in table rows."""
+        table, s = self.table, self.settings
+        assert table is not None
+        parts = []
+        if s.beta > 0:
+            bonus = table.bonus(sessions, s.norm, s.popularity_exponent, s.source_exponent, s.repeat(keep_seen))
+            parts.append((bonus, s.beta))
+        if users is not None and table.sessions is not None:
+            rows = [[table.rows[i] for i in session if i in table.rows] for session in sessions]
+            table.sessions.put_many(users, rows)
+            parts.append((table.sessions.bonus_rows(rows, users), s.session_weight))
+        return parts
 
     def _mapping(self, runner: BonusRunner) -> np.ndarray:
         """Table row -> catalogue row, extended for rows added since; table items the catalogue

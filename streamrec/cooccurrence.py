@@ -19,6 +19,9 @@ the error of any kept count is at most the smallest count of the row.
 The table also counts how many events re-click one of the ``window`` items before them: the
 repeat share that streamrec.bonus turns into a bonus for seen items, when a feed keeps them.
 
+It can carry the hybrid's session index (streamrec.session_knn), which lives in the same rows
+and is saved in the same file: the two are the base neighbourhood a model ships.
+
 The table has its own rows (item ids in first-seen order): an item first seen in an event gets
 a row at once, so it is a neighbour of its co-clicked items from the next event on, before any
 model has a vector for it. Numpy only (the worker never imports torch).
@@ -33,8 +36,10 @@ from pathlib import Path
 import numpy as np
 
 from streamrec.bonus import Bonus, Normalisation, layout, merge, normalise, repeat_entries
+from streamrec.session_knn import SessionIndex
 
 FILE_NAME = "cooccurrence.npz"
+SESSIONS = "sessions_"  # prefix of the session index's arrays in the file
 
 
 class Cooccurrence:
@@ -58,6 +63,7 @@ class Cooccurrence:
         self.fill = np.zeros(cap, np.int32)  # [cap] used slots per row
         self.totals = np.zeros(cap, np.float32)  # [cap] all pair counts ever added to a row
         self.repeats = self.events = 0  # events counted, and those whose item is in its prefix's window
+        self.sessions: SessionIndex | None = None  # the session kNN's sessions, in these rows
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -266,6 +272,7 @@ class Cooccurrence:
                 settings=np.array([self.max_neighbours, self.window], np.int64),
                 distance_exponent=np.float64(self.distance_exponent),
                 repeat_stats=np.array([self.repeats, self.events], np.int64),
+                **(self.sessions.arrays(SESSIONS) if self.sessions is not None else {}),
             )
 
     @classmethod
@@ -281,4 +288,6 @@ class Cooccurrence:
             table.fill[:n], table.totals[:n] = z["fill"], z["totals"]
             if "repeat_stats" in z.files:  # older files: no repeats counted (share 0, no repeat term)
                 table.repeats, table.events = (int(v) for v in z["repeat_stats"])
+            if f"{SESSIONS}settings" in z.files:  # older files: no sessions (the worker starts an empty index)
+                table.sessions = SessionIndex.from_arrays(z, SESSIONS)
         return table

@@ -235,7 +235,11 @@ class BatchPipeline:
     ) -> list[Feed]:
         users = list(touched)
         ranked = await self.scorer.rank(
-            runner, [touched[u].session.items for u in users], [touched[u].session.types for u in users], pairs
+            runner,
+            [touched[u].session.items for u in users],
+            [touched[u].session.types for u in users],
+            pairs,
+            users,
         )
         now, k = self.clock(), self.config.k
         feeds = []

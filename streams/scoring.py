@@ -88,17 +88,19 @@ class Scorer:
         sessions: list[list[str]],
         types: list[list[str]],
         pairs: Sequence[tuple[list[str], str]] = (),
+        users: Sequence[str] | None = None,
     ) -> list[Ranked | None]:
         """Best first, per session: ``config.candidates`` results (at most the model's K, fixed
         at export; model_slot.Fit logged a smaller one at swap time), re-ranked by MMR when on;
         None for a session whose scoring failed (its feed is left as it was). ``pairs`` (the
-        batch's (session before, item) events) are counted into the co-occurrence table first."""
+        batch's (session before, item) events) are counted into the co-occurrence table first;
+        ``users`` (the sessions' owners) lets the hybrid store and score them in its session index."""
         cfg = self.config
         want = min(cfg.candidates, runner.k)
         loop = asyncio.get_running_loop()
         try:
             ranked: list[Ranked | None] = await loop.run_in_executor(
-                self.executor, self._timed_recommend, runner, sessions, types, want, cfg.exclude_seen, pairs
+                self.executor, self._timed_recommend, runner, sessions, types, want, cfg.exclude_seen, pairs, users
             )
         except Exception:
             log.exception("batch scoring failed; scoring its %d users one by one", len(sessions))
@@ -120,12 +122,13 @@ class Scorer:
         want: int,
         exclude_seen: bool,
         pairs: Sequence[tuple[list[str], str]] = (),
+        users: Sequence[str] | None = None,
     ) -> list[tuple[list[str], list[float]]]:
         # timed in the scoring thread: with batches pipelined, time queued behind the previous
         # batch's scoring is not scoring
         t0 = time.perf_counter()
         try:
-            bonus = self._bonus(runner, sessions, pairs, not exclude_seen)
+            bonus = self._bonus(runner, sessions, pairs, not exclude_seen, users)
             n_items = len(runner.item_ids)
             groups = length_groups([len(s) for s in sessions], self.config.session_length, n_items)
             if len(groups) <= 1:
@@ -143,7 +146,12 @@ class Scorer:
             self.metrics.score_seconds.observe(time.perf_counter() - t0)
 
     def _bonus(
-        self, runner: Runner, sessions: list[list[str]], pairs: Sequence[tuple[list[str], str]], keep_seen: bool
+        self,
+        runner: Runner,
+        sessions: list[list[str]],
+        pairs: Sequence[tuple[list[str], str]],
+        keep_seen: bool,
+        users: Sequence[str] | None = None,
     ) -> SparseBonus | None:
         """Count the batch's events into the co-occurrence table, then the sessions' bonus (in
         batch order on the one scoring thread: the table sees events in partition order)."""
@@ -153,7 +161,7 @@ class Scorer:
             base = runner.cooccurrence_file
             self.hybrid.adopt(Cooccurrence.load(base) if base is not None else None)
         self.hybrid.observe(pairs)
-        return self.hybrid.bonus(runner, sessions, keep_seen)
+        return self.hybrid.bonus(runner, sessions, keep_seen, users)
 
     async def _score_one(
         self, runner: Runner, session: list[str], types: list[str], want: int

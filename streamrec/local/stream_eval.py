@@ -238,15 +238,16 @@ def stream_eval(
     online: bool = False,
 ) -> dict:
     """Replay ``events`` against the model in ``model_dir``; ``older`` (the part the model was
-    trained on) counts the base co-occurrence table when the model directory has none. With
+    trained on) counts the base co-occurrence table and session index when the model directory has
+    none. With
     ``online`` the trainer's update rule runs alongside (streamrec.local.stream_online)."""
     from streamrec.datasets import EventLog
     from streamrec.encoder.artifact import load_model_dir
     from streamrec.encoder.hybrid import table_from_log
 
     trained = load_model_dir(model_dir)
-    shipped = trained.cooccurrence is not None
-    if not shipped:
+    shipped = trained.cooccurrence is not None and trained.cooccurrence.sessions is not None
+    if not shipped:  # none, or one saved before tables carried their session index
         trained.cooccurrence = table_from_log(EventLog(older), settings.hybrid)
     with tempfile.TemporaryDirectory(prefix="streamrec-stream-eval-") as tmp:
         runner = _served_runner(settings, trained, Path(tmp) / "registry")
@@ -286,7 +287,8 @@ def _protocol(
         "served": f"worker pipeline + ONNX runner ({runner.file_name}), hybrid beta {h.beta} ({h.norm}), "
         f"{h.max_neighbours} neighbours per item, table counted online: {h.learn_online}, pair weight "
         f"1/k**{h.distance_exponent:g}, popularity exponent {h.popularity_exponent:g}, source exponent "
-        f"{h.source_exponent:g}" + ("; online trainer on (see 'online')" if online else "; frozen model"),
+        f"{h.source_exponent:g}, session-kNN weight {h.session_weight:g} ({h.session_neighbours} neighbours)"
+        + ("; online trainer on (see 'online')" if online else "; frozen model"),
         "base_table": "shipped with the model" if shipped else "counted on the older part of the log",
         "cooccurrence": "reference kNN: its own table of raw counts (pairs within the window count 1), counted "
         "on the same events, last items weighted by recency",

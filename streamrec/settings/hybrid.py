@@ -1,6 +1,7 @@
 """Settings of the hybrid scorer: model scores + beta x the session's co-occurrence bonus
-(streamrec.cooccurrence). Read by eval, the streaming eval, export (the base table) and
-the worker (serving and the per-event counts)."""
+(streamrec.cooccurrence) + session_weight x its session-kNN votes (streamrec.session_knn). Read
+by eval, the streaming eval, export (the base table) and the worker (serving and the per-event
+counts)."""
 
 from __future__ import annotations
 
@@ -50,6 +51,19 @@ class HybridSettings(Section):
     )
     window: int = Field(5, ge=1, le=50, description="pairs at most this many steps apart count; last items scored")
     learn_online: bool = Field(True, description="the worker counts the pairs of every event it processes")
+    session_weight: float = Field(
+        0.5, ge=0.0, description="weight of the session-kNN votes, each session's best item = 1 (0 = off)"
+    )
+    session_neighbours: int = Field(100, ge=1, le=10_000, description="most similar sessions that vote, per session")
+    sessions_per_item: int = Field(
+        100, ge=1, le=10_000, description="latest sessions looked up per session item (memory: 8 x this per item)"
+    )
+    session_capacity: int = Field(
+        200_000,
+        ge=1,
+        description="sessions the index keeps, the oldest overwritten first (memory: 4 x session_items + 8 each)",
+    )
+    session_items: int = Field(50, ge=1, le=1000, description="last distinct items a session is represented by")
 
     def repeat(self, keep_seen: bool) -> float:
         """The repeat term's weight for a feed that keeps seen items or not: only a feed that keeps

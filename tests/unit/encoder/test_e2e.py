@@ -48,10 +48,10 @@ def test_train_then_eval(sample: tuple[Path, Path], tmp_path: Path, capsys: pyte
         "command",
         "trained",
     }
-    assert set(res["baselines"]) == {"popularity", "cooccurrence"}
+    assert set(res["baselines"]) == {"popularity", "cooccurrence", "session_knn"}
     assert res["hybrid_validated"]["setting"] == {
         k: res["validation"]["best"][k]
-        for k in ("beta", "norm", "popularity_exponent", "source_exponent", "repeat_weight")
+        for k in ("beta", "norm", "popularity_exponent", "source_exponent", "repeat_weight", "session_weight")
     }
     assert res["hybrid"]["setting"]["repeat_weight"] == 0.0  # seen items excluded: no repeat term
     assert trained.cooccurrence is not None and len(trained.cooccurrence) == 120  # the shipped base table

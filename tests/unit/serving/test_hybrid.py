@@ -64,6 +64,19 @@ def test_the_repeat_term_only_serves_a_feed_that_keeps_seen_items(runner: Runner
     assert feed[0] == "item-3"  # the newest session item, back in a feed that keeps seen items
 
 
+def test_session_votes_bring_what_similar_sessions_clicked(runner: Runner) -> None:
+    settings = HybridSettings(beta=0.0, session_weight=50.0)
+    hybrid = LiveHybrid(settings, Cooccurrence(16, 5))
+    hybrid.observe([(["item-3"], "item-4"), (["item-3", "item-4"], "item-9")])  # rows for the items
+    assert hybrid.bonus(runner, [["item-3", "item-4", "item-9"]], users=["a"]) is not None  # stores a's session
+    alone = hybrid.bonus(runner, [["item-3", "item-4", "item-9"]], users=["a"])
+    assert alone is not None and (alone[0] < 0).all()  # a is not its own neighbour
+    bonus = hybrid.bonus(runner, [["item-3"]], users=["b"])
+    feed = runner.recommend([["item-3"]], [["click"]], 10, True, bonus)[0][0]
+    assert feed[:2] == ["item-4", "item-9"] or feed[:2] == ["item-9", "item-4"]  # what a clicked after item-3
+    assert hybrid.bonus(runner, [["item-3"]]) is None  # no owners given, beta 0: nothing to add
+
+
 def test_the_pipeline_counts_a_batch_before_scoring_it(runner: Runner) -> None:
     settings = Settings(k=10, session_length=8)
     hybrid = LiveHybrid(settings.hybrid.model_copy(update={"beta": 5.0}))
