@@ -75,6 +75,7 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
         mmr_lambda=w.mmr_lambda,
         mmr_pool=w.mmr_pool,
         model_wait_log_s=w.model_wait_log_s,
+        live_feeds_kept=w.live_feeds_kept,
     )
 
 
