@@ -228,6 +228,9 @@ class WorkerRuntime:
         updates = parse_records(records)
         if not updates:
             return
+        # Feed reads drop withdrawn items at once (streamrec.contracts.feed); the last update of
+        # an item in this poll wins, as in the compacted topic.
+        await self.feed_sink.set_available({u.item_id: u.available for u in updates})
         while True:
             # Embedded outside the lock (the text tower runs a language model per item); a model
             # swapped in meanwhile has its own tower: embed again for it.

@@ -1,6 +1,7 @@
 """One demo run: topics, the initial model's announcement, the child processes, the replay
 with its live view, and the summary. Numbers come from the processes' own metrics endpoints
-and from the feeds in Redis, never from the replayer's guesses."""
+(the online hit rate too: the worker's live counters, streamrec.local.live_hits), never from the
+replayer's guesses."""
 
 from __future__ import annotations
 
@@ -19,12 +20,11 @@ from streamrec.feed_store import get_feed, redis_client
 from streamrec.kafka import EventProducer
 from streamrec.local.live_hits import WITHOUT_FEED, LiveCount, version_rate, window_start
 from streamrec.local.stack import Stack
-from streamrec.online_eval import OnlineHitRate
 from streamrec.prom import Scrape, quantile
 
 LATENCY = "streamrec_event_to_feed_seconds"
 SCRAPE_EVERY_S = 0.5
-CHUNK = 20  # events per feed read-back round trip (hit-rate check) and per pacing step
+CHUNK = 20  # events per pacing step
 LIVE_WINDOW = 200  # events with a feed behind the live view's hit rate
 
 
@@ -46,7 +46,6 @@ class Point:
 @dataclass
 class Timeline:
     points: list[Point] = field(default_factory=list)
-    hits: OnlineHitRate = field(default_factory=OnlineHitRate)
     produced: int = 0
     delivery_failures: int = 0
     duration_s: float = 0.0
@@ -85,7 +84,6 @@ class DemoRun(Stack):
                 now = time.monotonic()
                 if stop.is_set() or (duration is not None and now - start >= duration):
                     break
-                tl.hits.check(self.redis, s.feed_prefix, chunk, now - start)
                 for ev in chunk:
                     producer.send(ev.user_id, ev.to_json())
                     pacer.tick()
@@ -212,8 +210,6 @@ def summary_dict(demo: DemoRun, tl: Timeline, exit_codes: dict[str, int]) -> dic
     w = demo._last_worker
     t = demo._last_trainer
     versions = [r.version for r in demo.registry().list()]
-    hits = tl.hits
-    frozen = hits.by_version(tl.first_version) if tl.first_version else []
     final = LiveCount.of(w)
     latest = final.rate_since(window_start([p.live for p in tl.points], final, 0.25))
     frozen_hits, frozen_n = version_rate(w, tl.first_version) if tl.first_version else (0.0, 0.0)
@@ -236,12 +232,6 @@ def summary_dict(demo: DemoRun, tl: Timeline, exit_codes: dict[str, int]) -> dic
             "latest_window": _rounded(latest),
             "events_checked": int(final.events),
             "events_without_feed": int(w.get(WITHOUT_FEED)),
-        },
-        "replayer_online_hit_rate_at_10": {
-            "frozen_model_window": round(hits.rate(frozen), 4) if frozen else None,
-            "latest_window": round(hits.rate(hits.last_fraction(0.25)), 4) if hits.records else None,
-            "events_checked": len(hits.records),
-            "events_without_feed": hits.no_feed,
         },
         "replay_s": round(tl.duration_s, 1),
         "exit_codes": exit_codes,
