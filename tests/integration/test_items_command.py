@@ -28,7 +28,7 @@ def test_publish_show_withdraw(
         "a1,Red shoes,shoes,true,\n"
         ",no id,shoes,true,\n"
         "a2,Blue hat,hats,maybe,\n"
-        "a3,Green bag,bags,false,\"[0.5, 1]\"\n"
+        'a3,Green bag,bags,false,"[0.5, 1]"\n'
     )
     common = ["--broker", services.broker, "--topics-items", f"{unique_prefix}.items", "--redis", services.redis]
     assert main(["items", "publish", str(path), *common]) == 1
