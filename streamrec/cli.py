@@ -36,6 +36,7 @@ COMMANDS = (
     "eval",
     "export",
     "models",
+    "items",
     "replay",
     "feed",
     "bench",

@@ -54,7 +54,9 @@ def _normalise(row: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-def _raw_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+def raw_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line, row)`` of a CSV, JSONL, Parquet, RecBole or ``ratings.dat`` file, by suffix: the
+    reader behind ``replay`` (events) and ``items publish`` (catalogue records)."""
     name = path.name.lower().removesuffix(".gz")
     if name.endswith("ratings.dat"):
         return file_rows.iter_ratings_dat(path)
@@ -67,7 +69,7 @@ def _raw_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         return file_rows.iter_parquet(path)
     if suffix in (".inter", ".item"):
         return file_rows.iter_recbole(path)
-    raise UserError(f"{path}: unknown events format (use .csv, .jsonl, .parquet, RecBole .inter or ratings.dat)")
+    raise UserError(f"{path}: unknown file format (use .csv, .jsonl, .parquet, RecBole .inter/.item or ratings.dat)")
 
 
 def iter_event_rows(path: str | Path) -> Iterator[tuple[int, dict[str, str]]]:
@@ -79,7 +81,7 @@ def iter_event_rows(path: str | Path) -> Iterator[tuple[int, dict[str, str]]]:
     losing it. Line numbers are 1-based physical lines (for parquet: 1-based row numbers).
     """
     path = Path(path)
-    for lineno, row in _raw_rows(path):
+    for lineno, row in raw_rows(path):
         if ERROR_KEY in row:
             yield lineno, {ERROR_KEY: str(row[ERROR_KEY])}
         else:

@@ -11,7 +11,7 @@ import redis
 import redis.asyncio
 
 from streamrec.config import RedisTls
-from streamrec.contracts.feed import WRITE_FEED_LUA, Feed, feed_key
+from streamrec.contracts.feed import READ_FEED_LUA, WRITE_FEED_LUA, Feed, feed_key, withdrawn_key
 from streamrec.errors import UserError
 
 FEED_FIELD = "feed"  # the hash field holding the packed feed (the others order the writes)
@@ -28,20 +28,44 @@ def write_feeds(client: redis.Redis, prefix: str, feeds: Sequence[Feed], ttl_s: 
     return [bool(r) for r in pipe.execute()]
 
 
-def _feed_or_none(raw: bytes | None) -> Feed | None:
-    return None if raw is None else Feed.unpack(raw)
+def set_withdrawn(client: redis.Redis, prefix: str, available: dict[str, bool]) -> None:
+    """Record catalogue availability for read-time filtering: withdrawn items into the set,
+    items available again out of it (one pipelined round trip)."""
+    key = withdrawn_key(prefix)
+    gone = [item for item, ok in available.items() if not ok]
+    back = [item for item, ok in available.items() if ok]
+    pipe = client.pipeline(transaction=False)
+    for start in range(0, max(len(gone), len(back)), 1000):
+        if gone[start : start + 1000]:
+            pipe.sadd(key, *gone[start : start + 1000])
+        if back[start : start + 1000]:
+            pipe.srem(key, *back[start : start + 1000])
+    pipe.execute()
+
+
+def is_withdrawn(client: redis.Redis, prefix: str, item_id: str) -> bool:
+    return bool(client.sismember(withdrawn_key(prefix), item_id))
+
+
+def _filtered(reply: list[Any] | None) -> Feed | None:
+    return None if reply is None else Feed.unpack(reply[0]).without(reply[1])
+
+
+def _read_keys(prefix: str, user_id: str) -> list[str]:
+    return [feed_key(prefix, user_id), withdrawn_key(prefix)]
 
 
 def get_feed(client: redis.Redis, user_id: str, prefix: str = "streamrec:feed:") -> Feed | None:
-    """Read a user's feed, or None if there is none (yet, or expired)."""
-    return _feed_or_none(client.hget(feed_key(prefix, user_id), FEED_FIELD))
+    """Read a user's feed, or None if there is none (yet, or expired); items withdrawn from the
+    catalogue since it was written are left out (one round trip: the read script)."""
+    return _filtered(client.register_script(READ_FEED_LUA)(keys=_read_keys(prefix, user_id)))
 
 
 async def get_feed_async(client: redis.asyncio.Redis, user_id: str, prefix: str) -> Feed | None:
     """:func:`get_feed` on an asyncio client: the API serves its reads on one event loop, where a
     blocking call would stall every request behind a slow one, and a thread hop per read costs
     CPU the 2 cores do not have to spare."""
-    return _feed_or_none(await client.hget(feed_key(prefix, user_id), FEED_FIELD))
+    return _filtered(await client.register_script(READ_FEED_LUA)(keys=_read_keys(prefix, user_id)))
 
 
 CLIENT_TIMEOUTS = {"socket_timeout": 5, "socket_connect_timeout": 5, "health_check_interval": 30}

@@ -1,7 +1,6 @@
-"""Online hit rate: was the event's item in the top-10 of the feed the user had just before it?
-
-This is the number a product owner cares about (did the list we showed contain what they
-clicked next), measured on the live system rather than offline.
+"""Online hit rate in process: was the event's item in the top-10 of the feed the user had just
+before it? The in-process streaming eval (streamrec.local.stream_eval) scores its replay with
+it; the running system counts the same in the worker (streamrec.streams.live_metrics).
 """
 
 from __future__ import annotations
@@ -9,10 +8,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import redis
-
 from streamrec.contracts.events import Event
-from streamrec.contracts.feed import Feed, feed_key
+from streamrec.contracts.feed import Feed
 
 
 @dataclass
@@ -31,17 +28,8 @@ class OnlineHitRate:
     records: list[HitRecord] = field(default_factory=list)
     no_feed: int = 0
 
-    def check(self, client: redis.Redis, prefix: str, events: Sequence[Event], at: float) -> None:
-        """Read the feeds of these events' users in one round trip and score each event."""
-        pipe = client.pipeline(transaction=False)
-        for ev in events:
-            pipe.hget(feed_key(prefix, ev.user_id), "feed")
-        raws = pipe.execute()
-        self.score(events, [None if raw is None else Feed.unpack(raw) for raw in raws], at)
-
     def score(self, events: Sequence[Event], feeds: Sequence[Feed | None], at: float) -> None:
-        """Score each event against the feed its user held before it (None: no feed yet). The
-        in-process streaming eval (streamrec.local.stream_eval) calls this too."""
+        """Score each event against the feed its user held before it (None: no feed yet)."""
         for ev, feed in zip(events, feeds, strict=True):
             if feed is None:
                 self.no_feed += 1
@@ -51,9 +39,6 @@ class OnlineHitRate:
     def rate(self, records: Sequence[HitRecord] | None = None) -> float:
         rs = self.records if records is None else records
         return sum(r.hit for r in rs) / len(rs) if rs else float("nan")
-
-    def by_version(self, version: str) -> list[HitRecord]:
-        return [r for r in self.records if r.model_version == version]
 
     def last_fraction(self, fraction: float) -> list[HitRecord]:
         n = max(1, int(len(self.records) * fraction))

@@ -65,17 +65,10 @@ log = logging.getLogger(__name__)
 
 
 def pipeline_config(settings: Settings) -> PipelineConfig:
-    w = settings.worker
-    return PipelineConfig(
-        k=settings.k,
-        session_length=settings.session_length,
-        dedupe_window=w.dedupe_window,
-        max_event_bytes=settings.max_event_bytes,
-        exclude_seen=w.exclude_seen,
-        mmr_lambda=w.mmr_lambda,
-        mmr_pool=w.mmr_pool,
-        model_wait_log_s=w.model_wait_log_s,
-    )
+    """The pipeline's knobs: the feed and session sizes, and the worker settings of the same names."""
+    same = ("dedupe_window", "exclude_seen", "mmr_lambda", "mmr_pool", "model_wait_log_s", "live_feeds_kept")
+    sizes = {"k": settings.k, "session_length": settings.session_length, "max_event_bytes": settings.max_event_bytes}
+    return PipelineConfig(**sizes, **{name: getattr(settings.worker, name) for name in same})
 
 
 class WorkerRuntime:
@@ -227,6 +220,7 @@ class WorkerRuntime:
         updates = parse_records(records)
         if not updates:
             return
+        await self.feed_sink.set_available({u.item_id: u.available for u in updates})
         while True:
             # Embedded outside the lock (the text tower runs a language model per item); a model
             # swapped in meanwhile has its own tower: embed again for it.

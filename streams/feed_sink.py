@@ -19,11 +19,12 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import redis
 
 from streamrec.contracts.feed import Feed
-from streamrec.feed_store import write_feeds
+from streamrec.feed_store import set_withdrawn, write_feeds
 
 log = logging.getLogger(__name__)
 
@@ -61,28 +62,35 @@ class FeedSink:
         Returns only once Redis accepted the round trip; cancellation is the only way out."""
         if not feeds:
             return []
+        return await self._retried(write_feeds, self.client, self.prefix, feeds, self.ttl_s)
+
+    async def set_available(self, available: dict[str, bool]) -> None:
+        """Withdrawn items into the set feed reads filter by, items available again out of it
+        (streamrec.contracts.feed); retried like feed writes, in order with them."""
+        if available:
+            await self._retried(set_withdrawn, self.client, self.prefix, available)
+
+    async def _retried(self, call: Callable[..., Any], *args: Any) -> Any:
         loop = asyncio.get_running_loop()
         delay = self.base_s
         attempt = 0
         while True:
             attempt += 1
             try:
-                applied = await loop.run_in_executor(
-                    self._executor, write_feeds, self.client, self.prefix, feeds, self.ttl_s
-                )
+                out = await loop.run_in_executor(self._executor, call, *args)
             except TRANSIENT as exc:
                 if self._on_error is not None:
                     self._on_error(exc)
                 if attempt == 1 or attempt % 10 == 0:
-                    log.warning("feed write failed (attempt %d, retry in %.2fs): %s", attempt, delay, exc)
+                    log.warning("Redis write failed (attempt %d, retry in %.2fs): %s", attempt, delay, exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.max_s)
                 continue
             if attempt > 1:
-                log.info("feed write succeeded after %d attempts", attempt)
+                log.info("Redis write succeeded after %d attempts", attempt)
             if self._on_success is not None:
                 self._on_success()
-            return applied
+            return out
 
     def ping(self) -> bool:
         """Blocking reachability check (run it in a thread)."""

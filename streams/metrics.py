@@ -2,7 +2,12 @@
 dashboards (issue #4): streamrec_events_total, streamrec_dlq_total, streamrec_batch_size,
 streamrec_event_to_feed_seconds, streamrec_model_version_info, streamrec_consumer_lag;
 ``streamrec_worker_provider_info{provider, device, reason}`` says what scoring runs on and why
-(a GPU pod that fell back to the CPU shows it here, not only in its log).
+(a GPU pod that fell back to the CPU shows it here, not only in its log). The live quality
+counters (:mod:`streamrec.streams.live_metrics`), labelled ``version`` (of the model that made
+the feed) and ``arm`` (``all`` until experiments): ``streamrec_live_events_with_feed_total``,
+``streamrec_live_hits_at_10_total``, ``streamrec_live_hits_at_k_total``,
+``streamrec_live_reciprocal_rank_total`` (sum of 1/rank over hits in the top K), and
+``streamrec_live_events_without_feed_total{arm}``; hit rate@10 = hits_at_10 / events_with_feed.
 
 Each worker owns its own ``CollectorRegistry`` so several apps can live in one test process
 without "duplicated timeseries" errors from the global registry.
@@ -59,6 +64,22 @@ class WorkerMetrics:
         self.catalogue_updates = Counter("streamrec_catalogue_updates", "item updates applied", registry=r)
         self.cold_start_failures = Counter(
             "streamrec_cold_start_failures", "catalogue batches whose texts could not be embedded", registry=r
+        )
+        live = ("version", "arm")
+        self.live_events = Counter(
+            "streamrec_live_events_with_feed", "events whose user held a feed before them", live, registry=r
+        )
+        self.live_hits_10 = Counter(
+            "streamrec_live_hits_at_10", "events whose item was in the top 10 of that feed", live, registry=r
+        )
+        self.live_hits_k = Counter(
+            "streamrec_live_hits_at_k", "events whose item was anywhere in that feed (top K)", live, registry=r
+        )
+        self.live_rr = Counter(
+            "streamrec_live_reciprocal_rank", "sum of 1/rank of the event's item in that feed", live, registry=r
+        )
+        self.live_without_feed = Counter(
+            "streamrec_live_events_without_feed", "events whose user held no feed yet", ("arm",), registry=r
         )
         self.lag = Gauge("streamrec_consumer_lag", "events not yet processed", ["partition"], registry=r)
         self.ready = Gauge("streamrec_ready", "1 when /readyz answers 200", registry=r)

@@ -13,6 +13,10 @@ offset can be committed. The order of steps is what makes at-least-once safe:
 5. write all feeds in one pipelined Redis round trip, retried until it succeeds;
 6. queue the training examples.
 
+Each applied event is also scored against the feed its user held before it (the live hit rate,
+:mod:`streamrec.streams.live_metrics`), and the feeds written in step 5 are remembered for the
+users' next events.
+
 Steps 1-3 are :meth:`BatchPipeline.prepare` (event loop), 4-6 :meth:`BatchPipeline.finish`; the
 worker overlaps the ``prepare`` of batch k+1 (and faust's consuming of it) with the scoring of
 batch k and the feed write of batch k-1, while each batch is still acked only after its own feed
@@ -38,6 +42,7 @@ from streamrec.contracts.training_batch import Example
 from streamrec.serving.hybrid import LiveHybrid
 from streamrec.streams.dlq import DeadLetterSink
 from streamrec.streams.feed_sink import FeedSink
+from streamrec.streams.live_metrics import LiveMetrics
 from streamrec.streams.metrics import WorkerMetrics
 from streamrec.streams.model_slot import ModelSlot, Runner
 from streamrec.streams.records import Record
@@ -66,6 +71,7 @@ class PipelineConfig:
     mmr_lambda: float = 1.0
     mmr_pool: int = 3
     model_wait_log_s: float = 10.0
+    live_feeds_kept: int = 200_000
 
     @property
     def candidates(self) -> int:
@@ -125,6 +131,7 @@ class BatchPipeline:
         self.metrics = metrics
         self.clock = clock
         self.scorer = Scorer(config, metrics, hybrid)
+        self.live = LiveMetrics(metrics, config.live_feeds_kept)
 
     async def process(self, records: Sequence[Record]) -> BatchResult:
         """The whole batch: :meth:`prepare` then :meth:`finish`."""
@@ -153,6 +160,7 @@ class BatchPipeline:
         for user_id, t in touched.items():
             if t.dirty:
                 self.sessions.put(user_id, t.session.to_value(), t.record)
+                self.live.stored(user_id)
         result.users = len(touched)
         return prepared
 
@@ -171,6 +179,7 @@ class BatchPipeline:
             await before_write
         if runner is not None:
             applied = await self.feeds.write(ranked)
+            self.live.remember(ranked, applied)
             result.feeds_applied = sum(applied)
             self.metrics.feeds_written.inc(result.feeds_applied)
             self.metrics.feeds_stale.inc(len(applied) - result.feeds_applied)
@@ -203,10 +212,12 @@ class BatchPipeline:
         t = touched.get(event.user_id)
         if t is None:
             session = Session.from_value(self.sessions.get(event.user_id, rec))
+            session.feed = self.live.last_feed(event.user_id, session.feed)
             t = touched[event.user_id] = _Touched(session, event, rec)
         prefix_items, prefix_types = list(t.session.items), list(t.session.types)
         if apply_event(t.session, event, self.config.session_length, self.config.dedupe_window):
             t.dirty = True
+            self.live.score(t.session.feed, event.item_id)
             pairs.append((prefix_items, event.item_id))
             if prefix_items:
                 examples.append(

@@ -13,6 +13,10 @@ The value is written to the changelog once per user per batch, so its size is wo
 throughput: ids are kept as 52-bit digests (~16 JSON characters instead of ~39 for a quoted
 UUID; a false match needs a collision within one user's window, ~W / 2^52) and timestamps to
 the millisecond. Values written with raw string ids are read and converted.
+
+``feed`` is the digest of the last feed the worker knew the user held
+(:mod:`streamrec.streams.live_metrics`: ~4 characters per feed item), so the live hit rate
+survives a restart or a rebalance; it is left out of the value while empty.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ class Session:
     types: list[str]
     ts: list[float]
     recent_ids: list[int]
+    feed: str = ""
 
     @classmethod
     def empty(cls) -> Session:
@@ -47,12 +52,15 @@ class Session:
         if not value:
             return cls.empty()
         ids = [e if isinstance(e, int) else id_digest(e) for e in value["e"]]
-        return cls(list(value["i"]), list(value["t"]), list(value["s"]), ids)
+        return cls(list(value["i"]), list(value["t"]), list(value["s"]), ids, value.get("f", ""))
 
     def to_value(self) -> dict[str, Any]:
         """Compact JSON form for the table changelog (short keys: it is written once per user
         per batch)."""
-        return {"i": self.items, "t": self.types, "s": self.ts, "e": self.recent_ids}
+        value = {"i": self.items, "t": self.types, "s": self.ts, "e": self.recent_ids}
+        if self.feed:
+            value["f"] = self.feed
+        return value
 
 
 def apply_event(session: Session, event: Event, session_length: int, dedupe_window: int) -> bool:

@@ -6,13 +6,22 @@ feed manages only 3-4k feeds/s from redis-py, while one packed value pipelined d
 The write is a Lua script so a reader never sees half a list and an older computation
 (lower source offset on the same partition) never replaces a newer one; the Redis calls that
 run it are in :mod:`streamrec.feed_store`.
+
+Withdrawn items are filtered at read time: the workers keep the set of withdrawn catalogue items
+at :func:`withdrawn_key` (from ``streamrec.items``), and the read script returns a feed with the
+positions of the items in it that the set holds, which the reader drops. Filtering at read
+time, rather than rewriting every feed that holds a withdrawn item, needs no index from items to
+the feeds that hold them (K entries per user) and no scan of every feed: an item is gone from
+all feeds as soon as one worker has added it to the set. The worker's next feed for the user
+leaves the item out anyway (it is masked in the model's catalogue).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from urllib.parse import quote
 
 from streamrec.contracts import compact_json
@@ -27,6 +36,27 @@ redis.call('HSET', KEYS[1], 'pos', ARGV[1], 'part', ARGV[2], 'feed', ARGV[3])
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
 return 1
 """
+
+
+# KEYS[1]=feed key, KEYS[2]=withdrawn set. Returns nil (no feed), or {feed json, {0-based
+# positions of withdrawn items}}; the feed is decoded only while the set is not empty.
+READ_FEED_LUA = """
+local raw = redis.call('HGET', KEYS[1], 'feed')
+if not raw then return false end
+local gone = {}
+if redis.call('SCARD', KEYS[2]) > 0 then
+  for i, id in ipairs(cjson.decode(raw)['items']) do
+    if redis.call('SISMEMBER', KEYS[2], id) == 1 then gone[#gone + 1] = i - 1 end
+  end
+end
+return {raw, gone}
+"""
+
+
+def withdrawn_key(prefix: str) -> str:
+    """The set of withdrawn item ids. A user id is percent-encoded in its key, so no user's
+    feed key can end in ``:withdrawn`` after the prefix."""
+    return prefix + ":withdrawn"
 
 
 def feed_key(prefix: str, user_id: str) -> str:
@@ -54,6 +84,14 @@ class Feed:
     @classmethod
     def unpack(cls, raw: bytes | str) -> Feed:
         return cls(**json.loads(raw))
+
+    def without(self, positions: Sequence[int]) -> Feed:
+        """This feed less the items at ``positions`` (withdrawn since it was written)."""
+        if not positions:
+            return self
+        drop = set(positions)
+        keep = [n for n in range(len(self.items)) if n not in drop]
+        return replace(self, items=[self.items[n] for n in keep], scores=[self.scores[n] for n in keep])
 
 
 def feed_age_s(feed: Feed, now: float | None = None) -> float:

@@ -59,6 +59,46 @@ def parse_item(key: bytes | None, value: bytes | None) -> ItemUpdate | str:
     return ItemUpdate(obj["item_id"], bool(obj.get("available", True)), text, vector, obj.get("content_change") is True)
 
 
+RECORD_FIELDS = ("item_id", "title", "text", "category", "available", "vector", "content_change")
+_TRUE, _FALSE = {"1", "true", "yes", "y", "t"}, {"0", "false", "no", "n", "f"}
+
+
+def _flag(value: Any, name: str) -> bool | str:
+    """A boolean from JSON (true) or a text file ("true", "1", "no"); a str is the reason."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE or text in _FALSE:
+        return text in _TRUE
+    return f"{name} must be true or false, got {str(value)[:40]!r}"
+
+
+def record_from_row(row: dict[str, Any]) -> dict[str, Any] | str:
+    """The catalogue record of one file row (CSV cells are text: ``available``/``content_change``
+    as true/false, ``vector`` as a JSON list), checked by :func:`parse_item`; a str is the reason
+    it is refused. Columns other than :data:`RECORD_FIELDS` are not published."""
+    record: dict[str, Any] = {}
+    for name in RECORD_FIELDS:
+        value = row.get(name)
+        if value is None or value == "":
+            continue
+        if name in ("available", "content_change"):
+            value = _flag(value, name)
+            if isinstance(value, str):
+                return value
+        elif name == "vector" and isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                return "vector must be a JSON list of numbers"
+        elif name != "vector":
+            value = str(value).strip()
+        record[name] = value
+    item_id = record.get("item_id")
+    checked = parse_item(item_id.encode() if isinstance(item_id, str) else None, json.dumps(record).encode())
+    return checked if isinstance(checked, str) else record
+
+
 def parse_records(records: Iterable[Any]) -> list[ItemUpdate]:
     """The usable updates among consumer records (aiokafka's or kafka-python's: ``key``,
     ``value``, ``offset``); an unusable one is logged with its reason and skipped."""

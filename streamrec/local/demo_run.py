@@ -1,6 +1,7 @@
 """One demo run: topics, the initial model's announcement, the child processes, the replay
 with its live view, and the summary. Numbers come from the processes' own metrics endpoints
-and from the feeds in Redis, never from the replayer's guesses."""
+(the online hit rate too: the worker's live counters, streamrec.local.live_hits), never from the
+replayer's guesses."""
 
 from __future__ import annotations
 
@@ -17,13 +18,14 @@ from streamrec.config import Settings
 from streamrec.contracts.events import Event
 from streamrec.feed_store import get_feed, redis_client
 from streamrec.kafka import EventProducer
+from streamrec.local.live_hits import WITHOUT_FEED, LiveCount, version_rate, window_start
 from streamrec.local.stack import Stack
-from streamrec.online_eval import OnlineHitRate
 from streamrec.prom import Scrape, quantile
 
 LATENCY = "streamrec_event_to_feed_seconds"
 SCRAPE_EVERY_S = 0.5
-CHUNK = 20  # events per feed read-back round trip (hit-rate check) and per pacing step
+CHUNK = 20  # events per pacing step
+LIVE_WINDOW = 200  # events with a feed behind the live view's hit rate
 
 
 @dataclass
@@ -38,12 +40,12 @@ class Point:
     p99_ms: float
     hit_rate: float
     model_version: str
+    live: LiveCount = field(default_factory=LiveCount)
 
 
 @dataclass
 class Timeline:
     points: list[Point] = field(default_factory=list)
-    hits: OnlineHitRate = field(default_factory=OnlineHitRate)
     produced: int = 0
     delivery_failures: int = 0
     duration_s: float = 0.0
@@ -82,7 +84,6 @@ class DemoRun(Stack):
                 now = time.monotonic()
                 if stop.is_set() or (duration is not None and now - start >= duration):
                     break
-                tl.hits.check(self.redis, s.feed_prefix, chunk, now - start)
                 for ev in chunk:
                     producer.send(ev.user_id, ev.to_json())
                     pacer.tick()
@@ -106,7 +107,8 @@ class DemoRun(Stack):
         processed = w.get("streamrec_events_total")
         rate = (processed - last[1]) / max(now - last[0], 1e-9)
         base = last[2].buckets.get(LATENCY)
-        window = tl.hits.records[-200:]
+        live = LiveCount.of(w)
+        since = next((p.live for p in reversed(tl.points) if p.live.events <= live.events - LIVE_WINDOW), LiveCount())
         version = self.worker_version(w)
         if tl.first_version is None and version != "-":
             tl.first_version = version
@@ -118,8 +120,9 @@ class DemoRun(Stack):
                 events_per_s=rate,
                 p50_ms=1000 * quantile(w.buckets.get(LATENCY, []), 0.5, base),
                 p99_ms=1000 * quantile(w.buckets.get(LATENCY, []), 0.99, base),
-                hit_rate=tl.hits.rate(window),
+                hit_rate=live.rate_since(since),
                 model_version=version,
+                live=live,
             )
         )
         self._last_worker = w
@@ -170,7 +173,8 @@ class DemoRun(Stack):
         table.add_row("events produced / processed", f"{tl.produced:,} / {p.processed if p else 0:,}")
         table.add_row("events/s (worker)", f"{p.events_per_s:,.0f}" if p else "-")
         table.add_row("event→feed latency p50 / p99", f"{_ms(p.p50_ms)} / {_ms(p.p99_ms)}" if p else "-")
-        table.add_row("online hit rate@10 (last 200)", f"{p.hit_rate:.3f}" if p and not math.isnan(p.hit_rate) else "-")
+        rate = f"{p.hit_rate:.3f}" if p and not math.isnan(p.hit_rate) else "-"
+        table.add_row(f"online hit rate@10 (last {LIVE_WINDOW}, the worker's)", rate)
         table.add_row("dead-lettered", f"{self._last_worker.get('streamrec_dlq_total'):,.0f}")
         table.add_row("served model", p.model_version if p else "-")
         table.add_row(
@@ -206,8 +210,9 @@ def summary_dict(demo: DemoRun, tl: Timeline, exit_codes: dict[str, int]) -> dic
     w = demo._last_worker
     t = demo._last_trainer
     versions = [r.version for r in demo.registry().list()]
-    hits = tl.hits
-    frozen = hits.by_version(tl.first_version) if tl.first_version else []
+    final = LiveCount.of(w)
+    latest = final.rate_since(window_start([p.live for p in tl.points], final, 0.25))
+    frozen_hits, frozen_n = version_rate(w, tl.first_version) if tl.first_version else (0.0, 0.0)
     buckets = w.buckets.get(LATENCY, [])
     out: dict[str, Any] = {
         "events_produced": tl.produced,
@@ -223,10 +228,10 @@ def summary_dict(demo: DemoRun, tl: Timeline, exit_codes: dict[str, int]) -> dic
         "rejections": int(t.get("streamrec_trainer_rejections_total")),
         "latency_ms": {"p50": _finite(1000 * quantile(buckets, 0.5)), "p99": _finite(1000 * quantile(buckets, 0.99))},
         "online_hit_rate_at_10": {
-            "frozen_model_window": round(hits.rate(frozen), 4) if frozen else None,
-            "latest_window": round(hits.rate(hits.last_fraction(0.25)), 4) if hits.records else None,
-            "events_checked": len(hits.records),
-            "events_without_feed": hits.no_feed,
+            "frozen_model_window": round(frozen_hits / frozen_n, 4) if frozen_n else None,
+            "latest_window": _rounded(latest),
+            "events_checked": int(final.events),
+            "events_without_feed": int(w.get(WITHOUT_FEED)),
         },
         "replay_s": round(tl.duration_s, 1),
         "exit_codes": exit_codes,
@@ -234,6 +239,10 @@ def summary_dict(demo: DemoRun, tl: Timeline, exit_codes: dict[str, int]) -> dic
     fb = t.buckets.get("streamrec_trainer_freshness_seconds", [])
     out["freshness_s"] = {"p50": _finite(quantile(fb, 0.5)), "p90": _finite(quantile(fb, 0.9))}
     return out
+
+
+def _rounded(x: float) -> float | None:
+    return None if math.isnan(x) else round(x, 4)
 
 
 def _finite(x: float) -> float | None:

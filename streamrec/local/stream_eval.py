@@ -7,11 +7,11 @@ table, the feed store and the dead-letter and training topics replaced by in-mem
 no broker, no Redis. The model is exported into a scratch registry first (with its parity
 check), exactly as ``streamrec demo`` does before its worker loads it.
 
-Protocol = the demo's (streamrec.local.demo_run, streamrec.online_eval): events go in chunks of
-``CHUNK`` (20); before a chunk is processed, each of its events is scored against the top-10 of
-the feed its user held (:meth:`OnlineHitRate.score`); events whose user has no feed yet are
-counted apart; sessions start empty. One difference: the demo's worker may lag the replay (a
-feed read can miss the newest chunks), here every earlier chunk is done. Same-run baselines,
+Protocol = the demo's (its worker's live counters, streamrec.streams.live_metrics): events go
+in chunks of ``CHUNK`` (20); before a chunk is processed, each of its events is scored against
+the top-10 of the feed its user held (:meth:`OnlineHitRate.score`); events whose user has no
+feed yet are counted apart; sessions start empty. One difference: the demo's worker forms its
+own micro-batches (by size and time), here they are the chunks. Same-run baselines,
 on the same chunks and checks: the co-occurrence kNN over the hybrid's own live table (raw
 counts, last items weighted by recency: the data README's streaming kNN) and running
 popularity.

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import redis
 from support.worker_harness import (
     WorkerEnv,
     announce,
@@ -23,6 +24,7 @@ from support.worker_harness import (
 )
 
 from streamrec.bench.e2e_bench import worker_provider
+from streamrec.feed_store import get_feed
 from streamrec.prom import parse
 from streamrec.serving.registry import ArtifactRef
 from streamrec.serving.runner import Runner
@@ -55,6 +57,7 @@ def test_new_item_is_recommended_within_seconds_and_withdrawn_items_vanish(wenv:
         produce(wenv.broker, wenv.topics["events"], [("uc", event(3, "uc", "item-4"))])
         after = feed_after(wenv, "uc", "e3")
         assert after.items[0] == "new-item" and "new-item" not in before.items
+        client = redis.Redis.from_url(wenv.redis)
         assert time.monotonic() - t0 < 10
         # Withdrawn (tombstone): never recommended again.
         produce(
@@ -62,10 +65,17 @@ def test_new_item_is_recommended_within_seconds_and_withdrawn_items_vanish(wenv:
             wenv.topics["items"],
             [("new-item", None), ("item-5", {"item_id": "item-5", "available": False})],
         )
+        # The feed written before the withdrawal stops showing it at once (filtered at read time).
+        wait_until(lambda: "new-item" not in get_feed(client, "uc", wenv.feed_prefix).items, 5, lambda: w.tail())
         wait_until(lambda: w.metric("streamrec_catalogue_updates_total") >= 3, 10, lambda: w.tail())
         produce(wenv.broker, wenv.topics["events"], [("uc", event(4, "uc", "item-6"))])
         final = feed_after(wenv, "uc", "e4")
         assert "new-item" not in final.items and "item-5" not in final.items
+        # Live metrics: each of the 5 events was scored against the feed held before it, or
+        # counted as having none (the first one, at least).
+        with_feed = w.metric("streamrec_live_events_with_feed_total")
+        assert w.metric("streamrec_live_events_without_feed_total") >= 1 and with_feed >= 1
+        assert with_feed + w.metric("streamrec_live_events_without_feed_total") == 5
 
 
 def test_announced_model_is_swapped_in_and_a_corrupt_one_refused(wenv: WorkerEnv, tmp_path: Path) -> None:

@@ -18,6 +18,9 @@ WORKER_METRICS = {
     "streamrec_event_to_feed_seconds",
     "streamrec_model_version_info",
     "streamrec_consumer_lag",
+    "streamrec_live_events_with_feed_total",
+    "streamrec_live_hits_at_10_total",
+    "streamrec_live_reciprocal_rank_total",
 }
 TRAINER_METRICS = {
     "streamrec_trainer_updates_total",
@@ -34,7 +37,7 @@ API_METRICS = {
     "streamrec_api_items_total",
 }
 KNOWN = WORKER_METRICS | TRAINER_METRICS | API_METRICS
-METRIC = re.compile(r"\b(streamrec_[a-z_]+?)(?:_bucket|_sum|_count)?\b")
+METRIC = re.compile(r"\b(streamrec_[a-z0-9_]+?)(?:_bucket|_sum|_count)?\b")
 
 
 def _metrics(exprs: list[str]) -> set[str]:

@@ -1,0 +1,106 @@
+"""Live quality, measured by the worker: for every event, was its item in the top 10 / top K of
+the feed the user held just before it, and at which rank?
+
+This is the online hit rate a product team reads (did the list we showed contain what they
+clicked next), computed where the events are, per model version and per experiment arm, instead
+of by a replayer reading Redis.
+
+What is kept, and its cost. A feed is remembered as a digest: 3 bytes of blake2b of the version
+that produced it, then 3 bytes per item in rank order, base64 (4 characters per 3 bytes), so a
+K=20 feed is 84 characters, and ``"f": "..."`` adds ~91 bytes to a session value in the
+changelog (``bench/live_metrics_state.json``). A false hit needs another item's 24-bit digest
+to collide with the clicked one's among K: ~K / 2^24 per event (1.2e-6 at K=20).
+
+Where it is kept. A batch's feeds are computed after its sessions went to the table (steps 3
+and 4 of :mod:`streamrec.streams.pipeline`), so the newest feed's digest waits in memory
+(:class:`LiveMetrics`, at most ``worker.live_feeds_kept`` users, least recently fed dropped
+first) until the user's next event folds it into the session, whose changelog record carries it.
+After a restart, a rebalance, or for a user dropped from memory, the session's digest is one
+feed older than the feed the user last held; an event of a user who never had a feed counts in
+``streamrec_live_events_without_feed_total``. A redelivered (duplicate) event is not counted.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections import OrderedDict
+from collections.abc import Sequence
+from hashlib import blake2b
+
+from streamrec.contracts.feed import Feed
+from streamrec.streams.metrics import WorkerMetrics
+
+DIGEST_BYTES = 3
+TOP_SHORT = 10  # hits@10: the figure the demo and the README report
+ARM = "all"  # the experiment arm label, until experiments assign users to arms
+UNKNOWN_VERSION = "unknown"  # a digest of a version this process never served (older than its start)
+
+
+def short_digest(text: str) -> bytes:
+    return blake2b(text.encode(), digest_size=DIGEST_BYTES).digest()
+
+
+def feed_digest(version: str, items: Sequence[str]) -> str:
+    """The compact form of a feed kept in the session: version digest, then one per item."""
+    raw = short_digest(version) + b"".join(short_digest(i) for i in items)
+    return base64.b64encode(raw).decode("ascii")
+
+
+def rank_in(digest: str, item_id: str) -> tuple[bytes, int | None]:
+    """The version digest of a feed digest, and the 1-based rank of ``item_id`` in it (None: not
+    in the feed)."""
+    raw = base64.b64decode(digest)
+    want = short_digest(item_id)
+    for pos in range(DIGEST_BYTES, len(raw), DIGEST_BYTES):
+        if raw[pos : pos + DIGEST_BYTES] == want:
+            return raw[:DIGEST_BYTES], pos // DIGEST_BYTES
+    return raw[:DIGEST_BYTES], None
+
+
+class LiveMetrics:
+    """Scores events against the last feed of their user and remembers the feeds just written.
+    Event-loop only (``last_feed``/``score`` in prepare, ``remember`` after the feed write)."""
+
+    def __init__(self, metrics: WorkerMetrics, kept: int, arm: str = ARM) -> None:
+        self.metrics = metrics
+        self.kept = kept
+        self.arm = arm
+        self._newest: OrderedDict[str, str] = OrderedDict()  # user -> digest of the feed written last
+        self._versions: dict[bytes, str] = {}
+
+    def last_feed(self, user_id: str, stored: str) -> str:
+        """The digest of the feed the user holds: the one written since their last event if this
+        process remembers it, else the one their session carries (``stored``; may be empty)."""
+        return self._newest.get(user_id, stored)
+
+    def stored(self, user_id: str) -> None:
+        """The user's session, with the digest :meth:`last_feed` gave, went to the table: the
+        changelog holds it now, memory need not."""
+        self._newest.pop(user_id, None)
+
+    def score(self, digest: str, item_id: str) -> None:
+        """Count one (non-duplicate) event against the feed its user held before it."""
+        m = self.metrics
+        if not digest:
+            m.live_without_feed.labels(arm=self.arm).inc()
+            return
+        version_digest, rank = rank_in(digest, item_id)
+        labels = {"version": self._versions.get(version_digest, UNKNOWN_VERSION), "arm": self.arm}
+        m.live_events.labels(**labels).inc()
+        if rank is None:
+            return
+        m.live_hits_k.labels(**labels).inc()
+        m.live_rr.labels(**labels).inc(1.0 / rank)
+        if rank <= TOP_SHORT:
+            m.live_hits_10.labels(**labels).inc()
+
+    def remember(self, feeds: Sequence[Feed], applied: Sequence[bool]) -> None:
+        """The feeds just written to Redis (those refused as older are not what users hold)."""
+        for feed, ok in zip(feeds, applied, strict=True):
+            if not ok:
+                continue
+            self._versions.setdefault(short_digest(feed.model_version), feed.model_version)
+            self._newest[feed.user_id] = feed_digest(feed.model_version, feed.items)
+            self._newest.move_to_end(feed.user_id)
+        while len(self._newest) > self.kept:
+            self._newest.popitem(last=False)
