@@ -11,6 +11,7 @@ items included, so on that slice popularity knows what the model was never shown
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ from streamrec.encoder.baselines import popularity_scores
 from streamrec.encoder.data import Sequences, build_sequences, catalogue_rows, gaps_of, held_out_items
 from streamrec.encoder.evaluate import ScoreFn, memo_batch, model_score_fn, rank_many, summarize
 from streamrec.encoder.hybrid import bonus_fn, hybrid_fn, table_of, tune
+from streamrec.encoder.mmr_sweep import sweep
 from streamrec.encoder.model import Recommender
 from streamrec.encoder.text import embed_texts
 from streamrec.settings.hybrid import HybridSettings
@@ -182,7 +184,11 @@ def evaluate_run(
     device: torch.device,
     cache_dir: Path | None = None,
     hybrid: HybridSettings | None = None,
+    mmr_lambdas: Sequence[float] = (),
+    pool: int = 80,
 ) -> dict:
+    """The module docstring's protocol; ``mmr_lambdas`` adds the MMR sweep
+    (:mod:`streamrec.encoder.mmr_sweep`) of the model and the hybrid over pools of ``pool``."""
     hybrid = hybrid or HybridSettings()
     rows = catalogue_rows(log, catalogue, base=trained.item_ids)
     index = {r: i for i, r in enumerate(rows)}
@@ -222,7 +228,13 @@ def evaluate_run(
         res["cold_start"] = summarize(ranks[cold], tops[cold], n, div, k=K)
         results[name] = res
     results["hybrid"]["setting"], results["hybrid_validated"]["setting"] = setting, chosen
-    return {
+    extra = {}
+    if mmr_lambdas:
+        served = {"model": methods["model"], "hybrid": methods["hybrid"]}
+        vectors = matrix.cpu().numpy()
+        extra["mmr"] = sweep(served, vectors, hist, targets, keep_seen, mmr_lambdas, pool, div, k=K)
+        extra["mmr"]["diversity"] = div_label
+    return extra | {
         "model": results["model"],
         "hybrid": results["hybrid"],
         "hybrid_validated": results["hybrid_validated"],

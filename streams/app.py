@@ -73,7 +73,7 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
         max_event_bytes=settings.max_event_bytes,
         exclude_seen=w.exclude_seen,
         mmr_lambda=w.mmr_lambda,
-        mmr_pool=w.mmr_pool,
+        pool_size=settings.pool_size,
         model_wait_log_s=w.model_wait_log_s,
     )
 

@@ -1,5 +1,6 @@
 """Scoring one batch's sessions on the scoring thread: few runner calls of sessions of similar
-length (:func:`length_groups`), one by one when a call fails, then the MMR re-rank.
+length (:func:`length_groups`), one by one when a call fails, then the MMR re-rank of each pool
+and each feed item's ``because`` (:mod:`streamrec.streams.postrank`).
 
 One scoring thread: onnxruntime releases the GIL, so the event loop keeps heart-beating and
 buffering the next batch while this one is encoded.
@@ -19,13 +20,12 @@ from streamrec.serving.hybrid import LiveHybrid
 from streamrec.serving.runner import SparseBonus
 from streamrec.streams.metrics import WorkerMetrics
 from streamrec.streams.model_slot import Runner
-from streamrec.streams.rerank import mmr
+from streamrec.streams.postrank import Ranked, diversify, explain
 
 if TYPE_CHECKING:
     from streamrec.streams.pipeline import PipelineConfig
 
 log = logging.getLogger(__name__)
-Ranked = tuple[list[str], list[float]]
 
 # Cost model of one runner call, in "session positions encoded" (one position of one session
 # through the 2-layer d=128 tower ~ 0.84 MFLOP): scoring a session against 50k items (6.4 MFLOP
@@ -89,27 +89,37 @@ class Scorer:
         types: list[list[str]],
         pairs: Sequence[tuple[list[str], str]] = (),
     ) -> list[Ranked | None]:
-        """Best first, per session: ``config.candidates`` results (at most the model's K, fixed
-        at export; model_slot.Fit logged a smaller one at swap time), re-ranked by MMR when on;
-        None for a session whose scoring failed (its feed is left as it was). ``pairs`` (the
-        batch's (session before, item) events) are counted into the co-occurrence table first."""
+        """Per session, ``config.k`` items best first with their ``because``: from
+        ``config.candidates`` results (at most the model's K, fixed at export; model_slot.Fit
+        logged a smaller one at swap time), re-ranked by MMR when on; None for a session whose
+        scoring failed (its feed is left as it was). ``pairs`` (the batch's (session before,
+        item) events) are counted into the co-occurrence table first."""
         cfg = self.config
         want = min(cfg.candidates, runner.k)
         loop = asyncio.get_running_loop()
         try:
-            ranked: list[Ranked | None] = await loop.run_in_executor(
+            ranked: list[tuple[list[str], list[float]] | None] = await loop.run_in_executor(
                 self.executor, self._timed_recommend, runner, sessions, types, want, cfg.exclude_seen, pairs
             )
         except Exception:
             log.exception("batch scoring failed; scoring its %d users one by one", len(sessions))
             ranked = [await self._score_one(runner, s, t, want) for s, t in zip(sessions, types, strict=True)]
-        out: list[Ranked | None] = []
-        for pair in ranked:
-            if pair is not None:
-                pair = list(pair[0]), [float(x) for x in pair[1]]
-                if cfg.mmr_lambda < 1.0:
-                    pair = self._diversify(runner, *pair)
-            out.append(pair)
+        return await loop.run_in_executor(self.executor, self._feeds, runner, sessions, ranked)
+
+    def _feeds(
+        self, runner: Runner, sessions: list[list[str]], ranked: list[tuple[list[str], list[float]] | None]
+    ) -> list[Ranked | None]:
+        """The scored lists cut (or re-ranked by MMR) to ``k`` and explained, all sessions at once."""
+        cfg = self.config
+        done = [i for i, pair in enumerate(ranked) if pair is not None]
+        pools = [(list(pair[0]), [float(x) for x in pair[1]]) for pair in ranked if pair is not None]
+        if cfg.mmr_lambda < 1.0:
+            pools = diversify(runner, pools, cfg.k, cfg.mmr_lambda)
+        pools = [(ids[: cfg.k], scores[: cfg.k]) for ids, scores in pools]
+        reasons = explain(runner, [sessions[i] for i in done], [ids for ids, _ in pools])
+        out: list[Ranked | None] = [None] * len(ranked)
+        for i, (ids, scores), why in zip(done, pools, reasons, strict=True):
+            out[i] = Ranked(ids, scores, why)
         return out
 
     def _timed_recommend(
@@ -167,11 +177,6 @@ class Scorer:
         except Exception:
             log.exception("scoring a session of %d items failed; its feed is left as it was", len(session))
             return None
-
-    def _diversify(self, runner: Runner, ids: list[str], scores: list[float]) -> tuple[list[str], list[float]]:
-        if not ids:
-            return ids, scores
-        return mmr(ids, scores, runner.item_vectors(ids), self.config.k, self.config.mmr_lambda)
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)

@@ -256,7 +256,7 @@ class TrainerProcess:
             trained.item_ids,
             trained.item_matrix(),
             self.registry,
-            k=self.s.k,
+            k=self.s.pool_size,
             session_length=trained.model_config.session_length,
             fp16=self.s.registry.fp16,
             int8=self.s.registry.int8,

@@ -187,7 +187,7 @@ def _export_candidate(settings: Settings, model_dir: Path, scratch: LocalRegistr
     result = export_model_dir(
         model_dir,
         scratch,
-        k=settings.k,
+        k=settings.pool_size,
         fp16=settings.registry.fp16,
         int8=settings.registry.int8,
         parent=parent,

@@ -1,7 +1,8 @@
 """The feed contract in Redis (README, "Feed"): key layout, packed value, the monotonic write rule.
 
 One key per user holds a hash ``{pos, part, feed}``; ``feed`` is one packed JSON value
-(items, scores, model version, time generated, causing event) because a 50-member ZADD per
+(items, scores, model version, time generated, causing event, and per item the session item
+that explains it) because a 50-member ZADD per
 feed manages only 3-4k feeds/s from redis-py, while one packed value pipelined does 64k+/s.
 The write is a Lua script so a reader never sees half a list and an older computation
 (lower source offset on the same partition) never replaces a newer one; the Redis calls that
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from urllib.parse import quote
 
 from streamrec.contracts import compact_json
@@ -37,7 +38,9 @@ def feed_key(prefix: str, user_id: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Feed:
-    """A user's top-K as apps read it."""
+    """A user's top-K as apps read it. ``because``: per item, the item of the user's session
+    that explains it ("because you viewed ..."; None where no session item has a vector); empty
+    in feeds written before it existed."""
 
     user_id: str
     items: list[str]
@@ -47,13 +50,17 @@ class Feed:
     event_id: str
     partition: int
     offset: int
+    because: list[str | None] = field(default_factory=list)
 
     def pack(self) -> bytes:
         return compact_json.dumps(self)
 
     @classmethod
     def unpack(cls, raw: bytes | str) -> Feed:
-        return cls(**json.loads(raw))
+        """Fields this version does not know (a newer writer's) are left out, so readers keep
+        reading feeds that gained a field."""
+        value = json.loads(raw)
+        return cls(**{f.name: value[f.name] for f in fields(cls) if f.name in value})
 
 
 def feed_age_s(feed: Feed, now: float | None = None) -> float:

@@ -216,7 +216,7 @@ def _served_runner(settings: Settings, trained: TrainedModel, root: Path) -> Run
         trained.item_ids,
         trained.item_matrix(),
         registry,
-        k=settings.k,
+        k=settings.pool_size,
         session_length=trained.model_config.session_length,
         int8=settings.registry.int8,
         fp16=settings.registry.fp16,
