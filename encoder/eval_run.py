@@ -191,11 +191,9 @@ def evaluate_run(
     (:mod:`streamrec.encoder.mmr_sweep`) of the model and the hybrid over pools of ``pool``."""
     hybrid = hybrid or HybridSettings()
     rows = catalogue_rows(log, catalogue, base=trained.item_ids)
-    index = {r: i for i, r in enumerate(rows)}
-    seqs = build_sequences(log, index)
+    seqs = build_sequences(log, {r: i for i, r in enumerate(rows)})
     users = [u for u in range(len(seqs.users)) if len(seqs.items[u]) >= 2]
-    targets = np.array([seqs.items[u][-1] for u in users], dtype=np.int64)
-    n = len(rows)
+    targets, n = np.array([seqs.items[u][-1] for u in users], dtype=np.int64), len(rows)
     cold, cold_label = _cold_slice(log, seqs, rows, targets, trained)  # [U]
 
     model = trained.model.to(device).eval()
@@ -203,15 +201,13 @@ def evaluate_run(
     session_length = int(trained.config.get("session_length", model.cfg.session_length))
     hist, model_fn = _model_fn(model, matrix, seqs, users, 1, session_length, device)
     model_fn = memo_batch(model_fn)  # one model pass per batch for the model and both hybrids
-    div = _category_vectors(rows, catalogue)
-    div_label = "1 - cosine of category multi-hot vectors"
+    div, div_label = _category_vectors(rows, catalogue), "1 - cosine of category multi-hot vectors"
     if div is None:
         div, div_label = matrix.cpu().numpy(), "1 - cosine of the model's item vectors"
 
     validation = _validation(model, matrix, seqs, rows, keep_seen, hybrid, session_length, device)
     best = validation["best"]
-    pop = popularity_scores(hist, n)
-    table = table_of(hist, rows, hybrid)
+    pop, table = popularity_scores(hist, n), table_of(hist, rows, hybrid)
     reference = table if not hybrid.distance_exponent else table_of(hist, rows, hybrid.reference())
     setting = {k: getattr(hybrid, k) for k in SETTING_KEYS} | {"repeat_weight": hybrid.repeat(keep_seen)}
     chosen = {k: best[k] for k in SETTING_KEYS}
@@ -228,12 +224,9 @@ def evaluate_run(
         res["cold_start"] = summarize(ranks[cold], tops[cold], n, div, k=K)
         results[name] = res
     results["hybrid"]["setting"], results["hybrid_validated"]["setting"] = setting, chosen
-    extra = {}
-    if mmr_lambdas:
-        served = {"model": methods["model"], "hybrid": methods["hybrid"]}
-        vectors = matrix.cpu().numpy()
-        extra["mmr"] = sweep(served, vectors, hist, targets, keep_seen, mmr_lambdas, pool, div, k=K)
-        extra["mmr"]["diversity"] = div_label
+    served = {"model": methods["model"], "hybrid": methods["hybrid"]}  # what the worker's MMR re-ranks
+    sweep_args = (matrix.cpu().numpy(), hist, targets, keep_seen, mmr_lambdas, pool, div)
+    extra = {"mmr": sweep(served, *sweep_args, k=K) | {"diversity": div_label}} if mmr_lambdas else {}
     return extra | {
         "model": results["model"],
         "hybrid": results["hybrid"],

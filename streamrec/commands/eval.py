@@ -92,6 +92,23 @@ def _mmr_table(sweep: dict) -> str:
     return "\n".join(lines)
 
 
+def _check_offline(args: argparse.Namespace) -> None:
+    if args.seeds < 1:
+        raise UserError(f"--seeds must be at least 1, got {args.seeds}")
+    if args.mmr_lambda and args.seeds > 1:
+        raise UserError("--mmr-lambda sweeps one model: leave out --seeds")
+    if args.mmr_plot and not args.mmr_lambda:
+        raise UserError("--mmr-plot draws the --mmr-lambda sweep: give --mmr-lambda too")
+
+
+def _report_mmr(args: argparse.Namespace, sweep: dict, seen: str) -> None:
+    print("\n" + _mmr_table(sweep))
+    if args.mmr_plot:
+        from streamrec.encoder.mmr_sweep import plot_sweep
+
+        plot_sweep(sweep, args.mmr_plot, f"{args.events.name}, leave-one-out, full ranking, seen {seen}")
+
+
 def _table(results: dict) -> str:
     rows = [("model", results["model"])]
     rows += [
@@ -186,12 +203,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from streamrec.encoder.seeds import seed_dir, summarize_seeds
     from streamrec.encoder.trainer import pick_device
 
-    if args.seeds < 1:
-        raise UserError(f"--seeds must be at least 1, got {args.seeds}")
-    if args.mmr_lambda and args.seeds > 1:
-        raise UserError("--mmr-lambda sweeps one model: leave out --seeds")
-    if args.mmr_plot and not args.mmr_lambda:
-        raise UserError("--mmr-plot draws the --mmr-lambda sweep: give --mmr-lambda too")
+    _check_offline(args)
     device = pick_device(settings.device)
     seeds = list(range(settings.encoder.seed, settings.encoder.seed + args.seeds))
     dirs = [args.model] if args.seeds == 1 else [seed_dir(args.model, s) for s in seeds]
@@ -226,11 +238,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         + (f"; mean ± std over seeds {seeds}" if args.seeds > 1 else "")
     )
     if "mmr" in results:
-        print("\n" + _mmr_table(results["mmr"]))
-        if args.mmr_plot:
-            from streamrec.encoder.mmr_sweep import plot_sweep
-
-            plot_sweep(results["mmr"], args.mmr_plot, f"{args.events.name}, leave-one-out, seen {seen}")
+        _report_mmr(args, results["mmr"], seen)
     if args.json:
         _write_json(args.json, results, dirs[0])
     return 0

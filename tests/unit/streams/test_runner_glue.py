@@ -1,6 +1,7 @@
 """The worker's seams with the runner and faust: ``Runner.item_vectors`` (the MMR re-rank of the
-graph's candidate pool and each item's ``because``, with a real runner), batch k+1 prepared while batch k is still in flight, offsets held until the feed
-write (faust's message refcount), and the cold-start text model loaded once per worker."""
+graph's candidate pool and each item's ``because``, with a real runner), batch k+1 prepared
+while batch k is still in flight, offsets held until the feed write (faust's message
+refcount), and the cold-start text model loaded once per worker."""
 
 from __future__ import annotations
 
