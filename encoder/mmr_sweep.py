@@ -102,10 +102,17 @@ def plot_sweep(result: dict, path: Path, title: str) -> None:
         for p in points:
             point = (p["diversity"], p["ndcg@10"])
             ax.annotate(f"{p['lambda']:g}", point, fontsize=7, xytext=(3, 3), textcoords="offset points")
+    base = (result["methods"].get(SERVED) or next(iter(result["methods"].values())))[0]
+    ax.axvline(base["diversity"] * (1 + DIVERSITY_GAIN), color="grey", linestyle=":", linewidth=1)
+    ax.axhline(base["ndcg@10"] * (1 - NDCG_LOSS), color="grey", linestyle=":", linewidth=1)
     chosen = result["chosen"]
-    ax.set_xlabel("intra-list diversity of the top 10")
+    ax.set_xlabel(f"intra-list diversity of the top 10 ({result.get('diversity', '')})")
     ax.set_ylabel("NDCG@10")
-    ax.set_title(f"{title}\nMMR over a pool of {result['pool']}; labels: lambda; chosen {chosen['lambda']:g}")
+    ax.set_title(
+        f"{title}\nMMR over a pool of {result['pool']}; labels: lambda; dotted: the {SERVED}'s targets "
+        f"(+{DIVERSITY_GAIN:.0%} diversity, -{NDCG_LOSS:.0%} NDCG@10); chosen {chosen['lambda']:g}",
+        fontsize=9,
+    )
     ax.legend()
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

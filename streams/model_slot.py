@@ -74,6 +74,17 @@ class Runner(Protocol):
         bonus: tuple[Any, Any] | None = None,
     ) -> list[tuple[list[str], list[float]]]: ...
 
+    def recommend_explained(
+        self,
+        sessions: list[list[str]],
+        types: list[list[str]],
+        k: int,
+        exclude_seen: bool,
+        bonus: tuple[Any, Any] | None = None,
+    ) -> list[tuple[list[str], list[float], list[str]]]:
+        """``recommend`` plus, per item, the session item that explains it (``because``)."""
+        ...
+
     @property
     def cooccurrence_file(self) -> Path | None:
         """The co-occurrence table the artifact ships, if any (the hybrid's base table)."""

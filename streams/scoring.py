@@ -1,6 +1,6 @@
 """Scoring one batch's sessions on the scoring thread: few runner calls of sessions of similar
-length (:func:`length_groups`), one by one when a call fails, then the MMR re-rank of each pool
-and each feed item's ``because`` (:mod:`streamrec.streams.postrank`).
+length (:func:`length_groups`; the runner explains each item: ``because``), one by one when a
+call fails, then the MMR re-rank of each pool (:mod:`streamrec.streams.postrank`).
 
 One scoring thread: onnxruntime releases the GIL, so the event loop keeps heart-beating and
 buffering the next batch while this one is encoded.
@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING
 
 from streamrec.cooccurrence import Cooccurrence
 from streamrec.serving.hybrid import LiveHybrid
-from streamrec.serving.runner import SparseBonus
+from streamrec.serving.runner import Explained, SparseBonus
 from streamrec.streams.metrics import WorkerMetrics
 from streamrec.streams.model_slot import Runner
-from streamrec.streams.postrank import Ranked, diversify, explain
+from streamrec.streams.postrank import Ranked, diversify
 
 if TYPE_CHECKING:
     from streamrec.streams.pipeline import PipelineConfig
@@ -98,28 +98,24 @@ class Scorer:
         want = min(cfg.candidates, runner.k)
         loop = asyncio.get_running_loop()
         try:
-            ranked: list[tuple[list[str], list[float]] | None] = await loop.run_in_executor(
+            ranked: list[Explained | None] = await loop.run_in_executor(
                 self.executor, self._timed_recommend, runner, sessions, types, want, cfg.exclude_seen, pairs
             )
         except Exception:
             log.exception("batch scoring failed; scoring its %d users one by one", len(sessions))
             ranked = [await self._score_one(runner, s, t, want) for s, t in zip(sessions, types, strict=True)]
-        return await loop.run_in_executor(self.executor, self._feeds, runner, sessions, ranked)
+        return await loop.run_in_executor(self.executor, self._feeds, runner, ranked)
 
-    def _feeds(
-        self, runner: Runner, sessions: list[list[str]], ranked: list[tuple[list[str], list[float]] | None]
-    ) -> list[Ranked | None]:
-        """The scored lists cut (or re-ranked by MMR) to ``k`` and explained, all sessions at once."""
+    def _feeds(self, runner: Runner, ranked: list[Explained | None]) -> list[Ranked | None]:
+        """The scored lists cut (or re-ranked by MMR) to ``k``, all sessions at once."""
         cfg = self.config
-        done = [i for i, pair in enumerate(ranked) if pair is not None]
-        pools = [(list(pair[0]), [float(x) for x in pair[1]]) for pair in ranked if pair is not None]
+        done = [i for i, r in enumerate(ranked) if r is not None]
+        pools = [Ranked(list(r[0]), [float(x) for x in r[1]], list(r[2])) for r in ranked if r is not None]
         if cfg.mmr_lambda < 1.0:
             pools = diversify(runner, pools, cfg.k, cfg.mmr_lambda)
-        pools = [(ids[: cfg.k], scores[: cfg.k]) for ids, scores in pools]
-        reasons = explain(runner, [sessions[i] for i in done], [ids for ids, _ in pools])
         out: list[Ranked | None] = [None] * len(ranked)
-        for i, (ids, scores), why in zip(done, pools, reasons, strict=True):
-            out[i] = Ranked(ids, scores, why)
+        for i, pool in zip(done, pools, strict=True):
+            out[i] = Ranked(*(column[: cfg.k] for column in pool))
         return out
 
     def _timed_recommend(
@@ -130,7 +126,7 @@ class Scorer:
         want: int,
         exclude_seen: bool,
         pairs: Sequence[tuple[list[str], str]] = (),
-    ) -> list[tuple[list[str], list[float]]]:
+    ) -> list[Explained]:
         # timed in the scoring thread: with batches pipelined, time queued behind the previous
         # batch's scoring is not scoring
         t0 = time.perf_counter()
@@ -139,11 +135,11 @@ class Scorer:
             n_items = len(runner.item_ids)
             groups = length_groups([len(s) for s in sessions], self.config.session_length, n_items)
             if len(groups) <= 1:
-                return runner.recommend(sessions, types, want, exclude_seen, bonus)
-            out: list[tuple[list[str], list[float]]] = [([], [])] * len(sessions)
+                return runner.recommend_explained(sessions, types, want, exclude_seen, bonus)
+            out: list[Explained] = [([], [], [])] * len(sessions)
             for group in groups:
                 part = None if bonus is None else (bonus[0][group], bonus[1][group])
-                ranked = runner.recommend(
+                ranked = runner.recommend_explained(
                     [sessions[i] for i in group], [types[i] for i in group], want, exclude_seen, part
                 )
                 for i, pair in zip(group, ranked, strict=True):
@@ -165,13 +161,11 @@ class Scorer:
         self.hybrid.observe(pairs)
         return self.hybrid.bonus(runner, sessions, keep_seen)
 
-    async def _score_one(
-        self, runner: Runner, session: list[str], types: list[str], want: int
-    ) -> tuple[list[str], list[float]] | None:
+    async def _score_one(self, runner: Runner, session: list[str], types: list[str], want: int) -> Explained | None:
         loop = asyncio.get_running_loop()
         try:
             out = await loop.run_in_executor(
-                self.executor, runner.recommend, [session], [types], want, self.config.exclude_seen
+                self.executor, runner.recommend_explained, [session], [types], want, self.config.exclude_seen
             )
             return out[0]
         except Exception:

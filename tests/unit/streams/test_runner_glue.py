@@ -253,3 +253,13 @@ def test_grouped_scoring_returns_feeds_in_input_order(runner: Runner) -> None:
     got = {f.user_id: f.items for f in feeds.written[0]}
     want = runner.recommend(list(users.values()), [["click"] * len(v) for v in users.values()], 3, True)
     assert [got[u] for u in users] == [w[0] for w in want]
+
+
+def test_explained_recommendations_are_the_plain_ones_plus_a_session_item_each(runner: Runner) -> None:
+    sessions = [["i3", "i9", "nope"], ["i1"], ["nope"]]
+    types = [["click"] * len(s) for s in sessions]
+    plain = runner.recommend(sessions, types, K)
+    explained = runner.recommend_explained(sessions, types, K)
+    assert [(ids, scores) for ids, scores, _ in explained] == plain
+    assert [len(why) for *_, why in explained] == [K, K, 0]  # no known item: no feed, nothing to explain
+    assert set(explained[0][2]) <= {"i3", "i9"} and explained[1][2] == ["i1"] * K
