@@ -109,8 +109,8 @@ def plot_sweep(result: dict, path: Path, title: str) -> None:
     ax.set_xlabel(f"intra-list diversity of the top 10 ({result.get('diversity', '')})")
     ax.set_ylabel("NDCG@10")
     ax.set_title(
-        f"{title}\nMMR over a pool of {result['pool']}; labels: lambda; dotted: the {SERVED}'s targets "
-        f"(+{DIVERSITY_GAIN:.0%} diversity, -{NDCG_LOSS:.0%} NDCG@10); chosen {chosen['lambda']:g}",
+        f"{title}\nMMR over a pool of {result['pool']}; labels: lambda; chosen {chosen['lambda']:g}\n"
+        f"dotted: the {SERVED}'s targets (+{DIVERSITY_GAIN:.0%} diversity, -{NDCG_LOSS:.0%} NDCG@10)",
         fontsize=9,
     )
     ax.legend()
