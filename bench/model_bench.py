@@ -8,7 +8,7 @@ N = 50k), and reported as a fraction of this machine's ~176 GFLOP/s sgemm peak (
 
 The file is exported as the trainer exports it, returning a candidate pool of ``K x POOL``; the
 runner is asked for ``K`` (the worker with MMR off). ``because_ms`` times what
-``recommend_explained`` does beyond ``recommend`` (``Runner._because`` on the encoded batch and
+``recommend(explain=True)`` does beyond ``recommend`` (:func:`streamrec.explain.because_rows` on the encoded batch and
 its ids: each of the K items against its full 50-item session) and ``because_vs_scoring`` is its
 share of the ``recommend`` time for the same batch, in the same run; ``mmr_ms`` times the
 worker's MMR of the whole pool down to K (:mod:`streamrec.streams.postrank`).
@@ -121,6 +121,7 @@ def _swap_pause(runner_dir: Path, other_dir: Path, batch: tuple[list[list[str]],
 def _post_rank(runner: Any, sessions: list[list[str]], kinds: list[list[str]], min_s: float) -> dict[str, float]:
     """The runner's time for a batch (``K`` results, the worker's call with MMR off), what
     ``because`` adds to it, and the worker's MMR of the pool to K on the same batch."""
+    from streamrec.explain import because_rows
     from streamrec.serving.item_index import encode_sessions
     from streamrec.streams.postrank import Ranked, diversify
 
@@ -128,8 +129,10 @@ def _post_rank(runner: Any, sessions: list[list[str]], kinds: list[list[str]], m
     cat = runner._index.current
     batch = encode_sessions(cat, sessions, kinds, runner.session_length, trim=True)
     top = runner._run(batch, cat, True)[1][:, :K]
-    t_because = _time(lambda: [[cat.ids[r] for r in row] for row in runner._because(batch, cat, top)], min_s)
-    pools = [Ranked(*r) for r in runner.recommend_explained(sessions, kinds, K * POOL)]
+    t_because = _time(
+        lambda: [[cat.ids[r] for r in row] for row in because_rows(cat.matrix, batch.items, batch.mask, top)], min_s
+    )
+    pools = [Ranked(*r) for r in runner.recommend(sessions, kinds, K * POOL, explain=True)]
     t_mmr = _time(lambda: diversify(runner, pools, K, MMR_LAMBDA), min_s)
     return {
         "runner_ms": 1e3 * t_score,

@@ -23,7 +23,7 @@ import numpy as np
 import onnxruntime as ort
 
 from streamrec.cooccurrence import FILE_NAME as COOCCURRENCE_NPZ
-from streamrec.explain import because
+from streamrec.explain import because_rows
 from streamrec.serving.artifact import (
     SESSION_INT8_ONNX,
     SESSION_ONNX,
@@ -249,41 +249,21 @@ class Runner:
         k: int | None = None,
         exclude_seen: bool = True,
         bonus: SparseBonus | None = None,
-    ) -> list[Recommendation]:
+        explain: bool = False,
+    ) -> list[Recommendation] | list[Explained]:
         """Top-``k`` (item ids, scores) per session, best first, in input order. ``k`` defaults to
         and may not exceed the artifact's K. Unavailable items never appear; seen items neither
         when ``exclude_seen``. A session with no known item gets ``([], [])``. ``bonus`` (one row
         per session, in catalogue rows) is added to the model's scores where the file takes it
-        (:attr:`takes_bonus`; ignored otherwise); padding entries must carry value 0."""
-        return [(ids, scores) for ids, scores, _ in self._recommend(sessions, types, k, exclude_seen, bonus, False)]
-
-    def recommend_explained(
-        self,
-        sessions: Sequence[Sequence[str]],
-        types: Sequence[Sequence[str]],
-        k: int | None = None,
-        exclude_seen: bool = True,
-        bonus: SparseBonus | None = None,
-    ) -> list[Explained]:
-        """:meth:`recommend`, and per item its ``because`` (:func:`streamrec.explain.because`):
-        the item, among the session items the model read, whose vector is closest to it. Done
-        here on the rows the batch was encoded to, so it costs no id lookups."""
-        return self._recommend(sessions, types, k, exclude_seen, bonus, True)
-
-    def _recommend(
-        self,
-        sessions: Sequence[Sequence[str]],
-        types: Sequence[Sequence[str]],
-        k: int | None,
-        exclude_seen: bool,
-        bonus: SparseBonus | None,
-        explain: bool,
-    ) -> list[Explained]:
+        (:attr:`takes_bonus`; ignored otherwise); padding entries must carry value 0. ``explain``
+        adds a third list per session, each item's ``because`` (:func:`streamrec.explain.because`:
+        the session item the model read whose vector is closest), computed on the rows the batch
+        was encoded to, so it costs no id lookups."""
         k = self.meta.k if k is None else k
         if not 1 <= k <= self.meta.k:
             raise ValueError(f"k={k}: this artifact was exported with K={self.meta.k} (re-export with --k)")
         cat = self._index.current  # one catalogue for the whole call
-        out: list[Explained] = [([], [], []) for _ in sessions]
+        out: list = [([], [], []) if explain else ([], []) for _ in sessions]
         for start in range(0, len(sessions), self.max_batch):
             stop = start + self.max_batch
             batch = encode_sessions(cat, sessions[start:stop], types[start:stop], self.meta.session_length, trim=True)
@@ -294,21 +274,12 @@ class Runner:
                 keep = np.asarray(batch.keep) + start
                 part = (bonus[0][keep], bonus[1][keep])
             scores, indices = self._run(batch, cat, exclude_seen, part)
-            why = self._because(batch, cat, indices[:, :k]) if explain else None
+            why = because_rows(cat.matrix, batch.items, batch.mask, indices[:, :k]) if explain else None
             for row, n in enumerate(batch.keep):
                 finite = np.isfinite(scores[row, :k])  # -inf = masked: fewer than k candidates left
-                out[start + n] = (
-                    [cat.ids[i] for i in indices[row, :k][finite]],
-                    scores[row, :k][finite].tolist(),
-                    [] if why is None else [cat.ids[i] for i in why[row][finite]],
-                )
+                ranked = ([cat.ids[i] for i in indices[row, :k][finite]], scores[row, :k][finite].tolist())
+                out[start + n] = ranked if why is None else (*ranked, [cat.ids[i] for i in why[row][finite]])
         return out
-
-    @staticmethod
-    def _because(batch: EncodedBatch, cat: Catalogue, top: np.ndarray) -> np.ndarray:
-        """Catalogue rows int64 [B, k]: per top item, the session item (of ``batch``) explaining it."""
-        pos = because(cat.matrix[batch.items], batch.mask, cat.matrix[top])  # [B, k]; every session has an item
-        return np.take_along_axis(batch.items, np.maximum(pos, 0), 1)
 
     def item_vectors(self, ids: Sequence[str]) -> np.ndarray:
         """Vectors float32 [n, d] of ``ids`` in the current catalogue, in order (the worker's MMR

@@ -7,7 +7,7 @@ viewed ..."). It is computed after ranking, on the feed's own K items against th
 L items (the ones the model read): B x K x L x d multiply-adds, 33 M for a batch of 256 at
 K = 20, L = 50, d = 128, next to 1.6 G for that batch's scoring against 50k items alone (the
 model bench measures the ratio). Numpy only: the runner runs it on the rows it encoded the batch to
-(``Runner.recommend_explained``), after the serving graph, without torch.
+(``Runner.recommend(..., explain=True)``), after the serving graph, without torch.
 """
 
 from __future__ import annotations
@@ -31,3 +31,11 @@ def because(session_vectors: np.ndarray, session_mask: np.ndarray, item_vectors:
     newest_first = sim[:, :, ::-1].argmax(axis=2)  # [B, K]: argmax takes the first of ties
     pos = sess.shape[1] - 1 - newest_first
     return np.where(mask.any(axis=1, keepdims=True), pos, -1)
+
+
+def because_rows(matrix: np.ndarray, session_rows: np.ndarray, session_mask: np.ndarray, top: np.ndarray) -> np.ndarray:
+    """:func:`because` on catalogue rows: ``matrix [N, d]``, ``session_rows``/``session_mask``
+    [B, L] (as the runner encoded the batch), ``top`` [B, K] -> the explaining rows int64 [B, K]
+    (a session without items: its first position's row)."""
+    pos = because(matrix[session_rows], session_mask, matrix[top])  # [B, K]
+    return np.take_along_axis(session_rows, np.maximum(pos, 0), 1)

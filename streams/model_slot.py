@@ -72,17 +72,9 @@ class Runner(Protocol):
         k: int,
         exclude_seen: bool,
         bonus: tuple[Any, Any] | None = None,
-    ) -> list[tuple[list[str], list[float]]]: ...
-
-    def recommend_explained(
-        self,
-        sessions: list[list[str]],
-        types: list[list[str]],
-        k: int,
-        exclude_seen: bool,
-        bonus: tuple[Any, Any] | None = None,
-    ) -> list[tuple[list[str], list[float], list[str]]]:
-        """``recommend`` plus, per item, the session item that explains it (``because``)."""
+        explain: bool = False,
+    ) -> list[Any]:
+        """(ids, scores) per session; with ``explain``, (ids, scores, because)."""
         ...
 
     @property

@@ -135,12 +135,12 @@ class Scorer:
             n_items = len(runner.item_ids)
             groups = length_groups([len(s) for s in sessions], self.config.session_length, n_items)
             if len(groups) <= 1:
-                return runner.recommend_explained(sessions, types, want, exclude_seen, bonus)
+                return runner.recommend(sessions, types, want, exclude_seen, bonus, explain=True)
             out: list[Explained] = [([], [], [])] * len(sessions)
             for group in groups:
                 part = None if bonus is None else (bonus[0][group], bonus[1][group])
-                ranked = runner.recommend_explained(
-                    [sessions[i] for i in group], [types[i] for i in group], want, exclude_seen, part
+                ranked = runner.recommend(
+                    [sessions[i] for i in group], [types[i] for i in group], want, exclude_seen, part, explain=True
                 )
                 for i, pair in zip(group, ranked, strict=True):
                     out[i] = pair
@@ -165,7 +165,7 @@ class Scorer:
         loop = asyncio.get_running_loop()
         try:
             out = await loop.run_in_executor(
-                self.executor, runner.recommend_explained, [session], [types], want, self.config.exclude_seen
+                self.executor, runner.recommend, [session], [types], want, self.config.exclude_seen, None, True
             )
             return out[0]
         except Exception:

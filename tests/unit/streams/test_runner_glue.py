@@ -259,7 +259,7 @@ def test_explained_recommendations_are_the_plain_ones_plus_a_session_item_each(r
     sessions = [["i3", "i9", "nope"], ["i1"], ["nope"]]
     types = [["click"] * len(s) for s in sessions]
     plain = runner.recommend(sessions, types, K)
-    explained = runner.recommend_explained(sessions, types, K)
+    explained = runner.recommend(sessions, types, K, explain=True)
     assert [(ids, scores) for ids, scores, _ in explained] == plain
     assert [len(why) for *_, why in explained] == [K, K, 0]  # no known item: no feed, nothing to explain
     assert set(explained[0][2]) <= {"i3", "i9"} and explained[1][2] == ["i1"] * K
