@@ -101,6 +101,7 @@ def export_model(
     *,
     k: int,
     session_length: int,
+    pool: int = 1,
     fp16: bool = False,
     int8: bool = True,
     parent: str | None = None,
@@ -114,7 +115,9 @@ def export_model(
     progress: Progress = lambda _msg: None,
 ) -> ExportResult:
     """Export, check and publish one version; raises :class:`ParityError` (nothing written) when
-    onnxruntime does not reproduce eager torch. ``text``: the text tower (``text.onnx``);
+    onnxruntime does not reproduce eager torch. The file returns ``k x pool`` candidates (the
+    pool the worker's MMR re-ranks to ``k``), fewer on a catalogue smaller than that, never fewer
+    than ``k``. ``text``: the text tower (``text.onnx``);
     ``trained_rows``: bool [N], the rows with a trained id embedding; ``model_dir``: the model
     directory the version was exported from, shipped packed (``model_dir.tar``) for trainers to
     continue from."""
@@ -123,6 +126,7 @@ def export_model(
     n, d = item_matrix.shape
     if n < k:
         raise ValueError(f"catalogue has {n} items, fewer than K={k}")
+    k = max(k, min(k * pool, n))
     tower = tower.eval()
     cases = golden_cases(n, session_length, real_golden(item_ids, item_matrix, real_sessions, session_length))
     with registry.staging() as staging:
@@ -185,6 +189,7 @@ def export_model_dir(
     registry: Registry,
     *,
     k: int,
+    pool: int = 1,
     fp16: bool = False,
     int8: bool = True,
     parent: str | None = None,
@@ -207,6 +212,7 @@ def export_model_dir(
         trained.item_matrix(),
         registry,
         k=k,
+        pool=pool,
         session_length=cfg.session_length,
         fp16=fp16,
         int8=int8,

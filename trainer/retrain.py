@@ -187,7 +187,8 @@ def _export_candidate(settings: Settings, model_dir: Path, scratch: LocalRegistr
     result = export_model_dir(
         model_dir,
         scratch,
-        k=settings.pool_size,
+        k=settings.k,
+        pool=settings.pool,
         fp16=settings.registry.fp16,
         int8=settings.registry.int8,
         parent=parent,
