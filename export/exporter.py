@@ -93,6 +93,14 @@ def _export_checked(
     return reports
 
 
+def exported_k(k: int, pool: int, n: int) -> int:
+    """K of the file: ``k x pool`` candidates (the pool the worker's MMR re-ranks to ``k``), at
+    most the catalogue's ``n`` items, at least ``k`` (a ValueError when ``n < k``)."""
+    if n < k:
+        raise ValueError(f"catalogue has {n} items, fewer than K={k}")
+    return max(k, min(k * pool, n))
+
+
 def export_model(
     tower: nn.Module,
     item_ids: Sequence[str],
@@ -115,18 +123,14 @@ def export_model(
     progress: Progress = lambda _msg: None,
 ) -> ExportResult:
     """Export, check and publish one version; raises :class:`ParityError` (nothing written) when
-    onnxruntime does not reproduce eager torch. The file returns ``k x pool`` candidates (the
-    pool the worker's MMR re-ranks to ``k``), fewer on a catalogue smaller than that, never fewer
-    than ``k``. ``text``: the text tower (``text.onnx``);
+    onnxruntime does not reproduce eager torch. K: :func:`exported_k`. ``text``: the text tower (``text.onnx``);
     ``trained_rows``: bool [N], the rows with a trained id embedding; ``model_dir``: the model
     directory the version was exported from, shipped packed (``model_dir.tar``) for trainers to
     continue from."""
     t0 = time.perf_counter()
     item_matrix = np.ascontiguousarray(item_matrix, dtype=np.float32)
     n, d = item_matrix.shape
-    if n < k:
-        raise ValueError(f"catalogue has {n} items, fewer than K={k}")
-    k = max(k, min(k * pool, n))
+    k = exported_k(k, pool, n)
     tower = tower.eval()
     cases = golden_cases(n, session_length, real_golden(item_ids, item_matrix, real_sessions, session_length))
     with registry.staging() as staging:
