@@ -109,7 +109,10 @@ def _feed_routes(app: FastAPI, backend: Backend) -> None:
         feed = await get_feed_async(backend.aredis, user_id, prefix)
         if feed is None:
             return json_response(404, {"detail": f"no feed for user {user_id!r} (no event yet, or expired)"})
-        items = [{"item_id": i, "score": s} for i, s in zip(feed.items, feed.scores, strict=True)]
+        because = feed.because or [None] * len(feed.items)
+        items = [
+            {"item_id": i, "score": s, "because": b} for i, s, b in zip(feed.items, feed.scores, because, strict=True)
+        ]
         out = {
             "user_id": feed.user_id,
             "items": items,

@@ -10,6 +10,9 @@ from pydantic import BaseModel, Field
 class FeedItem(BaseModel):
     item_id: str
     score: float
+    because: str | None = Field(
+        None, description="the item of the user's session that explains this one (null in older feeds)"
+    )
 
 
 class FeedOut(BaseModel):

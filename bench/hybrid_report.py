@@ -32,7 +32,8 @@ def _setting(s: dict) -> str:
     alpha, source = _mean(s.get("popularity_exponent", 0)), _mean(s.get("source_exponent", 0))
     repeat = _mean(s.get("repeat_weight", 0))
     text = f"beta {_mean(s['beta']):.2g}, {s['norm']}, alpha {alpha:.2g}, source {source:.2g}"
-    return text + (f", repeat {repeat:.2g}" if repeat else "")
+    votes = _mean(s.get("session_weight", 0))
+    return text + (f", repeat {repeat:.2g}" if repeat else "") + (f", sessions {votes:.2g}" if votes else "")
 
 
 def _gain(a: float, b: float) -> str:
@@ -41,9 +42,9 @@ def _gain(a: float, b: float) -> str:
 
 def loo_rows(files: list[Path]) -> list[str]:
     head = [
-        "| data | seen | model | co-occurrence kNN | hybrid (setting) | hybrid NDCG vs kNN | "
-        "hybrid (validated) | users / items |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| data | seen | model | co-occurrence kNN | session kNN | hybrid (setting) | hybrid NDCG vs kNN | "
+        "hybrid NDCG vs session kNN | hybrid (validated) | users / items |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     rows = []
     for path in files:
@@ -52,9 +53,12 @@ def loo_rows(files: list[Path]) -> list[str]:
         p, knn, hyb, val = r["protocol"], r["baselines"]["cooccurrence"], r["hybrid"], r["hybrid_validated"]
         setting = f"{_pair(hyb)} ({_setting(hyb['setting'])})"
         validated = f"{_pair(val)} ({_setting(val['setting'])})"
+        sknn = r["baselines"].get("session_knn")  # runs before the session-kNN baseline lack it
+        vs_sknn = _gain(_mean(hyb["ndcg@10"]), _mean(sknn["ndcg@10"])) if sknn else "-"
         rows.append(
             f"| {data} | {'excluded' if p['exclude_seen'] else 'kept'} | {_pair(r['model'])} | {_pair(knn)} | "
-            f"{setting} | {_gain(_mean(hyb['ndcg@10']), _mean(knn['ndcg@10']))} | {validated} | "
+            f"{_pair(sknn) if sknn else '-'} | {setting} | {_gain(_mean(hyb['ndcg@10']), _mean(knn['ndcg@10']))} | "
+            f"{vs_sknn} | {validated} | "
             f"{p['users']} / {p['items']} |"
         )
     return head + rows

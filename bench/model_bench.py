@@ -6,8 +6,15 @@ id -> row mapping and result decoding. FLOPs per session are counted (2 per mult
 2 layers x (24 L d^2 + 4 L^2 d) = 41.9 M + output layer 1.6 M + scoring 2 N d (12.8 M at
 N = 50k), and reported as a fraction of this machine's ~176 GFLOP/s sgemm peak (2 cores).
 
-``python -m streamrec.bench.model_bench [--quick] [--out FILE]``; ``streamrec bench`` calls
-:func:`run_model_bench`.
+The file is exported as the trainer exports it, returning a candidate pool of ``K x POOL``; the
+runner is asked for ``K`` (the worker with MMR off). ``because_ms`` times what
+``recommend(explain=True)`` does beyond ``recommend`` (:func:`streamrec.explain.because_rows` on the encoded batch and
+its ids: each of the K items against its full 50-item session) and ``because_vs_scoring`` is its
+share of the ``recommend`` time for the same batch, in the same run; ``mmr_ms`` times the
+worker's MMR of the whole pool down to K (:mod:`streamrec.streams.postrank`).
+
+``python -m streamrec.bench.model_bench [--quick] [--items N,..] [--batches B,..] [--out FILE]``;
+``streamrec bench`` calls :func:`run_model_bench`.
 """
 
 from __future__ import annotations
@@ -30,6 +37,8 @@ import torch
 
 PEAK_GFLOPS = 176.0  # measured sgemm peak of the 2-core reference machine (docs/architecture.md, known facts)
 D, LAYERS, SESSION_LENGTH, K = 128, 2, 50, 20
+POOL = 4  # the settings' default: models return K x POOL candidates
+MMR_LAMBDA = 0.8  # any lambda < 1 costs the same
 
 
 def synthetic_model(n_items: int, session_length: int = SESSION_LENGTH) -> tuple[Any, list[str], np.ndarray]:
@@ -109,6 +118,31 @@ def _swap_pause(runner_dir: Path, other_dir: Path, batch: tuple[list[list[str]],
     }
 
 
+def _post_rank(runner: Any, sessions: list[list[str]], kinds: list[list[str]], min_s: float) -> dict[str, float]:
+    """The runner's time for a batch (``K`` results, the worker's call with MMR off), what
+    ``because`` adds to it, and the worker's MMR of the pool to K on the same batch."""
+    from streamrec.explain import because_rows
+    from streamrec.serving.item_index import encode_sessions
+    from streamrec.streams.postrank import Ranked, diversify
+
+    t_score = _time(lambda: runner.recommend(sessions, kinds, K), min_s)
+    cat = runner._index.current
+    batch = encode_sessions(cat, sessions, kinds, runner.session_length, trim=True)
+    top = runner._run(batch, cat, True)[1][:, :K]
+    t_because = _time(
+        lambda: [[cat.ids[r] for r in row] for row in because_rows(cat.matrix, batch.items, batch.mask, top)], min_s
+    )
+    pools = [Ranked(*r) for r in runner.recommend(sessions, kinds, K * POOL, explain=True)]
+    t_mmr = _time(lambda: diversify(runner, pools, K, MMR_LAMBDA), min_s)
+    return {
+        "runner_ms": 1e3 * t_score,
+        "because_ms": 1e3 * t_because,
+        "because_vs_scoring": t_because / t_score,
+        "mmr_ms": 1e3 * t_mmr,
+        "mmr_vs_scoring": t_mmr / t_score,
+    }
+
+
 def run_model_bench(
     quick: bool = False,
     out: Path | None = None,
@@ -131,7 +165,7 @@ def run_model_bench(
     min_s = 0.5 if quick else 2.0
     result: dict[str, Any] = {
         "machine": {"cpus": os.cpu_count(), "processor": platform.processor(), "torch": torch.__version__},
-        "model": {"d": D, "layers": LAYERS, "session_length": SESSION_LENGTH, "k": K},
+        "model": {"d": D, "layers": LAYERS, "session_length": SESSION_LENGTH, "k": K, "exported_k": K * POOL},
         "peak_gflops": PEAK_GFLOPS,
         "runs": [],
     }
@@ -141,14 +175,14 @@ def run_model_bench(
         for n in catalogues:
             model, ids, matrix = synthetic_model(n)
             t0 = time.perf_counter()
-            ref = export_model(model.session, ids, matrix, registry, k=K, session_length=SESSION_LENGTH).ref
+            ref = export_model(model.session, ids, matrix, registry, k=K * POOL, session_length=SESSION_LENGTH).ref
             export_s = time.perf_counter() - t0
             runner = Runner.load(ref.uri, device)  # type: ignore[arg-type]
             result["machine"]["runner_device"] = runner.device
             # the int8-scoring file where the runner is on the CPU, at every size (the worker's
             # default uses it from registry.int8_min_items items)
             int8 = Runner.load(ref.uri, device, int8=True) if runner.device == "cpu" else None  # type: ignore[arg-type]
-            graph = ServingGraph(model.session, K).eval()
+            graph = ServingGraph(model.session, K * POOL).eval()
             size = (Path(ref.uri) / "session.onnx").stat().st_size
             rng = np.random.default_rng(0)
             flops = session_flops(n)
@@ -178,7 +212,7 @@ def run_model_bench(
                 kinds = [["click"] * SESSION_LENGTH] * b
                 t_eager = _time(eager, min_s)
                 t_onnx = _time(onnx, min_s)
-                t_runner = _time(lambda s=sessions, k=kinds, r=runner: r.recommend(s, k), min_s)
+                post = _post_rank(runner, sessions, kinds, min_s)
                 t_int8 = _time(onnx_int8, min_s) if int8 is not None else math.nan
                 result["runs"].append(
                     {
@@ -191,7 +225,8 @@ def run_model_bench(
                         "onnx_events_per_s": b / t_onnx,
                         "onnx_int8_ms": 1e3 * t_int8,  # NaN off the CPU
                         "int8_speedup": t_onnx / t_int8,
-                        "runner_events_per_s": b / t_runner,
+                        "runner_events_per_s": 1e3 * b / post["runner_ms"],
+                        **post,
                         "onnx_gflops": flops * b / t_onnx / 1e9,
                         "onnx_peak_fraction": flops * b / t_onnx / 1e9 / PEAK_GFLOPS,
                         "eager_peak_fraction": flops * b / t_eager / 1e9 / PEAK_GFLOPS,
@@ -227,12 +262,18 @@ def _targets(by: dict[tuple[int, int], dict[str, Any]], result: dict[str, Any]) 
     }
 
 
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",")]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="50k items, batch 1 and 64, short timings")
+    parser.add_argument("--items", type=_ints, help="catalogue sizes, comma-separated (default 10000,50000)")
+    parser.add_argument("--batches", type=_ints, help="batch sizes, comma-separated (default 1,16,64,256)")
     parser.add_argument("--out", type=Path, default=Path("bench/results/model_bench.json"))
     args = parser.parse_args()
-    result = run_model_bench(args.quick, args.out)
+    result = run_model_bench(args.quick, args.out, args.items, args.batches)
     print(json.dumps({"targets": result.get("targets"), "swap": result.get("swap")}, indent=1))
 
 

@@ -11,6 +11,7 @@ items included, so on that slice popularity knows what the model was never shown
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ from streamrec.encoder.baselines import popularity_scores
 from streamrec.encoder.data import Sequences, build_sequences, catalogue_rows, gaps_of, held_out_items
 from streamrec.encoder.evaluate import ScoreFn, memo_batch, model_score_fn, rank_many, summarize
 from streamrec.encoder.hybrid import bonus_fn, hybrid_fn, session_fn, table_of, tune
+from streamrec.encoder.mmr_sweep import sweep
 from streamrec.encoder.model import Recommender
 from streamrec.encoder.text import embed_texts
 from streamrec.settings.hybrid import HybridSettings
@@ -189,14 +191,16 @@ def evaluate_run(
     device: torch.device,
     cache_dir: Path | None = None,
     hybrid: HybridSettings | None = None,
+    mmr_lambdas: Sequence[float] = (),
+    pool: int = 80,
 ) -> dict:
+    """The module docstring's protocol; ``mmr_lambdas`` adds the MMR sweep
+    (:mod:`streamrec.encoder.mmr_sweep`) of the model and the hybrid over pools of ``pool``."""
     hybrid = hybrid or HybridSettings()
     rows = catalogue_rows(log, catalogue, base=trained.item_ids)
-    index = {r: i for i, r in enumerate(rows)}
-    seqs = build_sequences(log, index)
+    seqs = build_sequences(log, {r: i for i, r in enumerate(rows)})
     users = [u for u in range(len(seqs.users)) if len(seqs.items[u]) >= 2]
-    targets = np.array([seqs.items[u][-1] for u in users], dtype=np.int64)
-    n = len(rows)
+    targets, n = np.array([seqs.items[u][-1] for u in users], dtype=np.int64), len(rows)
     cold, cold_label = _cold_slice(log, seqs, rows, targets, trained)  # [U]
 
     model = trained.model.to(device).eval()
@@ -204,8 +208,7 @@ def evaluate_run(
     session_length = int(trained.config.get("session_length", model.cfg.session_length))
     hist, model_fn = _model_fn(model, matrix, seqs, users, 1, session_length, device)
     model_fn = memo_batch(model_fn)  # one model pass per batch for the model and both hybrids
-    div = _category_vectors(rows, catalogue)
-    div_label = "1 - cosine of category multi-hot vectors"
+    div, div_label = _category_vectors(rows, catalogue), "1 - cosine of category multi-hot vectors"
     if div is None:
         div, div_label = matrix.cpu().numpy(), "1 - cosine of the model's item vectors"
 
@@ -230,7 +233,10 @@ def evaluate_run(
         res["cold_start"] = summarize(ranks[cold], tops[cold], n, div, k=K)
         results[name] = res
     results["hybrid"]["setting"], results["hybrid_validated"]["setting"] = setting, chosen
-    return {
+    served = {"model": methods["model"], "hybrid": methods["hybrid"]}  # what the worker's MMR re-ranks
+    sweep_args = (matrix.cpu().numpy(), hist, targets, keep_seen, mmr_lambdas, pool, div)
+    extra = {"mmr": sweep(served, *sweep_args, k=K) | {"diversity": div_label}} if mmr_lambdas else {}
+    return extra | {
         "model": results["model"],
         "hybrid": results["hybrid"],
         "hybrid_validated": results["hybrid_validated"],

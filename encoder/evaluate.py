@@ -42,8 +42,24 @@ def rank_many(
     """:func:`rank_all` of several methods in one pass over the batches (methods inner), so
     methods built on a shared :func:`memo_batch` score (the model's, in the hybrids) compute it
     once per batch."""
+    pools = rank_pools(score_fns, histories, targets, keep_seen, k, batch_size)
+    return {name: (ranks, rows) for name, (ranks, rows, _) in pools.items()}
+
+
+def rank_pools(
+    score_fns: dict[str, ScoreFn],
+    histories: list[np.ndarray],
+    targets: np.ndarray,
+    keep_seen: bool,
+    size: int,
+    batch_size: int = 256,
+) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per method: (0-based rank of each target int [U], each user's ``size`` best rows int [U,
+    size], best first, and their scores float [U, size], -inf where excluded): the candidate
+    pool a re-rank (the worker's MMR) starts from."""
     ranks: dict[str, list[np.ndarray]] = {name: [] for name in score_fns}
     tops: dict[str, list[np.ndarray]] = {name: [] for name in score_fns}
+    top_scores: dict[str, list[np.ndarray]] = {name: [] for name in score_fns}
     for start in range(0, len(targets), batch_size):
         users = list(range(start, min(start + batch_size, len(targets))))
         seen = None
@@ -57,10 +73,14 @@ def rank_many(
                         seen[b, h[h != targets[u]]] = True
                 scores[seen] = -np.inf
             ranks[name].append(target_ranks(scores, targets[users]))
-            tops[name].append(top_k(scores, k))
-    empty = (np.zeros(0, np.int64), np.zeros((0, k), np.int64))
+            tops[name].append(top_k(scores, size))
+            top_scores[name].append(np.take_along_axis(scores, tops[name][-1], 1))
+    empty = (np.zeros(0, np.int64), np.zeros((0, size), np.int64), np.zeros((0, size)))
     return {
-        name: (np.concatenate(ranks[name]), np.concatenate(tops[name])) if ranks[name] else empty for name in score_fns
+        name: (np.concatenate(ranks[name]), np.concatenate(tops[name]), np.concatenate(top_scores[name]))
+        if ranks[name]
+        else empty
+        for name in score_fns
     }
 
 

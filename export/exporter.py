@@ -93,6 +93,14 @@ def _export_checked(
     return reports
 
 
+def exported_k(k: int, pool: int, n: int) -> int:
+    """K of the file: ``k x pool`` candidates (the pool the worker's MMR re-ranks to ``k``), at
+    most the catalogue's ``n`` items, at least ``k`` (a ValueError when ``n < k``)."""
+    if n < k:
+        raise ValueError(f"catalogue has {n} items, fewer than K={k}")
+    return max(k, min(k * pool, n))
+
+
 def export_model(
     tower: nn.Module,
     item_ids: Sequence[str],
@@ -101,6 +109,7 @@ def export_model(
     *,
     k: int,
     session_length: int,
+    pool: int = 1,
     fp16: bool = False,
     int8: bool = True,
     parent: str | None = None,
@@ -114,15 +123,14 @@ def export_model(
     progress: Progress = lambda _msg: None,
 ) -> ExportResult:
     """Export, check and publish one version; raises :class:`ParityError` (nothing written) when
-    onnxruntime does not reproduce eager torch. ``text``: the text tower (``text.onnx``);
+    onnxruntime does not reproduce eager torch. K: :func:`exported_k`. ``text``: the text tower (``text.onnx``);
     ``trained_rows``: bool [N], the rows with a trained id embedding; ``model_dir``: the model
     directory the version was exported from, shipped packed (``model_dir.tar``) for trainers to
     continue from."""
     t0 = time.perf_counter()
     item_matrix = np.ascontiguousarray(item_matrix, dtype=np.float32)
     n, d = item_matrix.shape
-    if n < k:
-        raise ValueError(f"catalogue has {n} items, fewer than K={k}")
+    k = exported_k(k, pool, n)
     tower = tower.eval()
     cases = golden_cases(n, session_length, real_golden(item_ids, item_matrix, real_sessions, session_length))
     with registry.staging() as staging:
@@ -185,6 +193,7 @@ def export_model_dir(
     registry: Registry,
     *,
     k: int,
+    pool: int = 1,
     fp16: bool = False,
     int8: bool = True,
     parent: str | None = None,
@@ -207,6 +216,7 @@ def export_model_dir(
         trained.item_matrix(),
         registry,
         k=k,
+        pool=pool,
         session_length=cfg.session_length,
         fp16=fp16,
         int8=int8,

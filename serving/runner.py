@@ -23,6 +23,7 @@ import numpy as np
 import onnxruntime as ort
 
 from streamrec.cooccurrence import FILE_NAME as COOCCURRENCE_NPZ
+from streamrec.explain import because_rows
 from streamrec.serving.artifact import (
     SESSION_INT8_ONNX,
     SESSION_ONNX,
@@ -42,6 +43,7 @@ from streamrec.serving.variants import open_session, serving_file
 log = logging.getLogger(__name__)
 
 Recommendation = tuple[list[str], list[float]]
+Explained = tuple[list[str], list[float], list[str]]  # + per item, the session item that explains it
 SparseBonus = tuple[np.ndarray, np.ndarray]  # catalogue rows int64 [B, C] (-1 = padding), values float32 [B, C]
 # 256 sessions x 50k items is a 51 MB score matrix inside the graph: larger batches stop
 # gaining throughput here and only add latency for the first session of the batch.
@@ -247,17 +249,21 @@ class Runner:
         k: int | None = None,
         exclude_seen: bool = True,
         bonus: SparseBonus | None = None,
-    ) -> list[Recommendation]:
+        explain: bool = False,
+    ) -> list[Recommendation] | list[Explained]:
         """Top-``k`` (item ids, scores) per session, best first, in input order. ``k`` defaults to
         and may not exceed the artifact's K. Unavailable items never appear; seen items neither
         when ``exclude_seen``. A session with no known item gets ``([], [])``. ``bonus`` (one row
         per session, in catalogue rows) is added to the model's scores where the file takes it
-        (:attr:`takes_bonus`; ignored otherwise); padding entries must carry value 0."""
+        (:attr:`takes_bonus`; ignored otherwise); padding entries must carry value 0. ``explain``
+        adds a third list per session, each item's ``because`` (:func:`streamrec.explain.because`:
+        the session item the model read whose vector is closest), computed on the rows the batch
+        was encoded to, so it costs no id lookups."""
         k = self.meta.k if k is None else k
         if not 1 <= k <= self.meta.k:
             raise ValueError(f"k={k}: this artifact was exported with K={self.meta.k} (re-export with --k)")
         cat = self._index.current  # one catalogue for the whole call
-        out: list[Recommendation] = [([], []) for _ in sessions]
+        out: list = [([], [], []) if explain else ([], []) for _ in sessions]
         for start in range(0, len(sessions), self.max_batch):
             stop = start + self.max_batch
             batch = encode_sessions(cat, sessions[start:stop], types[start:stop], self.meta.session_length, trim=True)
@@ -268,12 +274,11 @@ class Runner:
                 keep = np.asarray(batch.keep) + start
                 part = (bonus[0][keep], bonus[1][keep])
             scores, indices = self._run(batch, cat, exclude_seen, part)
+            why = because_rows(cat.matrix, batch.items, batch.mask, indices[:, :k]) if explain else None
             for row, n in enumerate(batch.keep):
                 finite = np.isfinite(scores[row, :k])  # -inf = masked: fewer than k candidates left
-                out[start + n] = (
-                    [cat.ids[i] for i in indices[row, :k][finite]],
-                    scores[row, :k][finite].tolist(),
-                )
+                ranked = ([cat.ids[i] for i in indices[row, :k][finite]], scores[row, :k][finite].tolist())
+                out[start + n] = ranked if why is None else (*ranked, [cat.ids[i] for i in why[row][finite]])
         return out
 
     def item_vectors(self, ids: Sequence[str]) -> np.ndarray:

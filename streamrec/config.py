@@ -92,6 +92,13 @@ class Settings(BaseSettings):
     partitions: int = Field(4, ge=1, le=1024, description="partitions of the events topic (= max workers)")
     replication: int = Field(1, ge=1, le=9, description="replication factor of created topics")
     k: int = Field(20, ge=1, le=1000, description="length of each user's feed (top-K)")
+    pool: int = Field(
+        4,
+        ge=1,
+        le=50,
+        description="the serving graph returns k x pool candidates (its exported K); the worker's MMR "
+        "(worker.mmr_lambda) re-ranks them to k",
+    )
     session_length: int = Field(50, ge=2, le=1024, description="items kept per user session (L)")
     device: Literal["auto", "cuda", "cpu"] = Field("auto", description="inference/training device")
     feed_prefix: str = Field("streamrec:feed:", min_length=1, description="Redis key prefix of feeds")
@@ -109,6 +116,11 @@ class Settings(BaseSettings):
     retrain: RetrainSettings = RetrainSettings()
     hybrid: HybridSettings = HybridSettings()
     api: ApiSettings = ApiSettings()
+
+    @property
+    def pool_size(self) -> int:
+        """Candidates per session the serving graph returns (the K models are exported with)."""
+        return self.k * self.pool
 
     @field_validator("broker")
     @classmethod

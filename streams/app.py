@@ -65,9 +65,11 @@ log = logging.getLogger(__name__)
 
 
 def pipeline_config(settings: Settings) -> PipelineConfig:
-    """The pipeline's knobs: the feed and session sizes, and the worker settings of the same names."""
-    same = ("dedupe_window", "exclude_seen", "mmr_lambda", "mmr_pool", "model_wait_log_s", "live_feeds_kept")
+    """The pipeline's knobs: the feed, session and exported pool sizes, and the worker settings of
+    the same names."""
+    same = ("dedupe_window", "exclude_seen", "mmr_lambda", "model_wait_log_s", "live_feeds_kept")
     sizes = {"k": settings.k, "session_length": settings.session_length, "max_event_bytes": settings.max_event_bytes}
+    sizes["pool_size"] = settings.pool_size
     return PipelineConfig(**sizes, **{name: getattr(settings.worker, name) for name in same})
 
 

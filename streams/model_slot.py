@@ -72,7 +72,10 @@ class Runner(Protocol):
         k: int,
         exclude_seen: bool,
         bonus: tuple[Any, Any] | None = None,
-    ) -> list[tuple[list[str], list[float]]]: ...
+        explain: bool = False,
+    ) -> list[Any]:
+        """(ids, scores) per session; with ``explain``, (ids, scores, because)."""
+        ...
 
     @property
     def cooccurrence_file(self) -> Path | None:

@@ -69,14 +69,14 @@ class PipelineConfig:
     max_event_bytes: int
     exclude_seen: bool = True
     mmr_lambda: float = 1.0
-    mmr_pool: int = 3
+    pool_size: int = 80  # settings.pool_size: what models are exported to return
     model_wait_log_s: float = 10.0
     live_feeds_kept: int = 200_000
 
     @property
     def candidates(self) -> int:
         """Results asked of the runner per session: the MMR pool, or just ``k`` with MMR off."""
-        return self.k * self.mmr_pool if self.mmr_lambda < 1.0 else self.k
+        return max(self.pool_size, self.k) if self.mmr_lambda < 1.0 else self.k
 
 
 @dataclass(slots=True)
@@ -254,20 +254,21 @@ class BatchPipeline:
         )
         now, k = self.clock(), self.config.k
         feeds = []
-        for user_id, pair in zip(users, ranked, strict=True):
-            if pair is None:
+        for user_id, feed in zip(users, ranked, strict=True):
+            if feed is None:
                 continue
             t = touched[user_id]
             feeds.append(
                 Feed(
                     user_id,
-                    pair[0][:k],
-                    pair[1][:k],
+                    feed.items[:k],
+                    feed.scores[:k],
                     runner.version,
                     now,
                     t.event.event_id,
                     t.record.partition,
                     t.record.offset,
+                    feed.because[:k],
                 )
             )
         return feeds

@@ -1,5 +1,6 @@
 """Scoring one batch's sessions on the scoring thread: few runner calls of sessions of similar
-length (:func:`length_groups`), one by one when a call fails, then the MMR re-rank.
+length (:func:`length_groups`; the runner explains each item: ``because``), one by one when a
+call fails, then the MMR re-rank of each pool (:mod:`streamrec.streams.postrank`).
 
 One scoring thread: onnxruntime releases the GIL, so the event loop keeps heart-beating and
 buffering the next batch while this one is encoded.
@@ -16,16 +17,15 @@ from typing import TYPE_CHECKING
 
 from streamrec.cooccurrence import Cooccurrence
 from streamrec.serving.hybrid import LiveHybrid
-from streamrec.serving.runner import SparseBonus
+from streamrec.serving.runner import Explained, SparseBonus
 from streamrec.streams.metrics import WorkerMetrics
 from streamrec.streams.model_slot import Runner
-from streamrec.streams.rerank import mmr
+from streamrec.streams.postrank import Ranked, diversify
 
 if TYPE_CHECKING:
     from streamrec.streams.pipeline import PipelineConfig
 
 log = logging.getLogger(__name__)
-Ranked = tuple[list[str], list[float]]
 
 # Cost model of one runner call, in "session positions encoded" (one position of one session
 # through the 2-layer d=128 tower ~ 0.84 MFLOP): scoring a session against 50k items (6.4 MFLOP
@@ -90,28 +90,34 @@ class Scorer:
         pairs: Sequence[tuple[list[str], str]] = (),
         users: Sequence[str] | None = None,
     ) -> list[Ranked | None]:
-        """Best first, per session: ``config.candidates`` results (at most the model's K, fixed
-        at export; model_slot.Fit logged a smaller one at swap time), re-ranked by MMR when on;
-        None for a session whose scoring failed (its feed is left as it was). ``pairs`` (the
-        batch's (session before, item) events) are counted into the co-occurrence table first;
-        ``users`` (the sessions' owners) lets the hybrid store and score them in its session index."""
+        """Per session, ``config.k`` items best first with their ``because``: from
+        ``config.candidates`` results (at most the model's K, fixed at export; model_slot.Fit
+        logged a smaller one at swap time), re-ranked by MMR when on; None for a session whose
+        scoring failed (its feed is left as it was). ``pairs`` (the batch's (session before,
+        item) events) are counted into the co-occurrence table first; ``users`` (the sessions'
+        owners) lets the hybrid store and score them in its session index."""
         cfg = self.config
         want = min(cfg.candidates, runner.k)
         loop = asyncio.get_running_loop()
         try:
-            ranked: list[Ranked | None] = await loop.run_in_executor(
+            ranked: list[Explained | None] = await loop.run_in_executor(
                 self.executor, self._timed_recommend, runner, sessions, types, want, cfg.exclude_seen, pairs, users
             )
         except Exception:
             log.exception("batch scoring failed; scoring its %d users one by one", len(sessions))
             ranked = [await self._score_one(runner, s, t, want) for s, t in zip(sessions, types, strict=True)]
-        out: list[Ranked | None] = []
-        for pair in ranked:
-            if pair is not None:
-                pair = list(pair[0]), [float(x) for x in pair[1]]
-                if cfg.mmr_lambda < 1.0:
-                    pair = self._diversify(runner, *pair)
-            out.append(pair)
+        return await loop.run_in_executor(self.executor, self._feeds, runner, ranked)
+
+    def _feeds(self, runner: Runner, ranked: list[Explained | None]) -> list[Ranked | None]:
+        """The scored lists cut (or re-ranked by MMR) to ``k``, all sessions at once."""
+        cfg = self.config
+        done = [i for i, r in enumerate(ranked) if r is not None]
+        pools = [Ranked(list(r[0]), [float(x) for x in r[1]], list(r[2])) for r in ranked if r is not None]
+        if cfg.mmr_lambda < 1.0:
+            pools = diversify(runner, pools, cfg.k, cfg.mmr_lambda)
+        out: list[Ranked | None] = [None] * len(ranked)
+        for i, pool in zip(done, pools, strict=True):
+            out[i] = Ranked(*(column[: cfg.k] for column in pool))
         return out
 
     def _timed_recommend(
@@ -123,7 +129,7 @@ class Scorer:
         exclude_seen: bool,
         pairs: Sequence[tuple[list[str], str]] = (),
         users: Sequence[str] | None = None,
-    ) -> list[tuple[list[str], list[float]]]:
+    ) -> list[Explained]:
         # timed in the scoring thread: with batches pipelined, time queued behind the previous
         # batch's scoring is not scoring
         t0 = time.perf_counter()
@@ -132,12 +138,12 @@ class Scorer:
             n_items = len(runner.item_ids)
             groups = length_groups([len(s) for s in sessions], self.config.session_length, n_items)
             if len(groups) <= 1:
-                return runner.recommend(sessions, types, want, exclude_seen, bonus)
-            out: list[tuple[list[str], list[float]]] = [([], [])] * len(sessions)
+                return runner.recommend(sessions, types, want, exclude_seen, bonus, explain=True)
+            out: list[Explained] = [([], [], [])] * len(sessions)
             for group in groups:
                 part = None if bonus is None else (bonus[0][group], bonus[1][group])
                 ranked = runner.recommend(
-                    [sessions[i] for i in group], [types[i] for i in group], want, exclude_seen, part
+                    [sessions[i] for i in group], [types[i] for i in group], want, exclude_seen, part, explain=True
                 )
                 for i, pair in zip(group, ranked, strict=True):
                     out[i] = pair
@@ -163,23 +169,16 @@ class Scorer:
         self.hybrid.observe(pairs)
         return self.hybrid.bonus(runner, sessions, keep_seen, users)
 
-    async def _score_one(
-        self, runner: Runner, session: list[str], types: list[str], want: int
-    ) -> tuple[list[str], list[float]] | None:
+    async def _score_one(self, runner: Runner, session: list[str], types: list[str], want: int) -> Explained | None:
         loop = asyncio.get_running_loop()
         try:
             out = await loop.run_in_executor(
-                self.executor, runner.recommend, [session], [types], want, self.config.exclude_seen
+                self.executor, runner.recommend, [session], [types], want, self.config.exclude_seen, None, True
             )
             return out[0]
         except Exception:
             log.exception("scoring a session of %d items failed; its feed is left as it was", len(session))
             return None
-
-    def _diversify(self, runner: Runner, ids: list[str], scores: list[float]) -> tuple[list[str], list[float]]:
-        if not ids:
-            return ids, scores
-        return mmr(ids, scores, runner.item_vectors(ids), self.config.k, self.config.mmr_lambda)
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)

@@ -1,8 +1,9 @@
 """The online trainer continues from a version it did not produce (a ``streamrec retrain``).
 
 The trainer follows ``streamrec.models`` as the workers do: the latest announcement is the
-served version (once the replay of the topic at start is read, and then after each new one). A
-latest announcement of a version without a lineage entry (not one it produced or adopted) whose
+served version (once the replay of the topic at start is read, and then after each new one). The
+newest announcement of a version without a lineage entry (not one it produced or adopted; its own
+promotions announced after it do not hide it) whose
 artifact carries the model directory (``model_dir.tar``) becomes its new base: the directory is unpacked into the
 lineage (so a restart resumes from it), and a fresh learner starts from it with the examples the
 old one held, re-mapped to the new item table, in the same order (buffer, then held-back

@@ -138,11 +138,15 @@ class TrainerProcess:
         models = self.models_reader()
         last_gate = time.monotonic()
         try:
-            latest: dict | None = None  # the newest announcement not acted on yet
+            latest: dict | None = None  # the newest announcement of a version not our own, not acted on yet
             while not self.stop.is_set():
                 replayed = models.follower.caught_up.is_set()  # before the drain: then it holds the replay
                 for rec in models.drain():
-                    latest = parse_announcement(rec.value) or latest
+                    # our own promotions are skipped, not kept as the newest: one drained after a
+                    # retrain's announcement would otherwise hide the retrain for good
+                    ann = parse_announcement(rec.value)
+                    if ann is not None and adoptable(ann, self.served.version, self.lineage):
+                        latest = ann
                 if replayed and latest is not None:
                     self._announced(latest)
                     latest = None
@@ -257,6 +261,7 @@ class TrainerProcess:
             trained.item_matrix(),
             self.registry,
             k=self.s.k,
+            pool=self.s.pool,
             session_length=trained.model_config.session_length,
             fp16=self.s.registry.fp16,
             int8=self.s.registry.int8,

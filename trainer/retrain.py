@@ -188,6 +188,7 @@ def _export_candidate(settings: Settings, model_dir: Path, scratch: LocalRegistr
         model_dir,
         scratch,
         k=settings.k,
+        pool=settings.pool,
         fp16=settings.registry.fp16,
         int8=settings.registry.int8,
         parent=parent,

@@ -13,7 +13,7 @@ from streamrec.errors import UserError
 
 HELP = "evaluate a model and its co-occurrence hybrid against popularity and co-occurrence (leave-one-out)"
 # The settings it reads (its --help lists their flags; docs/configuration.md).
-SETTINGS = ("data_dir", "device", "session_length", "k", "encoder", "hybrid", "worker", "trainer", "registry")
+SETTINGS = ("data_dir", "device", "session_length", "k", "pool", "encoder", "hybrid", "worker", "trainer", "registry")
 COLUMNS = ("hr@10", "ndcg@10", "mrr", "coverage", "diversity")
 
 
@@ -49,12 +49,64 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="with --stream: the older share of the log (what the model was trained on); the rest is replayed",
     )
     parser.add_argument(
+        "--mmr-lambda",
+        type=_lambdas,
+        default=(),
+        metavar="L[,L...]",
+        help="also sweep the worker's MMR re-rank over these lambdas (e.g. 0.9,0.8,0.7; 1 = off is always "
+        "included): NDCG@10 vs intra-list diversity of the top 10 re-ranked from pools of k x pool candidates",
+    )
+    parser.add_argument("--mmr-plot", type=Path, help="with --mmr-lambda: draw NDCG@10 vs diversity as a PNG here")
+    parser.add_argument(
         "--seeds",
         type=int,
         default=1,
         metavar="N",
         help="--model is a directory of `streamrec train --seeds N`: evaluate its N seed models, report mean ± std",
     )
+
+
+def _lambdas(text: str) -> tuple[float, ...]:
+    """``0.9,0.8`` -> (0.9, 0.8); argparse turns the ValueError into a one-line usage error."""
+    try:
+        values = tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers") from None
+    if not values or not all(0.0 <= v <= 1.0 for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: each lambda must be between 0 and 1")
+    return values
+
+
+def _mmr_table(sweep: dict) -> str:
+    head = f"{'method':<10}{'lambda':>8}{'ndcg@10':>10}{'change':>9}{'diversity':>11}{'change':>9}{'coverage':>10}"
+    lines = [head, "-" * len(head)]
+    for name, points in sweep["methods"].items():
+        for p in points:
+            lines.append(
+                f"{name:<10}{p['lambda']:>8g}{p['ndcg@10']:>10.4f}{p['ndcg_change']:>+9.1%}"
+                f"{p['diversity']:>11.4f}{p['diversity_change']:>+9.1%}{p['coverage']:>10.4f}"
+            )
+    chosen = sweep["chosen"]
+    verdict = f"lambda {chosen['lambda']:g}" if chosen["met"] else "none meets it: MMR stays off (lambda 1)"
+    lines.append(f"\nMMR over pools of {sweep['pool']}, diversity = {sweep['diversity']}; {chosen['rule']}: {verdict}")
+    return "\n".join(lines)
+
+
+def _check_offline(args: argparse.Namespace) -> None:
+    if args.seeds < 1:
+        raise UserError(f"--seeds must be at least 1, got {args.seeds}")
+    if args.mmr_lambda and args.seeds > 1:
+        raise UserError("--mmr-lambda sweeps one model: leave out --seeds")
+    if args.mmr_plot and not args.mmr_lambda:
+        raise UserError("--mmr-plot draws the --mmr-lambda sweep: give --mmr-lambda too")
+
+
+def _report_mmr(args: argparse.Namespace, sweep: dict, seen: str) -> None:
+    print("\n" + _mmr_table(sweep))
+    if args.mmr_plot:
+        from streamrec.encoder.mmr_sweep import plot_sweep
+
+        plot_sweep(sweep, args.mmr_plot, f"{args.events.name}, leave-one-out, full ranking, seen {seen}")
 
 
 def _table(results: dict) -> str:
@@ -138,6 +190,8 @@ def _write_json(path: Path, results: dict, model_dir: Path) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.stream and (args.mmr_lambda or args.mmr_plot):
+        raise UserError("--mmr-lambda sweeps the leave-one-out protocol: leave out --stream")
     if args.stream:
         results = _stream(args, settings)
         if args.json:
@@ -149,8 +203,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from streamrec.encoder.seeds import seed_dir, summarize_seeds
     from streamrec.encoder.trainer import pick_device
 
-    if args.seeds < 1:
-        raise UserError(f"--seeds must be at least 1, got {args.seeds}")
+    _check_offline(args)
     device = pick_device(settings.device)
     seeds = list(range(settings.encoder.seed, settings.encoder.seed + args.seeds))
     dirs = [args.model] if args.seeds == 1 else [seed_dir(args.model, s) for s in seeds]
@@ -161,7 +214,15 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         trained = load_model_dir(d, device="cpu")
         per_seed.append(
             evaluate_run(
-                log, catalogue, trained, args.keep_seen, device, settings.data_dir / "cache", hybrid=settings.hybrid
+                log,
+                catalogue,
+                trained,
+                args.keep_seen,
+                device,
+                settings.data_dir / "cache",
+                hybrid=settings.hybrid,
+                mmr_lambdas=args.mmr_lambda,
+                pool=settings.pool_size,
             )
         )
     results = per_seed[0]
@@ -170,11 +231,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         results["protocol"] = per_seed[0]["protocol"]
     print(_table(results))
     p = results["protocol"]
+    seen = "kept" if args.keep_seen else "excluded"
     print(
-        f"\n{p['users']} users, {p['items']} items, full ranking, seen {'kept' if args.keep_seen else 'excluded'}; "
+        f"\n{p['users']} users, {p['items']} items, full ranking, seen {seen}; "
         f"cold-start slice: {p['cold_start_users']} users"
         + (f"; mean ± std over seeds {seeds}" if args.seeds > 1 else "")
     )
+    if "mmr" in results:
+        _report_mmr(args, results["mmr"], seen)
     if args.json:
         _write_json(args.json, results, dirs[0])
     return 0

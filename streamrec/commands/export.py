@@ -10,7 +10,7 @@ from streamrec.errors import UserError
 
 HELP = "export a trained model to a verified ONNX artifact in the registry"
 # The settings it reads (its --help lists their flags; docs/configuration.md).
-SETTINGS = ("data_dir", "registry", "redis_tls", "k", "session_length", "device", "hybrid")
+SETTINGS = ("data_dir", "registry", "redis_tls", "k", "pool", "session_length", "device", "hybrid")
 # Real sessions for the parity check: enough to cover many lengths, few enough to stay ~1 s.
 REAL_SESSIONS = 64
 
@@ -24,7 +24,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="registry: directory, file:// or redis:// URL (default --registry-url)",
     )
     parser.add_argument("--fp16", action="store_true", default=None, help="also export the fp16 GPU variant")
-    parser.add_argument("--k", type=int, default=None, help="top-K exported (default: --k of the settings)")
+    parser.add_argument(
+        "--k",
+        type=int,
+        default=None,
+        help="top-K exported (default: the candidate pool, --k x --pool, at most the catalogue)",
+    )
     parser.add_argument("--parent", default=None, help="version this one was fine-tuned from")
     parser.add_argument("--events", type=Path, default=None, help="events file whose sessions join the parity check")
     parser.add_argument("--no-prune", action="store_true", help="keep all versions (default: keep --registry-keep)")
@@ -59,12 +64,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     except ValueError as exc:
         raise UserError(str(exc)) from None
     fp16 = settings.registry.fp16 if args.fp16 is None else args.fp16
-    k = args.k or settings.k
     try:
         result = export_model_dir(
             args.model,
             registry,
-            k=k,
+            k=args.k or settings.k,
+            pool=1 if args.k else settings.pool,
             fp16=fp16,
             int8=settings.registry.int8,
             parent=args.parent,
@@ -78,7 +83,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     for r in result.parity:
         print(
             f"parity {r.variant}: {r.sessions} sessions, max abs err embedding {r.max_abs_err_embedding:.2e}, "
-            f"scores {r.max_abs_err_scores:.2e}, top-{k} overlap {r.topk_overlap:.2%} "
+            f"scores {r.max_abs_err_scores:.2e}, top-K overlap {r.topk_overlap:.2%} "
             f"(untied {r.untied_topk_overlap:.0%})"
         )
     sizes = ", ".join(f"{name} {size / 1e6:.2f} MB" for name, size in sorted(result.size_bytes.items()))

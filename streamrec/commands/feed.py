@@ -33,6 +33,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         f"user {feed.user_id}  model {feed.model_version}  age {feed_age_s(feed):.1f}s  "
         f"after event {feed.event_id} (partition {feed.partition}, offset {feed.offset})"
     )
-    for rank, (item, score) in enumerate(zip(feed.items, feed.scores, strict=True), 1):
-        print(f"{rank:3d}. {item:<24} {score: .4f}")
+    because = feed.because or [None] * len(feed.items)  # feeds written before `because` existed
+    for rank, (item, score, why) in enumerate(zip(feed.items, feed.scores, because, strict=True), 1):
+        print(f"{rank:3d}. {item:<24} {score: .4f}" + (f"  because you viewed {why}" if why is not None else ""))
     return 0

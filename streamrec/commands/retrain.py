@@ -17,6 +17,7 @@ SETTINGS = (
     "broker",
     "data_dir",
     "k",
+    "pool",
     "session_length",
     "device",
     "max_event_bytes",

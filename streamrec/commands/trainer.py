@@ -16,6 +16,7 @@ SETTINGS = (
     "broker",
     "data_dir",
     "k",
+    "pool",
     "session_length",
     "device",
     "topics",

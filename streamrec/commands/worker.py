@@ -16,6 +16,7 @@ SETTINGS = (
     "partitions",
     "replication",
     "k",
+    "pool",
     "session_length",
     "device",
     "feed_prefix",

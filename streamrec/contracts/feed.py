@@ -1,7 +1,8 @@
 """The feed contract in Redis (README, "Feed"): key layout, packed value, the monotonic write rule.
 
 One key per user holds a hash ``{pos, part, feed}``; ``feed`` is one packed JSON value
-(items, scores, model version, time generated, causing event) because a 50-member ZADD per
+(items, scores, model version, time generated, causing event, and per item the session item
+that explains it) because a 50-member ZADD per
 feed manages only 3-4k feeds/s from redis-py, while one packed value pipelined does 64k+/s.
 The write is a Lua script so a reader never sees half a list and an older computation
 (lower source offset on the same partition) never replaces a newer one; the Redis calls that
@@ -21,7 +22,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, fields, replace
 from urllib.parse import quote
 
 from streamrec.contracts import compact_json
@@ -67,7 +68,9 @@ def feed_key(prefix: str, user_id: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Feed:
-    """A user's top-K as apps read it."""
+    """A user's top-K as apps read it. ``because``: per item, the item of the user's session
+    that explains it ("because you viewed ..."; None where no session item has a vector); empty
+    in feeds written before it existed."""
 
     user_id: str
     items: list[str]
@@ -77,13 +80,17 @@ class Feed:
     event_id: str
     partition: int
     offset: int
+    because: list[str | None] = field(default_factory=list)
 
     def pack(self) -> bytes:
         return compact_json.dumps(self)
 
     @classmethod
     def unpack(cls, raw: bytes | str) -> Feed:
-        return cls(**json.loads(raw))
+        """Fields this version does not know (a newer writer's) are left out, so readers keep
+        reading feeds that gained a field."""
+        value = json.loads(raw)
+        return cls(**{f.name: value[f.name] for f in fields(cls) if f.name in value})
 
     def without(self, positions: Sequence[int]) -> Feed:
         """This feed less the items at ``positions`` (withdrawn since it was written)."""
@@ -91,7 +98,10 @@ class Feed:
             return self
         drop = set(positions)
         keep = [n for n in range(len(self.items)) if n not in drop]
-        return replace(self, items=[self.items[n] for n in keep], scores=[self.scores[n] for n in keep])
+        because = [self.because[n] for n in keep] if self.because else []
+        return replace(
+            self, items=[self.items[n] for n in keep], scores=[self.scores[n] for n in keep], because=because
+        )
 
 
 def feed_age_s(feed: Feed, now: float | None = None) -> float:

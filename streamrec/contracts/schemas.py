@@ -78,6 +78,13 @@ FEED: dict[str, Any] = {
         "event_id": {"type": "string", "description": "the event that caused it"},
         "partition": {"type": "integer", "minimum": 0, "description": "events partition of that event"},
         "offset": {"type": "integer", "minimum": 0, "description": "its offset (a lower one never overwrites)"},
+        "because": {
+            "type": "array",
+            "items": {"type": ["string", "null"]},
+            "description": "one per item: the item of the user's session most like it (highest cosine of the "
+            "model's item vectors among the newest session_length), null where no session item has a vector; "
+            "absent in feeds written before it existed",
+        },
     },
 }
 

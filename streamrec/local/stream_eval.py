@@ -217,6 +217,7 @@ def _served_runner(settings: Settings, trained: TrainedModel, root: Path) -> Run
         trained.item_matrix(),
         registry,
         k=settings.k,
+        pool=settings.pool,
         session_length=trained.model_config.session_length,
         int8=settings.registry.int8,
         fp16=settings.registry.fp16,

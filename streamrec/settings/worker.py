@@ -35,7 +35,6 @@ class WorkerSettings(Section):
         200_000, ge=0, description="users whose newest feed digest is kept in memory for the live hit rate"
     )
     mmr_lambda: float = Field(1.0, ge=0, le=1, description="MMR re-rank trade-off; 1.0 = off")
-    mmr_pool: int = Field(3, ge=1, le=20, description="MMR re-ranks the top k*pool candidates")
     training_every_n: int = Field(256, ge=1, description="emit a training batch every N examples")
     training_every_s: float = Field(5.0, gt=0, description="... or every T seconds")
     session_timeout_s: float = Field(6.0, gt=0, description="broker session timeout (Tansu joins take ~half)")

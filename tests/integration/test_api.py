@@ -40,9 +40,33 @@ def test_feed_is_read_through_the_feed_store(api: tuple) -> None:
     r = client.get("/v1/feeds/user%2Fwith:odd*chars", headers=AUTH)
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["items"] == [{"item_id": "a", "score": 0.9}, {"item_id": "b", "score": 0.5}]
+    assert body["items"] == [
+        {"item_id": "a", "score": 0.9, "because": None},
+        {"item_id": "b", "score": 0.5, "because": None},
+    ]
     assert body["model_version"] == "v7" and body["event_id"] == "e9" and body["age_s"] >= 0
     assert client.get("/v1/feeds/nobody", headers=AUTH).status_code == 404
+    explained = Feed("u-why", ["a", "b"], [0.9, 0.5], "v8", time.time(), "e10", 1, 43, ["s1", "s2"])
+    write_feeds(redis_client(wenv.redis), wenv.feed_prefix, [explained], 60)
+    items = client.get("/v1/feeds/u-why", headers=AUTH).json()["items"]
+    assert [i["because"] for i in items] == ["s1", "s2"]
+
+
+def test_the_feed_command_says_why(api: tuple, capsys: pytest.CaptureFixture[str]) -> None:
+    from streamrec.cli import main
+
+    _, wenv, _ = api
+    feeds = [
+        Feed("u-cmd", ["a", "b"], [0.9, 0.5], "v8", time.time(), "e1", 0, 1, ["seen-1", None]),
+        Feed("u-old", ["c"], [0.3], "v7", time.time(), "e2", 0, 2),  # written before `because`
+    ]
+    write_feeds(redis_client(wenv.redis), wenv.feed_prefix, feeds, 60)
+    argv = ["--redis", wenv.redis, "--feed-prefix", wenv.feed_prefix]
+    assert main(["feed", "u-cmd", *argv]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].endswith("because you viewed seen-1") and "because" not in lines[2]
+    assert main(["feed", "u-old", *argv]) == 0
+    assert "c" in capsys.readouterr().out
 
 
 def test_events_all_or_nothing_unless_partial(api: tuple) -> None:

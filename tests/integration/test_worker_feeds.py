@@ -69,6 +69,7 @@ def test_events_in_feeds_out_with_the_expected_items(wenv: WorkerEnv, tmp_path: 
             assert f.model_version == ref.version
             assert f.items == expected_feed(runner, sessions[u], ["click"] * 5)
             assert len(f.items) == K and not set(f.items) & set(sessions[u])  # seen items excluded
+            assert len(f.because) == K and set(f.because) <= set(sessions[u])  # explained by the session
         table = session_table(wenv.broker, wenv.prefix)
         assert {u: table.get(u, {}).get("i") for u in users} == sessions, list(table)[:5]
 

@@ -64,6 +64,10 @@ CASES: dict[str, tuple[list[str], int]] = {
     "retrain-broker-down": (["retrain", "--broker", DEAD], SERVICE_DOWN),
     "retrain-registry-scheme": (["retrain", "--broker", DEAD, "--registry-url", "s3://bucket/models"], BAD_INPUT),
     "eval-bad-model-dir": (["eval", "--events", "{tmp}/events.csv", "--model", "{tmp}/empty"], BAD_INPUT),
+    "eval-bad-mmr-lambda": (
+        ["eval", "--events", "{tmp}/events.csv", "--model", "{tmp}/empty", "--mmr-lambda", "0.8,2"],
+        BAD_INPUT,
+    ),
     "export-missing-model": (["export", "--model", "{tmp}/missing"], BAD_INPUT),
     "export-bad-model-dir": (["export", "--model", "{tmp}/empty", "--out", "{tmp}/reg"], BAD_INPUT),
     "demo-missing-events": (["demo", "--events", "{tmp}/missing.csv", "--items", "{tmp}/missing.csv"], BAD_INPUT),

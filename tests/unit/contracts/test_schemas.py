@@ -40,6 +40,17 @@ def test_the_feed_schema_matches_a_packed_feed() -> None:
 
     packed = json.loads(Feed("u", ["a"], [0.5], "v1", NOW, "e1", 0, 3).pack())
     jsonschema.validate(packed, FEED)
+    jsonschema.validate(json.loads(Feed("u", ["a", "b"], [0.5, 0.4], "v1", NOW, "e1", 0, 3, ["s", None]).pack()), FEED)
+
+
+def test_feeds_without_because_or_with_fields_unknown_here_still_unpack() -> None:
+    from streamrec.contracts.feed import Feed
+
+    old = {"user_id": "u", "items": ["a"], "scores": [0.5], "model_version": "v1", "generated_at": NOW}
+    old |= {"event_id": "e1", "partition": 0, "offset": 3}
+    assert Feed.unpack(json.dumps(old)).because == []  # written before `because`
+    newer = Feed.unpack(json.dumps(old | {"because": ["s"], "from_the_future": 1}))
+    assert newer.because == ["s"] and newer.items == ["a"]
 
 
 good_ids = st.text(min_size=1, max_size=MAX_ID_CHARS).filter(lambda s: s.strip() != "")

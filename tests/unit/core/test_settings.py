@@ -71,3 +71,8 @@ def test_configuration_reference_is_up_to_date() -> None:
 
     doc = Path(__file__).resolve().parents[3] / "docs" / "configuration.md"
     assert doc.read_text() == settings_table(), "regenerate: python -m streamrec.settings.doc > docs/configuration.md"
+
+
+def test_the_candidate_pool_is_k_times_pool() -> None:
+    assert Settings().pool_size == 80
+    assert Settings(k=10, pool=3).pool_size == 30

@@ -62,6 +62,19 @@ def test_train_then_eval(sample: tuple[Path, Path], tmp_path: Path, capsys: pyte
     assert res["model"]["ndcg@10"] > res["baselines"]["popularity"]["ndcg@10"]
     assert "cold start" in capsys.readouterr().out
 
+    plot = tmp_path / "mmr.png"
+    sweep_args = ["--mmr-lambda", "0.5,0", "--mmr-plot", str(plot), "--json", str(report), "--pool", "2"]
+    assert main(["eval", "--events", str(events), "--items", str(items), "--model", str(out), *sweep_args]) == 0
+    mmr = json.loads(report.read_text())["mmr"]
+    assert plot.stat().st_size > 0 and mmr["pool"] == 40 and mmr["lambdas"] == [1.0, 0.5, 0.0]
+    for name in ("model", "hybrid"):
+        off, *on = mmr["methods"][name]
+        assert {k: off[k] for k in ("hr@10", "ndcg@10", "diversity")} == {
+            k: res[name][k] for k in ("hr@10", "ndcg@10", "diversity")
+        }  # lambda 1 is the ranking the protocol scored
+        assert on[-1]["diversity_item_vectors"] > off["diversity_item_vectors"]  # what MMR penalises
+    assert mmr["chosen"]["lambda"] in mmr["lambdas"] and "MMR" in capsys.readouterr().out
+
 
 def test_training_is_deterministic_by_seed(sample: tuple[Path, Path], tmp_path: Path) -> None:
     _, events = sample

@@ -72,3 +72,11 @@ def test_failing_parity_writes_nothing(registry: LocalRegistry) -> None:
     assert registry.list() == []
     assert not [p for p in registry.root.iterdir() if (p / META_JSON).exists()]
     assert not list(registry.root.glob(".staging-*"))
+
+
+@pytest.mark.parametrize(("pool", "exported"), [(1, K), (4, 4 * K), (100, N_ITEMS)])
+def test_the_file_returns_the_candidate_pool_capped_at_the_catalogue(
+    registry: LocalRegistry, pool: int, exported: int
+) -> None:
+    result = build(registry, pool=pool, int8=False)
+    assert verify(registry.fetch(result.ref.version)).k == exported

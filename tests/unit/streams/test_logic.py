@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 
-import numpy as np
 import pytest
 import redis
 from hypothesis import given
@@ -18,7 +17,6 @@ from streamrec.contracts.training_batch import Example, TrainingBatchError, deco
 from streamrec.streams.dlq import envelope
 from streamrec.streams.feed_sink import FeedSink
 from streamrec.streams.records import Record
-from streamrec.streams.rerank import mmr
 from streamrec.streams.session import Session, apply_event
 from streamrec.streams.training import TrainingEmitter
 
@@ -54,23 +52,6 @@ def test_a_session_stored_with_raw_event_ids_still_dedupes_them() -> None:
     assert not apply_event(s, Event("e1", "u", "i1", "view", 1.0), 50, 128)
     assert apply_event(s, Event("e2", "u", "i2", "view", 2.0), 50, 128)
     assert s.items == ["i0", "i1", "i2"] and all(isinstance(e, int) for e in s.to_value()["e"])
-
-
-@given(st.integers(1, 30), st.integers(1, 10), st.floats(0, 1))
-def test_mmr_keeps_k_distinct_candidates(n: int, k: int, lam: float) -> None:
-    rng = np.random.default_rng(n)
-    cand = [f"i{i}" for i in range(n)]
-    scores = sorted(rng.standard_normal(n).tolist(), reverse=True)
-    out, out_scores = mmr(cand, scores, rng.standard_normal((n, 4)), k, lam)
-    assert len(out) == min(n, k) == len(set(out)) and set(out) <= set(cand)
-    assert out[0] == cand[0]  # the most relevant always leads
-    assert all(scores[cand.index(i)] == s for i, s in zip(out, out_scores, strict=True))
-
-
-def test_mmr_prefers_a_different_item_over_a_near_copy() -> None:
-    vecs = np.array([[1.0, 0.0], [0.99, 0.01], [0.0, 1.0]])
-    assert mmr(["a", "a2", "b"], [1.0, 0.95, 0.9], vecs, 2, 0.5)[0] == ["a", "b"]
-    assert mmr(["a", "a2", "b"], [1.0, 0.95, 0.9], vecs, 2, 1.0)[0] == ["a", "a2"]
 
 
 def test_training_batch_round_trips_and_refuses_other_versions() -> None:

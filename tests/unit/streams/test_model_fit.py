@@ -33,9 +33,9 @@ class _Runner:
     )
 
     def recommend(
-        self, sessions: Any, types: Any, k: int, exclude_seen: bool, bonus: Any = None
-    ) -> list[tuple[list[str], list[float]]]:
-        return [([], []) for _ in sessions]
+        self, sessions: Any, types: Any, k: int, exclude_seen: bool, bonus: Any = None, explain: bool = False
+    ) -> list[Any]:
+        return [([], [], []) if explain else ([], []) for _ in sessions]
 
     def rows_of(self, ids: Any) -> np.ndarray:
         return np.full(len(ids), -1, np.int64)

@@ -1,6 +1,7 @@
-"""The worker's seams with the runner and faust: ``Runner.item_vectors`` (the MMR re-rank with a
-real runner), batch k+1 prepared while batch k is still in flight, offsets held until the feed
-write (faust's message refcount), and the cold-start text model loaded once per worker."""
+"""The worker's seams with the runner and faust: ``Runner.item_vectors`` (the MMR re-rank of the
+graph's candidate pool and each item's ``because``, with a real runner), batch k+1 prepared
+while batch k is still in flight, offsets held until the feed write (faust's message
+refcount), and the cold-start text model loaded once per worker."""
 
 from __future__ import annotations
 
@@ -118,7 +119,29 @@ def test_mmr_rerank_runs_with_the_real_runner(runner: Runner, monkeypatch: pytes
     assert result.feeds_applied == 1
     (feed,) = feeds.written[0]
     assert len(feed.items) == 3 == len(set(feed.items)) and "i1" not in feed.items
-    assert len(asked) == 1 and len(asked[0]) == K and set(feed.items) <= set(asked[0])  # re-ranked the top-K
+    assert len(asked[0]) == K and set(feed.items) <= set(asked[0])  # re-ranked the graph's whole pool
+    assert feed.because == ["i1"] * 3  # the one session item explains them all
+
+
+@pytest.mark.parametrize("mmr_lambda", [1.0, 0.5])
+def test_every_feed_item_is_explained_by_an_item_of_its_session(runner: Runner, mmr_lambda: float) -> None:
+    rng = np.random.default_rng(1)
+    records, offset = [], 0
+    for u in range(12):
+        for item in [f"i{j}" for j in rng.choice(N, size=1 + u % 5, replace=False)] + ["unknown-yet"] * (u % 2):
+            records.append(_record(offset, f"u{u}", item))
+            offset += 1
+    feeds = _Feeds()
+    pipeline = _pipeline(runner, feeds, mmr_lambda=mmr_lambda)
+    asyncio.run(pipeline.process(records))
+    sessions = {r.key.decode(): set() for r in records}
+    for r in records:
+        sessions[r.key.decode()].add(json.loads(r.value)["item_id"])
+    written = [f for batch in feeds.written for f in batch]
+    assert len(written) == 12 and all(len(f.items) == 3 for f in written)
+    explained = [(f.user_id, why) for f in written for why in f.because]
+    assert len(explained) == 36
+    assert all(why in sessions[user] and why != "unknown-yet" for user, why in explained)  # 100% of the items
 
 
 def test_next_batch_is_prepared_while_the_previous_one_waits_and_feeds_stay_in_order(runner: Runner) -> None:
@@ -230,3 +253,13 @@ def test_grouped_scoring_returns_feeds_in_input_order(runner: Runner) -> None:
     got = {f.user_id: f.items for f in feeds.written[0]}
     want = runner.recommend(list(users.values()), [["click"] * len(v) for v in users.values()], 3, True)
     assert [got[u] for u in users] == [w[0] for w in want]
+
+
+def test_explained_recommendations_are_the_plain_ones_plus_a_session_item_each(runner: Runner) -> None:
+    sessions = [["i3", "i9", "nope"], ["i1"], ["nope"]]
+    types = [["click"] * len(s) for s in sessions]
+    plain = runner.recommend(sessions, types, K)
+    explained = runner.recommend(sessions, types, K, explain=True)
+    assert [(ids, scores) for ids, scores, _ in explained] == plain
+    assert [len(why) for *_, why in explained] == [K, K, 0]  # no known item: no feed, nothing to explain
+    assert set(explained[0][2]) <= {"i3", "i9"} and explained[1][2] == ["i1"] * K
