@@ -15,6 +15,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1] / "docs" / "results"
 
 
+ROW_NAMES = [  # what each leave-one-out row's name stands for
+    "Row names: `diginetica` and `ml100k` are the first runs (shorter-trained models), `_defaultbudget`",
+    "the default training budget, all three with the earlier bonus (every pair in the window counts 1,",
+    "alpha 0.5, source 0); `_bonusshape` is the same model as `_defaultbudget` with today's bonus",
+    "(pairs weighted 1/k, alpha and source 0.3); `ml100k_3seeds_*` are the same three seed models",
+    "under both bonuses; `diginetica_repeat` is the `_bonusshape` model again, seen items kept, with the",
+    "repeat term (`hybrid.repeat_weight`; it only exists when seen items are kept, and it is 0 on data",
+    "without re-clicks such as ml-100k); `diginetica_d64` is a d = 64 model (`--encoder-d-model 64`, 12",
+    "epochs, an ablation). `_sessionknn` rows are retrained models with today's defaults, whose hybrid",
+    "adds the session-kNN votes (`hybrid.session_weight`, V-SKNN); the session kNN column is those votes",
+    "alone, scored in the same run (rows before it lack the column). The co-occurrence kNN is the",
+    "reference one in every row (raw counts).",
+]
+
+
 def _num(v: float | dict, digits: int = 4) -> str:
     """A figure, or (a ``--seeds N`` run) its mean ± std."""
     return f"{v['mean']:.{digits}f} ± {v['std']:.{digits}f}" if isinstance(v, dict) else f"{v:.{digits}f}"
@@ -158,17 +173,7 @@ def render(root: Path = ROOT) -> str:
         "baselines and both hybrids are scored in the same `streamrec eval` run on the same histories.",
         "'hybrid (setting)' is what the worker serves by default; 'validated' is the beta/normalisation",
         "that scored best on the second-to-last event (table counted on the training parts only).",
-        "Row names: `diginetica` and `ml100k` are the first runs (shorter-trained models), `_defaultbudget`",
-        "the default training budget, all three with the earlier bonus (every pair in the window counts 1,",
-        "alpha 0.5, source 0); `_bonusshape` is the same model as `_defaultbudget` with today's bonus",
-        "(pairs weighted 1/k, alpha and source 0.3); `ml100k_3seeds_*` are the same three seed models",
-        "under both bonuses; `diginetica_repeat` is the `_bonusshape` model again, seen items kept, with the",
-        "repeat term (`hybrid.repeat_weight`; it only exists when seen items are kept, and it is 0 on data",
-        "without re-clicks such as ml-100k); `diginetica_d64` is a d = 64 model (`--encoder-d-model 64`, 12",
-        "epochs, an ablation). `_sessionknn` rows are retrained models with today's defaults, whose hybrid",
-        "adds the session-kNN votes (`hybrid.session_weight`, V-SKNN); the session kNN column is those votes",
-        "alone, scored in the same run (rows before it lack the column). The co-occurrence kNN is the",
-        "reference one in every row (raw counts).",
+        *ROW_NAMES,
         "",
         *loo_rows(loo),
         "",
