@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from streamrec.contracts.session_rows import left_pad
 from streamrec.encoder.metrics import coverage, hit_rate, intra_list_diversity, mrr, ndcg, target_ranks, top_k
@@ -60,7 +61,8 @@ def rank_pools(
     ranks: dict[str, list[np.ndarray]] = {name: [] for name in score_fns}
     tops: dict[str, list[np.ndarray]] = {name: [] for name in score_fns}
     top_scores: dict[str, list[np.ndarray]] = {name: [] for name in score_fns}
-    for start in range(0, len(targets), batch_size):
+    batches = range(0, len(targets), batch_size)  # minutes on a large log: show where it is
+    for start in tqdm(batches, desc=f"ranking {len(targets)} users", unit="batch", mininterval=5.0, leave=False):
         users = list(range(start, min(start + batch_size, len(targets))))
         seen = None
         for name, fn in score_fns.items():

@@ -127,8 +127,9 @@ def _table(results: dict) -> str:
 
 
 def _setting(s: dict) -> str:
-    source = _mean(s.get("source_exponent", 0.0))
-    return f"beta {_mean(s['beta']):g}, {s['norm']}, alpha {_mean(s['popularity_exponent']):g}, source {source:g}"
+    source, votes = _mean(s.get("source_exponent", 0.0)), _mean(s.get("session_weight", 0.0))
+    text = f"beta {_mean(s['beta']):g}, {s['norm']}, alpha {_mean(s['popularity_exponent']):g}, source {source:g}"
+    return text + (f", sessions {votes:g}" if votes else "")
 
 
 def _mean(value: float | dict) -> float:
