@@ -56,12 +56,13 @@ class HybridSettings(Section):
     )
     session_neighbours: int = Field(100, ge=1, le=10_000, description="most similar sessions that vote, per session")
     sessions_per_item: int = Field(
-        100, ge=1, le=10_000, description="latest sessions looked up per session item (memory: 8 x this per item)"
+        100, ge=1, le=10_000, description="latest sessions looked up per session item (memory: 8 B x this per item row)"
     )
     session_capacity: int = Field(
         200_000,
         ge=1,
-        description="sessions the index keeps, the oldest overwritten first (memory: 4 x session_items + 8 each)",
+        description="sessions the index keeps, the oldest overwritten first (memory: ~670 B each at 50 items a "
+        "session, with its key; bench/session_votes.json)",
     )
     session_items: int = Field(50, ge=1, le=1000, description="last distinct items a session is represented by")
 
