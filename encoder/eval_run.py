@@ -213,12 +213,11 @@ def evaluate_run(
         div, div_label = matrix.cpu().numpy(), "1 - cosine of the model's item vectors"
 
     validation = _validation(model, matrix, seqs, rows, keep_seen, hybrid, session_length, device)
-    best = validation["best"]
     pop = popularity_scores(hist, n)
     table = table_of(hist, rows, hybrid)
     reference = table if not hybrid.distance_exponent else table_of(hist, rows, hybrid.reference(), sessions=False)
     setting = {k: getattr(hybrid, k) for k in SETTING_KEYS} | {"repeat_weight": hybrid.repeat(keep_seen)}
-    chosen = {k: best[k] for k in SETTING_KEYS}
+    chosen = {k: validation["best"][k] for k in SETTING_KEYS}
     methods = {
         "model": model_fn,
         "hybrid": _hybrid(model_fn, table, hist, n, setting),

@@ -13,8 +13,8 @@ the top-10 of the feed its user held (:meth:`OnlineHitRate.score`); events whose
 feed yet are counted apart; sessions start empty. One difference: the demo's worker forms its
 own micro-batches (by size and time), here they are the chunks. Same-run baselines,
 on the same chunks and checks: the co-occurrence kNN over the hybrid's own live table (raw
-counts, last items weighted by recency: the data README's streaming kNN) and running
-popularity.
+counts, last items weighted by recency: the data README's streaming kNN), that table's
+session kNN alone, and running popularity (streamrec.local.stream_baselines).
 """
 
 from __future__ import annotations
@@ -23,19 +23,17 @@ import asyncio
 import tempfile
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from tqdm import tqdm
 
 from streamrec.config import Settings
 from streamrec.contracts.events import Event
 from streamrec.contracts.feed import Feed
-from streamrec.cooccurrence import Cooccurrence
 from streamrec.local.demo_run import CHUNK
 from streamrec.local.new_items import NewItemDelay
+from streamrec.local.stream_baselines import Baselines, K
 from streamrec.local.stream_online import REPLAY_RATE, OnlineReplay
 from streamrec.online_eval import OnlineHitRate
 from streamrec.serving.hybrid import LiveHybrid
@@ -50,8 +48,6 @@ from streamrec.streams.training import SendFn, TrainingEmitter
 
 if TYPE_CHECKING:
     from streamrec.encoder.artifact import TrainedModel
-
-K = 10
 
 
 class MemorySessions:
@@ -103,39 +99,6 @@ async def _discard(*_args: Any) -> None:
     return None
 
 
-@dataclass
-class Baselines:
-    """Same-run streaming baselines, fed the same chunks. The kNN is the reference one: its own
-    table of raw counts (whatever shape the hybrid's bonus has), counted on the same events."""
-
-    table: Cooccurrence
-    popularity: Counter[str] = field(default_factory=Counter)  # seeded with the older part
-    knn: dict[str, Feed] = field(default_factory=dict)
-    top: dict[str, Feed] = field(default_factory=dict)
-    history: dict[str, list[str]] = field(default_factory=dict)  # every user's items, for the table
-
-    def update(self, sessions: dict[str, list[str]], events: Sequence[Event]) -> None:
-        self.popularity.update(ev.item_id for ev in events)
-        ranked = [i for i, _ in self.popularity.most_common(K + max((len(s) for s in sessions.values()), default=0))]
-        table = self.table
-        counted = []
-        for ev in events:  # in arrival order, as the worker counts them
-            prefix = self.history.setdefault(ev.user_id, [])
-            counted.append((prefix[-table.window :], ev.item_id))
-            prefix.append(ev.item_id)
-        table.observe_items(counted)
-        users = list(sessions)
-        bonus = table.bonus([sessions[u] for u in users], "raw")
-        for n, u in enumerate(users):
-            seen = set(sessions[u])
-            self.top[u] = Feed(u, [i for i in ranked if i not in seen][:K], [], "popularity", 0.0, "", 0, 0)
-            keep = bonus.rows[n] >= 0
-            rows, vals = bonus.rows[n][keep], bonus.values[n][keep]
-            order = np.lexsort((rows, -vals))  # best first, ties by table row
-            items = [table.ids[r] for r in rows[order].tolist() if table.ids[r] not in seen][:K]
-            self.knn[u] = Feed(u, items, [], "cooccurrence", 0.0, "", 0, 0)
-
-
 def _records(events: Sequence[Event], start: int) -> list[Record]:
     return [Record("events", 0, start + n, ev.ts, ev.user_id.encode(), ev.to_json()) for n, ev in enumerate(events)]
 
@@ -149,8 +112,8 @@ async def _replay(
     batch: int,
     online: OnlineReplay | None = None,
 ) -> dict:
-    hits = {"served": OnlineHitRate(K), "cooccurrence": OnlineHitRate(K), "popularity": OnlineHitRate(K)}
-    stores = {"served": feeds, "cooccurrence": base.knn, "popularity": base.top}
+    stores = {"served": feeds, "cooccurrence": base.knn, "session_knn": base.sknn, "popularity": base.top}
+    hits = {name: OnlineHitRate(K) for name in stores}
     bar = tqdm(total=len(events), unit="ev", mininterval=5.0, desc="replay")
     for start in range(0, len(events), chunk):
         part = events[start : start + chunk]
@@ -293,6 +256,8 @@ def _protocol(
         "base_table": "shipped with the model" if shipped else "counted on the older part of the log",
         "cooccurrence": "reference kNN: its own table of raw counts (pairs within the window count 1), counted "
         "on the same events, last items weighted by recency",
+        "session_knn": "the reference table's session index alone (seeded with the older part's sessions, "
+        f"every session stored as it grows), {h.session_neighbours} neighbours, {h.session_items} items a session",
         "popularity": "counts of the older part, updated per chunk",
         "model_version": runner.version,
     }

@@ -107,6 +107,8 @@ def test_stream_eval_replays_through_the_pipeline(tmp_path: Path) -> None:
     assert served["events_checked"] == knn["events_checked"] == 150  # first event of each user: no feed
     assert served["events_without_feed"] == 50
     assert knn["online_hr@10"] > 0.9  # the same 4-step pattern every session: the table learns it
+    votes = res["methods"]["session_knn"]  # older users clicked the same runs: their sessions vote
+    assert votes["events_checked"] == 150 and votes["online_hr@10"] > 0.9, votes
     assert res["protocol"]["base_table"] == "counted on the older part of the log"
 
 

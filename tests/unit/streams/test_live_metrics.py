@@ -25,11 +25,11 @@ class _Runner:
 
     version, k, session_length, item_ids, takes_bonus = "v1", 20, 8, ITEMS, False
 
-    def recommend(self, sessions: list[list[str]], _types: Any, want: int, *_: Any) -> list[Any]:
+    def recommend(self, sessions: list[list[str]], _types: Any, want: int, *_: Any, **__: Any) -> list[Any]:
         out = []
         for s in sessions:
             ids = [i for i in ITEMS if i not in s][:want]
-            out.append((ids, [1.0] * len(ids)))
+            out.append((ids, [1.0] * len(ids), [None] * len(ids)))  # with explain: no because
         return out
 
 
