@@ -87,6 +87,7 @@ def create_app(backend: Backend) -> FastAPI:
     )
     _feed_routes(app, backend)
     _write_routes(app, backend, metrics)
+    _user_routes(app, backend)
     _ops_routes(app, backend, metrics)
     add_console(app, backend)
     app.add_exception_handler(BadBody, lambda _r, exc: json_response(exc.status, {"detail": str(exc)}))
@@ -193,6 +194,8 @@ def _write_routes(app: FastAPI, backend: Backend, metrics: ApiMetrics) -> None:
         metrics.items.labels("withdraw").inc()
         return json_response(202, {"item_id": item_id, "published": True, "available": False})
 
+
+def _user_routes(app: FastAPI, backend: Backend) -> None:
     @app.delete(
         "/v1/users/{user_id:path}",
         summary="erase a user: session, feed and training examples (an erasure on the erasure topic)",
@@ -201,7 +204,7 @@ def _write_routes(app: FastAPI, backend: Backend, metrics: ApiMetrics) -> None:
     )
     def delete_user(user_id: str) -> Response:
         requested_at = round(time.time(), 3)
-        backend.publish(s.topics.erasures, erasure_records([user_id], requested_at))
+        backend.publish(backend.settings.topics.erasures, erasure_records([user_id], requested_at))
         return json_response(202, {"user_id": user_id, "published": True, "requested_at": requested_at})
 
 

@@ -66,8 +66,7 @@ class FeedSink:
 
     async def delete(self, user_ids: Sequence[str]) -> None:
         """Delete erased users' feeds; retried like feed writes, in order with them."""
-        if user_ids:
-            await self._retried(delete_feeds, self.client, self.prefix, user_ids)
+        await self._retried(delete_feeds, self.client, self.prefix, user_ids)
 
     async def set_available(self, available: dict[str, bool]) -> None:
         """Withdrawn items into the set feed reads filter by, items available again out of it

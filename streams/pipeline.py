@@ -193,7 +193,8 @@ class BatchPipeline:
             ranked = await self._score(runner, touched, prepared.pairs)
         if before_write is not None:
             await before_write
-        await self.feeds.delete(prepared.erased)
+        if prepared.erased:
+            await self.feeds.delete(prepared.erased)
         if runner is not None:
             applied = await self.feeds.write(ranked)
             erased_since = self.eraser.recent.since(prepared.seq)
