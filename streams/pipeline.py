@@ -195,6 +195,7 @@ class BatchPipeline:
             await before_write
         if prepared.erased:
             await self.feeds.delete(prepared.erased)
+            await self.scorer.forget(prepared.erased)
         if runner is not None:
             applied = await self.feeds.write(ranked)
             erased_since = self.eraser.recent.since(prepared.seq)
