@@ -15,7 +15,6 @@ what they learned: weights are not erased (docs/privacy.md).
 
 from __future__ import annotations
 
-import logging
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -24,13 +23,11 @@ from typing import Any
 from aiokafka import ConsumerRecord
 from prometheus_client import Counter
 
-from streamrec.contracts.erasure import parse_erasure
+from streamrec.contracts.erasure import latest_erasures
 from streamrec.contracts.training_batch import Example
 from streamrec.encoder.online import OnlineLearner, Row
 from streamrec.follow import FollowerThread
 from streamrec.trainer.offsets import TrainedOffsets
-
-log = logging.getLogger("streamrec.trainer")
 
 
 class ErasureLedger:
@@ -47,15 +44,10 @@ class ErasureLedger:
 
     def record(self, records: Iterable[ConsumerRecord]) -> set[str]:
         """Take erasure records in; returns the users erased by them."""
-        users = set()
-        for r in records:
-            outcome = parse_erasure(r.key, r.value)
-            if isinstance(outcome, str):
-                log.warning("skipping erasure record at offset %d: %s", r.offset, outcome)
-                continue
-            self.erased[outcome.user_id] = max(outcome.requested_at, self.erased.get(outcome.user_id, 0.0))
-            users.add(outcome.user_id)
-        return users
+        new = latest_erasures(records)
+        for user, at in new.items():
+            self.erased[user] = max(at, self.erased.get(user, at))
+        return set(new)
 
     def apply(self, learner: OnlineLearner, wait_s: float = 0.2) -> bool:
         """Erasures read since the last call: the learner's rows of their users go. Returns whether

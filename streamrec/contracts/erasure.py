@@ -14,13 +14,15 @@ timestamps are the producers' clocks, so the cut is as good as their skew (NTP: 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from streamrec.contracts import compact_json
 
 VERSION: Final = 1
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,3 +63,16 @@ def parse_erasure(key: bytes | None, value: bytes | None) -> Erasure | str:
     if key is None or key.decode("utf-8", "replace") != user_id:
         return f"message key {key!r:.60} is not the erasure's user_id {user_id!r:.60}"
     return Erasure(user_id, float(at))
+
+
+def latest_erasures(records: Iterable[Any]) -> dict[str, float]:
+    """user -> the newest ``requested_at`` among erasure records (anything with ``key``, ``value``
+    and ``offset``); a record that is not an erasure is logged and skipped."""
+    out: dict[str, float] = {}
+    for r in records:
+        outcome = parse_erasure(r.key, r.value)
+        if isinstance(outcome, str):
+            log.warning("skipping erasure record at offset %d: %s", r.offset, outcome)
+            continue
+        out[outcome.user_id] = max(outcome.requested_at, out.get(outcome.user_id, outcome.requested_at))
+    return out

@@ -292,6 +292,7 @@ def test_topics_users_and_partitions_agree(kl: ModuleType, rendered: dict[str, l
     retrain = kl.one(docs, "KafkaUser", "streamrec-retrain")
     assert "Read" in _acl_ops(retrain, "topic", names.events), "it retrains from the events topic"
     assert {"Read", "Write"} <= _acl_ops(retrain, "topic", names.models), "the served version; the announcement"
+    assert "Read" in _acl_ops(retrain, "topic", names.erasures), "erased users' events are left out"
     assert not _acl_ops(retrain, "topic", names.training) and not _acl_ops(retrain, "group", app_id), "least privilege"
 
     sts = kl.one(docs, "StatefulSet", "streamrec-worker")
