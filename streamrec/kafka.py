@@ -90,6 +90,18 @@ def ensure_topics(
         admin.close()
 
 
+def partitions_of(bootstrap: str, topics: Sequence[str], security: KafkaSecurity | None = None) -> dict[str, int]:
+    """The partition count of each topic (0: it does not exist), from the cluster's metadata."""
+    from kafka import KafkaConsumer
+
+    sec = security_kwargs(security or KafkaSecurity())
+    consumer = _connect(lambda: KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, **sec), bootstrap, 30.0)
+    try:
+        return {t: len(consumer.partitions_for_topic(t) or ()) for t in topics}
+    finally:
+        consumer.close()
+
+
 def _wait_topics(admin: KafkaAdminClient, names: set[str], timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while not names <= set(admin.list_topics()):

@@ -2,7 +2,8 @@
 the erasure; the running worker (a real subprocess) deletes the user's feed from Redis and their
 session from the table (the changelog's latest value for the key becomes a tombstone), and the
 online trainer (real, in this process) drops the user's buffered and held-back examples. Another
-user is untouched, and a later event of the erased user starts a new, empty session."""
+user is untouched, and a later event of the erased user starts a new, empty session. A worker
+refuses to start on an erasure topic not partitioned like the events."""
 
 from __future__ import annotations
 
@@ -30,6 +31,10 @@ from support.worker_harness import (
 from streamrec.bench.erasure_bench import PARTS, ErasureWatch, running_trainer, trainer_users
 from streamrec.cli import main
 from streamrec.config import Settings
+from streamrec.errors import UserError
+from streamrec.kafka import ensure_topics
+from streamrec.local.services import EmbeddedServices
+from streamrec.streams.worker import run_worker
 
 pytestmark = pytest.mark.integration
 
@@ -109,3 +114,20 @@ def test_user_erasure_reaches_redis_the_table_changelog_and_the_trainer(wenv: Wo
             assert json.loads(watch.latest["gone"] or b"{}")["i"] == ["item-9"]
         finally:
             watch.close()
+
+
+def test_a_worker_refuses_an_erasure_topic_not_partitioned_like_the_events(
+    services: EmbeddedServices, unique_prefix: str, tmp_path: Path
+) -> None:
+    names = ("events", "dlq", "items", "training", "models", "erasures")
+    settings = Settings(
+        broker=services.broker,
+        redis=services.redis,
+        data_dir=tmp_path,
+        device="cpu",
+        partitions=2,
+        topics={n: f"{unique_prefix}.{n}" for n in names},
+    )
+    ensure_topics(services.broker, {settings.topics.events: (2, False), settings.topics.erasures: (3, True)})
+    with pytest.raises(UserError, match="partitions"):
+        run_worker(settings)
