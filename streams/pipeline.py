@@ -156,7 +156,7 @@ class BatchPipeline:
         prepared = Prepared(BatchResult(events=len(records)), seq=self._prepared)
         self._prepared += 1
         result, touched, examples = prepared.result, prepared.touched, prepared.examples
-        self.metrics.events.inc(len(records))
+        self.metrics.events.inc(sum(r.topic != self.config.erasure_topic for r in records))
         self.metrics.batch_size.observe(len(records))
         for rec in records:
             result.last_offsets[(rec.topic, rec.partition)] = rec.offset

@@ -103,6 +103,7 @@ def test_an_erasure_deletes_session_feed_live_state_and_unpublished_examples() -
     assert [ex.user_id for ex in p.training._buffer] == ["v"], "u's unpublished example went"
     assert sent == []
     assert _counter(metrics, "streamrec_erasures_total") == 1
+    assert _counter(metrics, "streamrec_events_total") == 6, "an erasure is not an event"
     assert _counter(metrics, "streamrec_erased_events_total") == 1
 
 
