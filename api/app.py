@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -25,6 +26,7 @@ from streamrec.api.console import OPEN_PREFIXES, add_console
 from streamrec.api.metrics import ApiMetrics, MetricsLayer
 from streamrec.api.responses import json_response
 from streamrec.api.spec import event_body, item_body, with_bearer
+from streamrec.contracts.erasure import erasure_records
 from streamrec.contracts.feed import feed_age_s
 from streamrec.contracts.items import parse_item
 from streamrec.errors import ServiceUnavailable, UserError
@@ -85,6 +87,7 @@ def create_app(backend: Backend) -> FastAPI:
     )
     _feed_routes(app, backend)
     _write_routes(app, backend, metrics)
+    _user_routes(app, backend)
     _ops_routes(app, backend, metrics)
     add_console(app, backend)
     app.add_exception_handler(BadBody, lambda _r, exc: json_response(exc.status, {"detail": str(exc)}))
@@ -190,6 +193,19 @@ def _write_routes(app: FastAPI, backend: Backend, metrics: ApiMetrics) -> None:
         backend.publish(s.topics.items, [(item_id, None)])
         metrics.items.labels("withdraw").inc()
         return json_response(202, {"item_id": item_id, "published": True, "available": False})
+
+
+def _user_routes(app: FastAPI, backend: Backend) -> None:
+    @app.delete(
+        "/v1/users/{user_id:path}",
+        summary="erase a user: session, feed and training examples (an erasure on the erasure topic)",
+        status_code=202,
+        responses={202: {"model": schemas.UserErased}},
+    )
+    def delete_user(user_id: str) -> Response:
+        requested_at = round(time.time(), 3)
+        backend.publish(backend.settings.topics.erasures, erasure_records([user_id], requested_at))
+        return json_response(202, {"user_id": user_id, "published": True, "requested_at": requested_at})
 
 
 def _ops_routes(app: FastAPI, backend: Backend, metrics: ApiMetrics) -> None:

@@ -47,6 +47,12 @@ class ItemAccepted(BaseModel):
     available: bool
 
 
+class UserErased(BaseModel):
+    user_id: str
+    published: bool
+    requested_at: float
+
+
 class ModelVersion(BaseModel):
     version: str
     sha256: str

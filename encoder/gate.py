@@ -2,6 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+
+@dataclass
+class GateResult:
+    """The candidate's and the served model's metrics on the same ``n`` held-back examples."""
+
+    candidate: dict[str, float]
+    served: dict[str, float]
+    promote: bool
+    n: int
+
 
 def promotes(candidate: dict[str, float], served: dict[str, float], tolerance: float) -> bool:
     """The candidate may not lose more than ``tolerance`` NDCG@10 against the served model on the

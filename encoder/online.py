@@ -31,7 +31,7 @@ import torch
 from streamrec.contracts.session_rows import TYPE_INDEX, left_pad
 from streamrec.contracts.training_batch import Example
 from streamrec.encoder.artifact import TrainedModel
-from streamrec.encoder.gate import promotes
+from streamrec.encoder.gate import GateResult, promotes
 from streamrec.encoder.item_table import append_cold_rows, append_id_rows, carry_moments, set_text_rows
 from streamrec.encoder.losses import candidate_log_q, next_item_infonce
 from streamrec.encoder.metrics import hit_rate, ndcg, target_ranks
@@ -47,14 +47,8 @@ class Row:
     target: int
     entered_at: float  # broker timestamp of the training batch, epoch seconds
     trained: bool = False
-
-
-@dataclass
-class GateResult:
-    candidate: dict[str, float]
-    served: dict[str, float]
-    promote: bool
-    n: int
+    user_id: str = ""  # whose event: an erasure drops the user's rows (streamrec.trainer.erasures)
+    published: float | None = None  # the source event's Kafka timestamp (None from older workers)
 
 
 @dataclass
@@ -75,8 +69,7 @@ class OnlineLearner:
     def __post_init__(self) -> None:
         self.index = self.trained.item_index()
         self.n_items = len(self.index)
-        # Rows the offline model came with; kept in the model's config so a resumed lineage
-        # version still knows how many items were added online since.
+        # Rows the offline model came with, in its config: a resumed version knows how many were added online.
         self.offline_items = int(self.trained.config.setdefault("offline_items", self.n_items))
         self.unavailable: set[int] = set()
         self._neg_pool: torch.Tensor | None = None  # rows drawn as uniform negatives; None = all
@@ -130,7 +123,7 @@ class OnlineLearner:
             pairs = pairs[-self.session_length :]
             if not pairs:
                 continue
-            row = Row([p for p, _ in pairs], [t for _, t in pairs], target, entered_at)
+            row = Row([p for p, _ in pairs], [t for _, t in pairs], target, entered_at, False, ex.user_id, ex.published)
             if len(self.holdout) == self.holdout.maxlen:
                 self.buffer.append(self.holdout[0])
             self.holdout.append(row)

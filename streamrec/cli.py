@@ -37,6 +37,7 @@ COMMANDS = (
     "export",
     "models",
     "items",
+    "users",
     "replay",
     "feed",
     "bench",

@@ -33,6 +33,11 @@ class TopicSettings(Section):
     items: str = Field("streamrec.items", min_length=1, description="the catalogue (compacted; a tombstone withdraws)")
     training: str = Field("streamrec.training", min_length=1, description="training batches, worker to trainer")
     models: str = Field("streamrec.models", min_length=1, description="model announcements (compacted)")
+    erasures: str = Field(
+        "streamrec.erasures",
+        min_length=1,
+        description="user erasures, keyed by user id (compacted; as many partitions as the events topic)",
+    )
 
 
 class KafkaSecurity(Section):

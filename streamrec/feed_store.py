@@ -28,6 +28,11 @@ def write_feeds(client: redis.Redis, prefix: str, feeds: Sequence[Feed], ttl_s: 
     return [bool(r) for r in pipe.execute()]
 
 
+def delete_feeds(client: redis.Redis, prefix: str, user_ids: Sequence[str]) -> int:
+    """Delete the feeds of erased users (one round trip); returns how many existed."""
+    return int(client.delete(*(feed_key(prefix, u) for u in user_ids))) if user_ids else 0
+
+
 def set_withdrawn(client: redis.Redis, prefix: str, available: dict[str, bool]) -> None:
     """Record catalogue availability for read-time filtering: withdrawn items into the set,
     items available again out of it (one pipelined round trip)."""

@@ -10,7 +10,7 @@ import contextlib
 import logging
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,8 +44,10 @@ def security_kwargs(sec: KafkaSecurity) -> dict[str, Any]:
 
 
 def topic_plan(settings: Settings) -> dict[str, tuple[int, bool]]:
-    """Every topic streamrec uses: name -> (partitions, compacted). Items and models are
-    compacted (latest value per key is the state); events/DLQ/training are plain logs."""
+    """Every topic streamrec uses: name -> (partitions, compacted). Items, models and erasures
+    are compacted (latest value per key is the state); events/DLQ/training are plain logs.
+    Erasures are partitioned like the events: a user's erasure reaches the worker that owns the
+    user's session (docs/privacy.md)."""
     t = settings.topics
     return {
         t.events: (settings.partitions, False),
@@ -53,6 +55,7 @@ def topic_plan(settings: Settings) -> dict[str, tuple[int, bool]]:
         t.items: (1, True),
         t.training: (1, False),
         t.models: (1, True),
+        t.erasures: (settings.partitions, True),
     }
 
 
@@ -85,6 +88,18 @@ def ensure_topics(
         _wait_topics(admin, set(topics), timeout_s)
     finally:
         admin.close()
+
+
+def partitions_of(bootstrap: str, topics: Sequence[str], security: KafkaSecurity | None = None) -> dict[str, int]:
+    """The partition count of each topic (0: it does not exist), from the cluster's metadata."""
+    from kafka import KafkaConsumer
+
+    sec = security_kwargs(security or KafkaSecurity())
+    consumer = _connect(lambda: KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, **sec), bootstrap, 30.0)
+    try:
+        return {t: len(consumer.partitions_for_topic(t) or ()) for t in topics}
+    finally:
+        consumer.close()
 
 
 def _wait_topics(admin: KafkaAdminClient, names: set[str], timeout_s: float) -> None:
@@ -127,6 +142,17 @@ def make_producer(bootstrap: str, security: KafkaSecurity | None = None, **overr
     opts |= security_kwargs(security or KafkaSecurity())
     opts |= overrides
     return _connect(lambda: KafkaProducer(**opts), bootstrap, 30.0)
+
+
+def publish(settings: Settings, topic: str, messages: Sequence[tuple[str, bytes | None]]) -> None:
+    """Create missing topics, send ``(key, value)`` messages to ``topic`` and wait until the broker
+    acked each (a failure raises: one line and exit 1 in a command, streamrec.failures)."""
+    ensure_topics(settings.broker, topic_plan(settings), settings.replication, settings.kafka_security)
+    with contextlib.closing(make_producer(settings.broker, settings.kafka_security)) as producer:
+        sent = [producer.send(topic, key=key, value=value) for key, value in messages]
+        producer.flush()
+        for future in sent:
+            future.get(timeout=30)
 
 
 @dataclass

@@ -177,7 +177,9 @@ class BatchAcks:
 
     ``seek(tp, offset)`` moves the consumer (step 1); ``committed(partition)`` is the group's
     committed offset; ``on_fatal`` stops the worker; ``on_held_back(n)`` counts held-back events.
-    ``processed`` maps each events partition to its last processed offset."""
+    ``processed`` maps each events partition to its last processed offset. Only records of
+    ``topic`` (the events) are offset-checked: the agent's other topic, the compacted erasures, has
+    holes by design (compaction), and a missed erasure is published again by its requester."""
 
     def __init__(
         self,
@@ -186,8 +188,10 @@ class BatchAcks:
         committed: Callable[[int], int | None],
         on_fatal: Callable[[BaseException], None],
         on_held_back: Callable[[int], None],
+        topic: str | None = None,
     ) -> None:
         self.pipeline = pipeline
+        self.topic = topic  # None: every record is offset-checked
         self._seek, self._on_fatal, self._on_held_back = seek, on_fatal, on_held_back
         self.guard = OffsetGuard(committed)
         self.processed: dict[int, int] = {}
@@ -236,6 +240,9 @@ class BatchAcks:
         kept, held_back, seeks = [], [], {}
         for event in events:
             m = event.message
+            if self.topic is not None and m.topic != self.topic:
+                kept.append(event)
+                continue
             verdict = self.guard.check(m.partition, m.offset)
             if verdict is Verdict.PROCESS:
                 kept.append(event)
@@ -263,5 +270,5 @@ class BatchAcks:
                 raise
             return False
         release(events)
-        self.processed.update({p: o for (_t, p), o in result.last_offsets.items()})
+        self.processed.update({p: o for (t, p), o in result.last_offsets.items() if self.topic in (None, t)})
         return True

@@ -70,7 +70,8 @@ def pipeline_config(settings: Settings) -> PipelineConfig:
     same = ("dedupe_window", "exclude_seen", "mmr_lambda", "model_wait_log_s", "live_feeds_kept")
     sizes = {"k": settings.k, "session_length": settings.session_length, "max_event_bytes": settings.max_event_bytes}
     sizes["pool_size"] = settings.pool_size
-    return PipelineConfig(**sizes, **{name: getattr(settings.worker, name) for name in same})
+    same_values = {name: getattr(settings.worker, name) for name in same}
+    return PipelineConfig(**sizes, **same_values, erasure_topic=settings.topics.erasures)
 
 
 class WorkerRuntime:
@@ -86,7 +87,9 @@ class WorkerRuntime:
         self.slot = ModelSlot(on_swap=self._on_swap, fit=Fit(config.k, config.candidates, config.session_length))
         self.app = self._make_app()
         raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
-        self.events_topic = self.app.topic(settings.topics.events, partitions=settings.partitions, **raw)
+        # events and erasures, co-partitioned: partition p of both reaches table partition p's owner (erasure.py)
+        inbound = (settings.topics.events, settings.topics.erasures)
+        self.inbound_topic = self.app.topic(*inbound, partitions=settings.partitions, **raw)
         self.dlq_topic = self.app.topic(settings.topics.dlq, **raw)
         self.training_topic = self.app.topic(settings.topics.training, **raw)
         # Changelog-backed (topic "<app_id>-sessions-changelog", co-partitioned with events);
@@ -128,6 +131,7 @@ class WorkerRuntime:
             committed=lambda p: committed_offset(self.app.consumer, TP(settings.topics.events, p)),
             on_fatal=self._die,
             on_held_back=self.metrics.held_back.inc,
+            topic=settings.topics.events,
         )
         self._register()
 
@@ -165,7 +169,7 @@ class WorkerRuntime:
     def _register(self) -> None:
         app, w = self.app, self.settings.worker
 
-        @app.agent(self.events_topic, concurrency=1, name="streamrec.worker.events")
+        @app.agent(self.inbound_topic, concurrency=1, name="streamrec.worker.events")
         async def process(stream: faust.StreamT) -> None:
             try:
                 async for events in stream.take_events(w.batch_max_events, within=w.batch_max_ms / 1000.0):

@@ -23,6 +23,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 import weakref
 from typing import Any
@@ -122,3 +123,11 @@ class TableSessionStore:
         if record.origin is not None:
             set_current_event(record.origin)
         self.table[user_id] = value
+
+    def delete(self, user_id: str, record: Record) -> None:
+        """Delete the user's session: faust sends the changelog tombstone (to the partition of
+        ``record``, the user's) before it touches the store, so an absent key still gets one."""
+        if record.origin is not None:
+            set_current_event(record.origin)
+        with contextlib.suppress(KeyError):  # the memory store's dict raises for an absent key
+            del self.table[user_id]

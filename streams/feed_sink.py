@@ -24,7 +24,7 @@ from typing import Any
 import redis
 
 from streamrec.contracts.feed import Feed
-from streamrec.feed_store import set_withdrawn, write_feeds
+from streamrec.feed_store import delete_feeds, set_withdrawn, write_feeds
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +63,10 @@ class FeedSink:
         if not feeds:
             return []
         return await self._retried(write_feeds, self.client, self.prefix, feeds, self.ttl_s)
+
+    async def delete(self, user_ids: Sequence[str]) -> None:
+        """Delete erased users' feeds; retried like feed writes, in order with them."""
+        await self._retried(delete_feeds, self.client, self.prefix, user_ids)
 
     async def set_available(self, available: dict[str, bool]) -> None:
         """Withdrawn items into the set feed reads filter by, items available again out of it

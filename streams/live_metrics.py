@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import base64
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from hashlib import blake2b
 
 from streamrec.contracts.feed import Feed
@@ -73,9 +73,9 @@ class LiveMetrics:
         process remembers it, else the one their session carries (``stored``; may be empty)."""
         return self._newest.get(user_id, stored)
 
-    def stored(self, user_id: str) -> None:
-        """The user's session, with the digest :meth:`last_feed` gave, went to the table: the
-        changelog holds it now, memory need not."""
+    def forget(self, user_id: str) -> None:
+        """Drop the user's digest: their session, with the digest :meth:`last_feed` gave, went to
+        the table (the changelog holds it now, memory need not), or the user was erased."""
         self._newest.pop(user_id, None)
 
     def score(self, digest: str, item_id: str) -> None:
@@ -94,10 +94,13 @@ class LiveMetrics:
         if rank <= TOP_SHORT:
             m.live_hits_10.labels(**labels).inc()
 
-    def remember(self, feeds: Sequence[Feed], applied: Sequence[bool]) -> None:
-        """The feeds just written to Redis (those refused as older are not what users hold)."""
+    def remember(
+        self, feeds: Sequence[Feed], applied: Sequence[bool], erased: Callable[[str], bool] = lambda _user: False
+    ) -> None:
+        """The feeds just written to Redis (those refused as older are not what users hold, and
+        those of users ``erased`` since were deleted)."""
         for feed, ok in zip(feeds, applied, strict=True):
-            if not ok:
+            if not ok or erased(feed.user_id):
                 continue
             self._versions.setdefault(short_digest(feed.model_version), feed.model_version)
             self._newest[feed.user_id] = feed_digest(feed.model_version, feed.items)

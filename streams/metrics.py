@@ -61,6 +61,8 @@ class WorkerMetrics:
         )
         self.model_swaps = Counter("streamrec_model_swaps", "model versions swapped in", registry=r)
         self.model_load_failures = Counter("streamrec_model_load_failures", "artifacts refused", registry=r)
+        self.erasures = Counter("streamrec_erasures", "users erased: session, feed and live state", registry=r)
+        self.erased_events = Counter("streamrec_erased_events", "events older than their user's erasure", registry=r)
         self.catalogue_updates = Counter("streamrec_catalogue_updates", "item updates applied", registry=r)
         self.cold_start_failures = Counter(
             "streamrec_cold_start_failures", "catalogue batches whose texts could not be embedded", registry=r

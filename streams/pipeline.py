@@ -13,6 +13,10 @@ offset can be committed. The order of steps is what makes at-least-once safe:
 5. write all feeds in one pipelined Redis round trip, retried until it succeeds;
 6. queue the training examples.
 
+A record of the erasure topic (consumed by the same agent) erases its user in step 2, and the
+user's feed is deleted in step 5, before this batch's feed writes
+(:mod:`streamrec.streams.erasure`).
+
 Each applied event is also scored against the feed its user held before it (the live hit rate,
 :mod:`streamrec.streams.live_metrics`), and the feeds written in step 5 are remembered for the
 users' next events.
@@ -41,6 +45,7 @@ from streamrec.contracts.feed import Feed
 from streamrec.contracts.training_batch import Example
 from streamrec.serving.hybrid import LiveHybrid
 from streamrec.streams.dlq import DeadLetterSink
+from streamrec.streams.erasure import Eraser
 from streamrec.streams.feed_sink import FeedSink
 from streamrec.streams.live_metrics import LiveMetrics
 from streamrec.streams.metrics import WorkerMetrics
@@ -60,6 +65,8 @@ class SessionStore(Protocol):
 
     def put(self, user_id: str, value: dict[str, Any], record: Record) -> None: ...
 
+    def delete(self, user_id: str, record: Record) -> None: ...
+
 
 @dataclass(frozen=True)
 class PipelineConfig:
@@ -72,6 +79,7 @@ class PipelineConfig:
     pool_size: int = 80  # settings.pool_size: what models are exported to return
     model_wait_log_s: float = 10.0
     live_feeds_kept: int = 200_000
+    erasure_topic: str = "streamrec.erasures"  # topics.erasures: its records erase users
 
     @property
     def candidates(self) -> int:
@@ -107,6 +115,8 @@ class Prepared:
     examples: list[Example] = field(default_factory=list)
     timestamps: list[float] = field(default_factory=list)  # of the valid events, for latency
     pairs: list[tuple[list[str], str]] = field(default_factory=list)  # (session before, item): co-occurrence counts
+    seq: int = 0  # batches prepared before this one
+    erased: list[str] = field(default_factory=list)  # users erased by this batch
 
 
 class BatchPipeline:
@@ -132,6 +142,8 @@ class BatchPipeline:
         self.clock = clock
         self.scorer = Scorer(config, metrics, hybrid)
         self.live = LiveMetrics(metrics, config.live_feeds_kept)
+        self.eraser = Eraser(sessions, self.live, training, metrics)
+        self._prepared = 0
 
     async def process(self, records: Sequence[Record]) -> BatchResult:
         """The whole batch: :meth:`prepare` then :meth:`finish`."""
@@ -141,14 +153,18 @@ class BatchPipeline:
         """Steps 1-3 on the event loop: dead letters sent, sessions applied and written to the
         table. The next batch's ``prepare`` sees these sessions, so it may run while this
         batch is still being scored (per-user order holds: sessions change in partition order)."""
-        prepared = Prepared(BatchResult(events=len(records)))
+        prepared = Prepared(BatchResult(events=len(records)), seq=self._prepared)
+        self._prepared += 1
         result, touched, examples = prepared.result, prepared.touched, prepared.examples
-        self.metrics.events.inc(len(records))
+        self.metrics.events.inc(sum(r.topic != self.config.erasure_topic for r in records))
         self.metrics.batch_size.observe(len(records))
         for rec in records:
             result.last_offsets[(rec.topic, rec.partition)] = rec.offset
             try:
-                reason = self._apply(rec, touched, examples, result, prepared.pairs)
+                if rec.topic == self.config.erasure_topic:
+                    reason = self.eraser.erase(rec, prepared)
+                else:
+                    reason = self._apply(rec, touched, examples, result, prepared.pairs)
             except Exception as exc:  # one bad event must never stop the stream
                 log.exception("processing event at %s[%d]@%d failed", rec.topic, rec.partition, rec.offset)
                 reason = f"internal error: {type(exc).__name__}: {exc}"[:500]
@@ -160,7 +176,7 @@ class BatchPipeline:
         for user_id, t in touched.items():
             if t.dirty:
                 self.sessions.put(user_id, t.session.to_value(), t.record)
-                self.live.stored(user_id)
+                self.live.forget(user_id)
         result.users = len(touched)
         return prepared
 
@@ -177,9 +193,13 @@ class BatchPipeline:
             ranked = await self._score(runner, touched, prepared.pairs)
         if before_write is not None:
             await before_write
+        if prepared.erased:
+            await self.feeds.delete(prepared.erased)
+            await self.scorer.forget(prepared.erased)
         if runner is not None:
             applied = await self.feeds.write(ranked)
-            self.live.remember(ranked, applied)
+            erased_since = self.eraser.recent.since(prepared.seq)
+            self.live.remember(ranked, applied, erased_since)
             result.feeds_applied = sum(applied)
             self.metrics.feeds_written.inc(result.feeds_applied)
             self.metrics.feeds_stale.inc(len(applied) - result.feeds_applied)
@@ -187,7 +207,7 @@ class BatchPipeline:
             now = self.clock()
             for ts in prepared.timestamps:
                 self.metrics.latency.observe(max(0.0, now - ts))
-            self.training.add(prepared.examples, runner.version)
+            self.training.add([ex for ex in prepared.examples if not erased_since(ex.user_id)], runner.version)
         await self.training.maybe_flush()
         return result
 
@@ -209,6 +229,8 @@ class BatchPipeline:
         key = None if rec.key is None else rec.key.decode("utf-8", "replace")
         if key != event.user_id:
             return f"message key {key!r:.60} is not the event's user_id {event.user_id!r:.60}"
+        if self.eraser.drops(event.user_id, rec.timestamp):
+            return None  # published before the user's erasure
         t = touched.get(event.user_id)
         if t is None:
             session = Session.from_value(self.sessions.get(event.user_id, rec))
@@ -220,11 +242,8 @@ class BatchPipeline:
             self.live.score(t.session.feed, event.item_id)
             pairs.append((prefix_items, event.item_id))
             if prefix_items:
-                examples.append(
-                    Example(
-                        event.user_id, prefix_items, prefix_types, event.item_id, event.type, event.ts, event.event_id
-                    )
-                )
+                fields = (event.item_id, event.type, event.ts, event.event_id, rec.timestamp)
+                examples.append(Example(event.user_id, prefix_items, prefix_types, *fields))
         else:
             result.duplicates += 1
             self.metrics.duplicates.inc()

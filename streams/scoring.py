@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from streamrec.cooccurrence import Cooccurrence
 from streamrec.serving.hybrid import LiveHybrid
 from streamrec.serving.runner import Explained, SparseBonus
+from streamrec.session_knn import SessionIndex
 from streamrec.streams.metrics import WorkerMetrics
 from streamrec.streams.model_slot import Runner
 from streamrec.streams.postrank import Ranked, diversify
@@ -180,5 +181,19 @@ class Scorer:
             log.exception("scoring a session of %d items failed; its feed is left as it was", len(session))
             return None
 
+    async def forget(self, users: Sequence[str]) -> None:
+        """Empty erased users' sessions in the hybrid's session index (it keys them by user), on the
+        scoring thread (the index is not thread-safe). The co-occurrence counts are aggregates over
+        everybody and stay (docs/privacy.md)."""
+        index = self.hybrid.table.sessions if self.hybrid is not None and self.hybrid.table is not None else None
+        if index is not None:
+            await asyncio.get_running_loop().run_in_executor(self.executor, _empty_sessions, index, users)
+
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _empty_sessions(index: SessionIndex, users: Sequence[str]) -> None:
+    for user in users:
+        if user in index.serial:  # an unknown key would take a slot (the oldest session's)
+            index.put(user, [])

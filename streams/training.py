@@ -11,7 +11,7 @@ would tie feed latency to the training cadence.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Set
 from typing import Any
 
 from streamrec.contracts.training_batch import Example, encode_batch
@@ -41,6 +41,10 @@ class TrainingEmitter:
         self._buffer.extend(examples)
         self._model_version = model_version
 
+    def forget(self, users: Set[str]) -> None:
+        """Drop the unpublished examples of erased ``users``."""
+        self._buffer = [ex for ex in self._buffer if ex.user_id not in users]
+
     def due(self) -> bool:
         if not self._buffer:
             return False
@@ -50,12 +54,13 @@ class TrainingEmitter:
         """Publish full batches of ``every_n`` (and the remainder when T seconds passed);
         returns the number of examples published."""
         sent = 0
+        # Taken out of the buffer before the send: :meth:`forget` may filter it meanwhile.
         while len(self._buffer) >= self.every_n:
-            sent += await self._publish(self._buffer[: self.every_n])
-            del self._buffer[: self.every_n]
+            batch, self._buffer = self._buffer[: self.every_n], self._buffer[self.every_n :]
+            sent += await self._publish(batch)
         if self._buffer and self._clock() - self._last_flush >= self.every_s:
-            sent += await self._publish(self._buffer)
-            self._buffer = []
+            batch, self._buffer = self._buffer, []
+            sent += await self._publish(batch)
         if sent or not self._buffer:
             self._last_flush = self._clock()
         return sent

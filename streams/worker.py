@@ -10,7 +10,7 @@ import faust
 
 from streamrec.config import Settings
 from streamrec.errors import UserError
-from streamrec.kafka import ensure_topics, topic_plan
+from streamrec.kafka import ensure_topics, partitions_of, topic_plan
 from streamrec.net import free_port
 from streamrec.serving.providers import choose_providers
 from streamrec.streams.app import WorkerRuntime
@@ -30,6 +30,19 @@ def tune_gc() -> None:
     gc.set_threshold(50_000, 20, 100)
 
 
+def _check_copartitioned(settings: Settings) -> None:
+    """The erasure topic must have the events topic's partitions: the worker's agent consumes
+    both, and a user's erasure must reach the worker that owns the user's session (faust would
+    refuse each erasure's table delete otherwise)."""
+    t = settings.topics
+    counts = partitions_of(settings.broker, [t.events, t.erasures], settings.kafka_security)
+    if counts[t.erasures] != counts[t.events]:
+        raise UserError(
+            f"topic {t.erasures} has {counts[t.erasures]} partitions but {t.events} has {counts[t.events]}: "
+            f"recreate {t.erasures} with {counts[t.events]} (erasures are co-partitioned with the events)"
+        )
+
+
 def run_worker(settings: Settings) -> int:
     if not settings.broker or not settings.redis:
         raise UserError("the worker needs --broker and --redis (or STREAMREC_BROKER / STREAMREC_REDIS)")
@@ -40,6 +53,7 @@ def run_worker(settings: Settings) -> int:
         settings = settings.model_copy(update={"worker": settings.worker.model_copy(update={"web_port": free_port()})})
     # Idempotent; never changes an existing topic's partition count (that would move users).
     ensure_topics(settings.broker, topic_plan(settings), settings.replication, settings.kafka_security)
+    _check_copartitioned(settings)
     runtime = WorkerRuntime(settings, make_loader(settings))
     runtime.metrics.set_provider(choice.provider, choice.device, choice.reason)  # each loaded model updates it
     log.info("metrics and health on http://%s:%d/metrics", settings.worker.web_host, settings.worker.web_port)

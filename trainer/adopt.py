@@ -49,13 +49,14 @@ def fetch_trainable(registry: Registry, ann: dict[str, Any], lineage: Path) -> T
 def _examples(rows: Iterable[Row], item_ids: list[str]) -> list[Example]:
     return [
         Example(
-            "",
+            r.user_id,  # kept, with ``published``: an erasure must still find the row
             [item_ids[p] for p in r.prefix],
             [TYPE_NAME[t] for t in r.types],
             item_ids[r.target],
             "click",
             r.entered_at,
             "",
+            r.published,
         )
         for r in rows
     ]

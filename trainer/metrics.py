@@ -17,6 +17,9 @@ class TrainerMetrics:
             "examples that left the full replay buffer before any update drew them",
             registry=r,
         )
+        self.erased_examples = Counter(
+            "streamrec_trainer_erased_examples", "examples of erased users dropped or ignored", registry=r
+        )
         self.loss = Gauge("streamrec_trainer_loss", "loss of the last update", registry=r)
         self.promotions = Counter("streamrec_trainer_promotions", "candidates promoted", registry=r)
         self.adoptions = Counter(

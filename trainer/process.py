@@ -16,6 +16,8 @@ the examples it holds (:mod:`streamrec.trainer.adopt`).
 
 Catalogue: the trainer follows ``streamrec.items`` too (:mod:`streamrec.trainer.items`); items
 its table lacks join it as text-only rows, so every promoted version carries them.
+
+Erasures: it follows ``streamrec.erasures`` too, and drops erased users' examples (:mod:`streamrec.trainer.erasures`).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from streamrec.kafka import make_producer, security_kwargs
 from streamrec.serving.artifact import ArtifactError
 from streamrec.text_models import search_dirs
 from streamrec.trainer.adopt import adoptable, fetch_trainable, rebase
+from streamrec.trainer.erasures import ErasureLedger
 from streamrec.trainer.items import CatalogueSync, ItemsReader, TextEncoder, artifact_text_encoder
 from streamrec.trainer.metrics import TrainerMetrics
 from streamrec.trainer.offsets import TrainedOffsets
@@ -81,6 +84,7 @@ class TrainerProcess:
             text_encoder = self._text_encoder(version)
         self.catalogue = CatalogueSync(self.learner, text_encoder)
         self.offsets = TrainedOffsets()
+        self.erasures = ErasureLedger(self.metrics.erased_examples, self.offsets)
         self._count_items()
         self.producer = make_producer(settings.broker, settings.kafka_security)
 
@@ -122,20 +126,15 @@ class TrainerProcess:
             **security_kwargs(self.s.kafka_security),
         )
 
-    def items_reader(self) -> ItemsReader:
-        return ItemsReader(self.s.broker, self.s.topics.items, **security_kwargs(self.s.kafka_security))
-
-    def models_reader(self) -> FollowerThread:
-        return FollowerThread(self.s.broker, self.s.topics.models, **security_kwargs(self.s.kafka_security))
-
     def _count_items(self) -> None:
         self.metrics.items.set(self.learner.n_items)
         self.metrics.new_items.set(self.learner.new_items)
 
     def run(self) -> None:
-        consumer = self.consumer()
-        items = self.items_reader()
-        models = self.models_reader()
+        consumer, sec = self.consumer(), security_kwargs(self.s.kafka_security)
+        items = ItemsReader(self.s.broker, self.s.topics.items, **sec)
+        models = FollowerThread(self.s.broker, self.s.topics.models, **sec)
+        self.erasures.follow(self.s.broker, self.s.topics.erasures, **sec)
         last_gate = time.monotonic()
         try:
             latest: dict | None = None  # the newest announcement of a version not our own, not acted on yet
@@ -153,7 +152,8 @@ class TrainerProcess:
                 self.catalogue.handle(items.poll())
                 if self.catalogue.pump():
                     self._count_items()
-                for records in consumer.poll(timeout_ms=200, max_records=20).values():
+                polled = consumer.poll(timeout_ms=200, max_records=20) if self.erasures.apply(self.learner) else {}
+                for records in polled.values():
                     for rec in records:
                         self._ingest(rec)
                 for _ in range(4):  # a few updates per poll keeps up with ~1k examples/s on one core
@@ -172,6 +172,7 @@ class TrainerProcess:
             consumer.close(autocommit=False)
             items.close()
             models.close()
+            self.erasures.close()
             self.catalogue.close()
             self.producer.close()
 
@@ -183,9 +184,9 @@ class TrainerProcess:
             log.warning("skipping unreadable training batch: %s", exc)
             self.offsets.skipped(tp, rec.offset)
             return
-        evicted = self.offsets.evicted_untrained
+        evicted, entered = self.offsets.evicted_untrained, rec.timestamp / 1000.0
         self.metrics.examples.inc(
-            self.offsets.add(self.learner, tp, rec.offset, batch.examples, rec.timestamp / 1000.0)
+            self.offsets.add(self.learner, tp, rec.offset, self.erasures.keep(batch.examples, entered), entered)
         )
         self.metrics.evicted_untrained.inc(self.offsets.evicted_untrained - evicted)
 

@@ -28,6 +28,7 @@ import numpy as np
 
 from streamrec.config import Settings
 from streamrec.contracts.announcement import parse_announcement, send_announcement
+from streamrec.contracts.erasure import latest_erasures
 from streamrec.contracts.events import Event, Invalid, validate_bytes
 from streamrec.datasets import EventLog, load_events, load_items
 from streamrec.encoder.gate import promotes
@@ -92,18 +93,24 @@ def hold_back(events: EventLog, n: int, session_length: int) -> tuple[EventLog, 
 
 def topic_events(settings: Settings) -> EventLog:
     """The events topic from its first offset to its end at the start, validated like the workers
-    validate it (refused records are counted in ``rejected`` with their offsets), in time order."""
-    records = read_to_end(
-        settings.broker, settings.topics.events, settings.kafka_security, settings.retrain.idle_timeout_s
-    )
+    validate it (refused records are counted in ``rejected`` with their offsets), in time order.
+    Events of erased users published before their erasure (``streamrec.erasures``) are left out."""
+    s = settings
+    erased = latest_erasures(read_to_end(s.broker, s.topics.erasures, s.kafka_security, s.retrain.idle_timeout_s))
+    records = read_to_end(s.broker, s.topics.events, s.kafka_security, s.retrain.idle_timeout_s)
     events: list[Event] = []
     rejected: list[tuple[int, str]] = []
+    left_out = 0
     for rec in records:
         result = validate_bytes(rec.value, settings.max_event_bytes)
         if isinstance(result, Invalid):
             rejected.append((rec.offset, result.reason))
+        elif rec.timestamp / 1000.0 < erased.get(result.user_id, float("-inf")):
+            left_out += 1
         else:
             events.append(result)
+    if left_out:
+        print(f"left out {left_out} events of {len(erased)} erased users", flush=True)
     if not events:
         raise UserError(f"topic {settings.topics.events} holds no valid event: nothing to retrain on")
     events.sort(key=lambda ev: ev.ts)

@@ -11,7 +11,6 @@ record of an item on the topic, and whether feed reads filter it out.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
 from pathlib import Path
@@ -51,14 +50,9 @@ def read_items_file(path: Path) -> tuple[list[dict[str, Any]], list[tuple[int, s
 
 
 def _publish(settings: Settings, messages: list[tuple[str, bytes | None]]) -> None:
-    from streamrec.kafka import ensure_topics, make_producer, topic_plan
+    from streamrec.kafka import publish
 
-    ensure_topics(settings.broker, topic_plan(settings), settings.replication, settings.kafka_security)
-    with contextlib.closing(make_producer(settings.broker, settings.kafka_security)) as producer:
-        sent = [producer.send(settings.topics.items, key=key, value=value) for key, value in messages]
-        producer.flush()
-        for future in sent:
-            future.get(timeout=30)  # a delivery failure raises (one line, exit 1: streamrec.failures)
+    publish(settings, settings.topics.items, messages)
 
 
 def _show(settings: Settings, item_id: str) -> int:

@@ -1,8 +1,12 @@
 """Training batches, worker -> trainer on ``streamrec.training`` (docs/contracts.md).
 
 Format v1, JSON: ``{"v": 1, "model_version": str, "examples": [{"user_id", "items", "types",
-"next_item", "next_type", "ts", "event_id"}]}``. ``items``/``types`` are the session prefix
-before the event (oldest first), ``next_item``/``next_type`` the event itself. JSON without
+"next_item", "next_type", "ts", "event_id", "published"}]}``. ``items``/``types`` are the session
+prefix before the event (oldest first), ``next_item``/``next_type`` the event itself, ``ts`` its
+time as the producer wrote it, ``published`` (optional, added compatibly within v1: a reader that
+ignores it, or a batch without it, still works) the Kafka timestamp of its record on the events
+topic, epoch seconds: the trainer drops an erased user's examples published before the erasure
+(streamrec.contracts.erasure). JSON without
 spaces keeps a 256-example batch of 50-item prefixes around 150 KB, under Kafka's default 1 MB
 message limit; the version field lets the trainer refuse (not misread) a future format.
 """
@@ -33,6 +37,7 @@ class Example:
     next_type: str
     ts: float
     event_id: str
+    published: float | None = None  # the source event's Kafka timestamp; None from older workers
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +63,7 @@ def _example(obj: Any) -> Example:
             next_type=str(obj["next_type"]),
             ts=float(obj["ts"]),
             event_id=str(obj["event_id"]),
+            published=None if obj.get("published") is None else float(obj["published"]),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise TrainingBatchError(f"bad example: {exc!r}") from None

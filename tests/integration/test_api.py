@@ -1,7 +1,7 @@
 """``streamrec api`` against the real broker and redis-server, served by uvicorn on a loopback
 port: feeds through the feed store, events with the worker's validator (all or nothing unless
 ?partial=true), catalogue publish and withdraw, model versions, auth before the body is read,
-health and metrics."""
+user erasure, health and metrics."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from streamrec.api.app import create_app
 from streamrec.api.backend import Backend
 from streamrec.config import Settings
 from streamrec.contracts.announcement import send_announcement
+from streamrec.contracts.erasure import Erasure, parse_erasure
 from streamrec.contracts.feed import Feed
 from streamrec.contracts.items import parse_item
 from streamrec.feed_store import redis_client, write_feeds
@@ -108,6 +109,15 @@ def test_items_publish_and_withdraw(api: tuple) -> None:
         ("new-1", False, None),
     ]
     assert records[1].value is None  # a real tombstone, which compaction removes
+
+
+def test_user_erasure_publishes_an_erasure_with_the_same_auth(api: tuple) -> None:
+    client, wenv, _ = api
+    assert client.delete("/v1/users/u-9").status_code == 401
+    r = client.delete("/v1/users/u-9", headers=AUTH)
+    assert r.status_code == 202 and r.json()["user_id"] == "u-9" and r.json()["published"] is True
+    (record,) = read_topic(wenv.broker, wenv.topics["erasures"], min_count=1, timeout_s=10)
+    assert parse_erasure(record.key, record.value) == Erasure("u-9", r.json()["requested_at"])
 
 
 def test_models_lists_versions_and_the_served_one(api: tuple) -> None:

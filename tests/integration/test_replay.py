@@ -28,7 +28,7 @@ def test_replay_reports_bad_line_and_publishes_the_rest(
         "u2,i4,1010,teleport\n"
         "u1,i5,1020,purchase\n"
     )
-    topics = [f"--topics-{t}" for t in ("events", "dlq", "items", "training", "models")]
+    topics = [f"--topics-{t}" for t in ("events", "dlq", "items", "training", "models", "erasures")]
     argv = ["replay", str(path), "--rate", "0", "--broker", services.broker]
     for flag in topics:
         argv += [flag, f"{unique_prefix}.{flag.removeprefix('--topics-')}"]

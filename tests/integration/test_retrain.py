@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -15,15 +16,18 @@ import torch
 from streamrec.cli import main
 from streamrec.config import Settings
 from streamrec.contracts.announcement import send_announcement
+from streamrec.contracts.erasure import erasure_records
+from streamrec.contracts.events import Event
 from streamrec.encoder.artifact import TrainedModel
 from streamrec.encoder.model import ModelConfig, Recommender
 from streamrec.export.exporter import export_model
-from streamrec.kafka import EventProducer, ensure_topics, make_producer, read_topic, topic_plan
+from streamrec.kafka import EventProducer, ensure_topics, make_producer, publish, read_topic, topic_plan
 from streamrec.local.services import EmbeddedServices
 from streamrec.sample import generate_sample
 from streamrec.serving.artifact import MODEL_DIR_TAR
 from streamrec.serving.registry import open_registry
 from streamrec.serving.runner import Runner
+from streamrec.trainer.retrain import topic_events
 
 pytestmark = pytest.mark.integration
 TINY = {
@@ -65,6 +69,7 @@ def test_retrain_announces_a_better_model_and_rejects_a_worse_one(
         "STREAMREC_DATA_DIR": str(tmp_path / "retrain"),
         **{f"STREAMREC_TOPICS__{t.upper()}": f"{unique_prefix}.{t}" for t in ("events", "dlq", "items", "training")},
         "STREAMREC_TOPICS__MODELS": f"{unique_prefix}.models",
+        "STREAMREC_TOPICS__ERASURES": f"{unique_prefix}.erasures",
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -100,3 +105,21 @@ def test_retrain_announces_a_better_model_and_rejects_a_worse_one(
     assert "rejected, the served version stays" in out and version in out
     assert len(read_topic(settings.broker, settings.topics.models, timeout_s=3)) == 2, "nothing announced"
     assert registry.list()[-1].version == version, "nothing published"
+
+
+def test_retrain_leaves_out_erased_users_events_published_before_the_erasure(
+    services: EmbeddedServices, unique_prefix: str
+) -> None:
+    topics = ("events", "dlq", "items", "training", "models", "erasures")
+    settings = Settings(broker=services.broker, topics={t: f"{unique_prefix}.{t}" for t in topics})
+    ensure_topics(settings.broker, topic_plan(settings))
+    with EventProducer(settings.broker, settings.topics.events) as producer:
+        for user in ("gone", "kept"):
+            for i in range(3):
+                producer.send(user, Event(f"{user}{i}", user, f"i{i}", "click", 1000.0 + i).to_json())
+    publish(settings, settings.topics.erasures, erasure_records(["gone"], time.time()))
+    time.sleep(0.01)  # the next event is published after the erasure (Kafka timestamps, ms)
+    with EventProducer(settings.broker, settings.topics.events) as producer:
+        producer.send("gone", Event("gone-later", "gone", "i9", "click", 1003.0).to_json())
+    kept = {ev.event_id for ev in topic_events(settings).events}
+    assert kept == {"kept0", "kept1", "kept2", "gone-later"}

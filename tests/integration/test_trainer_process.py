@@ -39,7 +39,7 @@ def setup(
         redis=services.redis,
         data_dir=tmp_path,
         k=10,
-        topics={n: f"{unique_prefix}.{n}" for n in ("events", "dlq", "items", "training", "models")},
+        topics={n: f"{unique_prefix}.{n}" for n in ("events", "dlq", "items", "training", "models", "erasures")},
         trainer={
             "group_id": f"{unique_prefix}-trainer",
             "interval_s": 1.0,

@@ -251,8 +251,9 @@ def test_topics_users_and_partitions_agree(kl: ModuleType, rendered: dict[str, l
     app_id = config["STREAMREC_WORKER__APP_ID"]
     changelog = f"{app_id}-sessions-changelog"
     topics = {t["spec"].get("topicName", t["metadata"]["name"]): t for t in kl.find(docs, "KafkaTopic")}
-    assert set(topics) == {names.events, names.dlq, names.items, names.training, names.models, changelog}
-    for compacted in (names.items, names.models, changelog):
+    ours = {names.events, names.dlq, names.items, names.training, names.models, names.erasures}
+    assert set(topics) == ours | {changelog}
+    for compacted in (names.items, names.models, names.erasures, changelog):
         assert topics[compacted]["spec"]["config"]["cleanup.policy"] == "compact", compacted
     assert topics[names.events]["spec"]["config"]["cleanup.policy"] == "delete"
     assert topics[names.models]["spec"]["partitions"] == 1, "model versions are totally ordered"
@@ -260,6 +261,7 @@ def test_topics_users_and_partitions_agree(kl: ModuleType, rendered: dict[str, l
     partitions = int(config["STREAMREC_PARTITIONS"])
     assert topics[names.events]["spec"]["partitions"] == partitions
     assert topics[changelog]["spec"]["partitions"] == partitions, "faust: changelog partitions = source partitions"
+    assert topics[names.erasures]["spec"]["partitions"] == partitions, "co-partitioned with the events (erasures)"
 
     replication = int(config["STREAMREC_REPLICATION"])
     brokers = sum(p["spec"]["replicas"] for p in kl.find(docs, "KafkaNodePool") if "broker" in p["spec"]["roles"])
@@ -275,6 +277,7 @@ def test_topics_users_and_partitions_agree(kl: ModuleType, rendered: dict[str, l
     worker = kl.one(docs, "KafkaUser", "streamrec-worker")
     assert {"Read"} <= _acl_ops(worker, "topic", names.events)
     assert {"Read"} <= _acl_ops(worker, "topic", names.items) & _acl_ops(worker, "topic", names.models)
+    assert {"Read"} <= _acl_ops(worker, "topic", names.erasures)
     assert {"Write"} <= _acl_ops(worker, "topic", names.dlq) & _acl_ops(worker, "topic", names.training)
     assert {"All"} <= _acl_ops(worker, "topic", changelog)
     assert "Read" in _acl_ops(worker, "group", app_id)
@@ -282,10 +285,14 @@ def test_topics_users_and_partitions_agree(kl: ModuleType, rendered: dict[str, l
     assert "Read" in _acl_ops(trainer, "topic", names.training)
     assert "Write" in _acl_ops(trainer, "topic", names.models)
     assert "Read" in _acl_ops(trainer, "group", config["STREAMREC_TRAINER__GROUP_ID"])
+    assert "Read" in _acl_ops(trainer, "topic", names.erasures)
     assert not _acl_ops(trainer, "topic", names.events), "least privilege"
+    api = kl.one(docs, "KafkaUser", "streamrec-api")
+    assert "Write" in _acl_ops(api, "topic", names.erasures) and "Read" not in _acl_ops(api, "topic", names.erasures)
     retrain = kl.one(docs, "KafkaUser", "streamrec-retrain")
     assert "Read" in _acl_ops(retrain, "topic", names.events), "it retrains from the events topic"
     assert {"Read", "Write"} <= _acl_ops(retrain, "topic", names.models), "the served version; the announcement"
+    assert "Read" in _acl_ops(retrain, "topic", names.erasures), "erased users' events are left out"
     assert not _acl_ops(retrain, "topic", names.training) and not _acl_ops(retrain, "group", app_id), "least privilege"
 
     sts = kl.one(docs, "StatefulSet", "streamrec-worker")

@@ -19,6 +19,7 @@ from streamrec.net import free_port
 from streamrec.serving.registry import open_registry
 
 N_ITEMS = 40
+TOPICS = ("events", "dlq", "items", "training", "models", "erasures")
 
 
 def trainer_env(services: EmbeddedServices, prefix: str, data_dir: Path) -> dict[str, str]:
@@ -29,7 +30,7 @@ def trainer_env(services: EmbeddedServices, prefix: str, data_dir: Path) -> dict
         "STREAMREC_DATA_DIR": str(data_dir),
         "STREAMREC_K": "10",
         "STREAMREC_DEVICE": "cpu",
-        **{f"STREAMREC_TOPICS__{n.upper()}": f"{prefix}.{n}" for n in ("events", "dlq", "items", "training", "models")},
+        **{f"STREAMREC_TOPICS__{n.upper()}": f"{prefix}.{n}" for n in TOPICS},
         "STREAMREC_TRAINER__GROUP_ID": f"{prefix}-trainer",
         "STREAMREC_TRAINER__INTERVAL_S": "1",
         "STREAMREC_TRAINER__MIN_NEW_EXAMPLES": "64",

@@ -66,7 +66,7 @@ class WorkerEnv:
     @property
     def topics(self) -> dict[str, str]:
         p = self.prefix
-        return {k: f"{p}.{k}" for k in ("events", "dlq", "items", "training", "models")}
+        return {k: f"{p}.{k}" for k in ("events", "dlq", "items", "training", "models", "erasures")}
 
     @property
     def feed_prefix(self) -> str:
@@ -110,6 +110,7 @@ class WorkerEnv:
                 t["items"]: (1, True),
                 t["training"]: (1, False),
                 t["models"]: (1, True),
+                t["erasures"]: (PARTITIONS, True),
             },
         )
 

@@ -50,6 +50,8 @@ CASES: dict[str, tuple[list[str], int]] = {
     "models-announce-broker-down": (["models", "announce", "--broker", DEAD, "--registry-url", "{registry}"], 1),
     "items-missing-file": (["items", "publish", "{tmp}/missing.csv", "--broker", DEAD], BAD_INPUT),
     "items-broker-down": (["items", "withdraw", "i1", "--broker", DEAD], SERVICE_DOWN),
+    "users-delete-nobody": (["users", "delete", "--broker", DEAD], BAD_INPUT),
+    "users-delete-broker-down": (["users", "delete", "u1", "--broker", DEAD], SERVICE_DOWN),
     "train-missing-events": (["train", "--events", "{tmp}/missing.csv", "--out", "{tmp}/m"], BAD_INPUT),
     "train-missing-items": (
         ["train", "--events", "{tmp}/events.csv", "--items", "{tmp}/missing.csv", "--out", "{tmp}/m"],
