@@ -121,6 +121,16 @@ class SessionIndex:
         for key, rows in zip(keys, sessions, strict=True):
             self.put(key, rows)
 
+    def forget(self, keys: Sequence[Hashable]) -> None:
+        """Drop these keys' sessions (a user's erasure): the slot is emptied and its serial
+        retired, so no item ring reaches it again and it is neither stored nor saved any more."""
+        for key in keys:
+            serial = self.serial.pop(key, None)
+            if serial is None or self.serial_of[serial % self.capacity] != serial:
+                continue
+            slot = serial % self.capacity
+            self.items[slot], self.length[slot], self.serial_of[slot], self.key_of[slot] = -1, 0, -1, None
+
     # --------------------------------------------------------------- scoring
     def bonus_rows(
         self,

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 from streamrec.cooccurrence import Cooccurrence
 from streamrec.serving.hybrid import LiveHybrid
 from streamrec.serving.runner import Explained, SparseBonus
-from streamrec.session_knn import SessionIndex
 from streamrec.streams.metrics import WorkerMetrics
 from streamrec.streams.model_slot import Runner
 from streamrec.streams.postrank import Ranked, diversify
@@ -187,13 +186,7 @@ class Scorer:
         everybody and stay (docs/privacy.md)."""
         index = self.hybrid.table.sessions if self.hybrid is not None and self.hybrid.table is not None else None
         if index is not None:
-            await asyncio.get_running_loop().run_in_executor(self.executor, _empty_sessions, index, users)
+            await asyncio.get_running_loop().run_in_executor(self.executor, index.forget, users)
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
-
-
-def _empty_sessions(index: SessionIndex, users: Sequence[str]) -> None:
-    for user in users:
-        if user in index.serial:  # an unknown key would take a slot (the oldest session's)
-            index.put(user, [])

@@ -102,3 +102,15 @@ def test_weighted_sum_adds_rows_present_in_both() -> None:
     b = Bonus(np.array([[2, 4, -1]]), np.array([[1.0, 1.0, 0.0]], np.float32))
     got = dense(weighted_sum([(a, 0.5), (b, 2.0)]), 5)
     np.testing.assert_allclose(got, [[0, 0.5, 2.5, 0, 2.0]])
+
+
+def test_a_forgotten_session_no_longer_votes_nor_is_saved_and_evicts_nobody() -> None:
+    index = SessionIndex(capacity=2, session_items=8, per_item=4, neighbours=4)
+    index.put_many(["u", "v"], [[1, 2, 3, 9], [2, 3, 4]])
+    index.forget(["u", "nobody"])  # an unknown key is ignored: it takes no slot
+    assert "u" not in index.serial and "nobody" not in index.serial and len(index) == 1
+    votes = index.bonus_rows([[2, 3]], ["w"])
+    assert set(votes.rows[0][votes.rows[0] >= 0].tolist()) == {2, 3, 4}  # v's items only: no 1, no 9
+    assert index.arrays("s_")["s_items"].tolist() == [2, 3, 4]  # u is not saved either
+    index.put("u", [5])  # a later session of u starts empty
+    assert index.length[index.serial["u"] % 2] == 1

@@ -140,15 +140,3 @@ def test_a_bad_or_misrouted_erasure_is_a_dead_letter_and_erases_nothing() -> Non
     assert table["u"]["i"] == ["i1"] and table.tombstones == []
     reasons = [json.loads(d)["reason"] for d in dead]
     assert len(reasons) == 2 and "is not the erasure's user_id" in reasons[0] and "malformed JSON" in reasons[1]
-
-
-def test_the_session_index_forgets_an_erased_user_without_evicting_anyone() -> None:
-    from streamrec.session_knn import SessionIndex
-    from streamrec.streams.scoring import _empty_sessions
-
-    index = SessionIndex(capacity=2, session_items=8, per_item=4, neighbours=4)
-    index.put_many(["u", "v"], [[1, 2, 3], [2, 3, 4]])
-    _empty_sessions(index, ["u", "nobody"])  # "nobody" must not take v's slot
-    slot_u, slot_v = index.serial["u"] % 2, index.serial["v"] % 2
-    assert index.length[slot_u] == 0 and list(index.items[slot_v, : index.length[slot_v]]) == [2, 3, 4]
-    assert "nobody" not in index.serial
