@@ -25,7 +25,8 @@ ROW_NAMES = [  # what each leave-one-out row's name stands for
     "without re-clicks such as ml-100k); `diginetica_d64` is a d = 64 model (`--encoder-d-model 64`, 12",
     "epochs, an ablation). `_sessionknn` rows are retrained models with today's defaults, whose hybrid",
     "adds the session-kNN votes (`hybrid.session_weight`, V-SKNN); the session kNN column is those votes",
-    "alone, scored in the same run (rows before it lack the column). The co-occurrence kNN is the",
+    "alone, scored in the same run (rows before it lack the column); `_sessionsoff` is the same model",
+    "with `--hybrid-session-weight 0` (the validated column still tunes the weight). The co-occurrence kNN is the",
     "reference one in every row (raw counts).",
 ]
 
