@@ -121,9 +121,7 @@ class LiveHybrid:
             bonus = table.bonus(sessions, s.norm, s.popularity_exponent, s.source_exponent, s.repeat(keep_seen))
             parts.append((bonus, s.beta))
         if users is not None and table.sessions is not None:
-            rows = [[table.rows[i] for i in session if i in table.rows] for session in sessions]
-            table.sessions.put_many(users, rows)
-            parts.append((table.sessions.bonus_rows(rows, users), s.session_weight))
+            parts.append((table.sessions.store_and_vote(users, sessions, table.rows), s.session_weight))
         return parts
 
     def _mapping(self, runner: BonusRunner) -> np.ndarray:

@@ -103,7 +103,9 @@ class SessionIndex:
     def put(self, key: Hashable, rows: Sequence[int]) -> None:
         """Store ``key``'s session (its rows, oldest first) as it is now, replacing the older
         copy; its items not in that copy get the session's serial in their rings."""
-        tail = distinct_tail(rows, self.session_items)
+        self._store(key, distinct_tail(rows, self.session_items))
+
+    def _store(self, key: Hashable, tail: np.ndarray) -> None:
         slot, _ = self._slot_of(key)
         old = set(self.items[slot, : self.length[slot]].tolist())  # <= 50 rows: a set beats np.isin's setup
         fresh = np.asarray([r for r in tail.tolist() if r not in old], np.int64)
@@ -141,8 +143,22 @@ class SessionIndex:
         """The neighbour sessions' votes per session (rows oldest first) -> a Bonus in row space,
         normalised per session by ``how``. ``keys[i]``: session ``i``'s own key, never its own
         neighbour (None: not stored)."""
-        b, s = len(sessions), self.capacity
-        tails = [distinct_tail(r, self.session_items) for r in sessions]
+        return self._votes([distinct_tail(r, self.session_items) for r in sessions], keys, how)
+
+    def store_and_vote(
+        self, keys: Sequence[Hashable], sessions: Sequence[Sequence[str]], row_of: Mapping[str, int]
+    ) -> Bonus:
+        """Each session (item ids, oldest first; ids ``row_of`` lacks are dropped) stored under
+        its key, then all of them scored (:meth:`bonus_rows`, "max"): the worker's step per batch
+        and the streaming eval's baseline, so a user's latest session is in the index before
+        anyone is scored against it. Each session's tail is taken once for both."""
+        tails = [distinct_tail([row_of[i] for i in s if i in row_of], self.session_items) for s in sessions]
+        for key, tail in zip(keys, tails, strict=True):
+            self._store(key, tail)
+        return self._votes(tails, keys, "max")
+
+    def _votes(self, tails: list[np.ndarray], keys: Sequence[Hashable | None] | None, how: Normalisation) -> Bonus:
+        b, s = len(tails), self.capacity
         qb = np.concatenate([np.full(len(t), i, np.int64) for i, t in enumerate(tails)] + [np.zeros(0, np.int64)])
         qr = np.concatenate([*tails, np.zeros(0, np.int64)])
         qw = np.concatenate(

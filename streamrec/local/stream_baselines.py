@@ -45,9 +45,7 @@ class Baselines:
         bonus = table.bonus([sessions[u] for u in users], "raw")
         votes = None
         if table.sessions is not None:
-            rows = [[table.rows[i] for i in sessions[u] if i in table.rows] for u in users]
-            table.sessions.put_many(users, rows)
-            votes = table.sessions.bonus_rows(rows, users)
+            votes = table.sessions.store_and_vote(users, [sessions[u] for u in users], table.rows)
         for n, u in enumerate(users):
             seen = set(sessions[u])
             self.top[u] = Feed(u, [i for i in ranked if i not in seen][:K], [], "popularity", 0.0, "", 0, 0)

@@ -114,3 +114,20 @@ def test_a_forgotten_session_no_longer_votes_nor_is_saved_and_evicts_nobody() ->
     assert index.arrays("s_")["s_items"].tolist() == [2, 3, 4]  # u is not saved either
     index.put("u", [5])  # a later session of u starts empty
     assert index.length[index.serial["u"] % 2] == 1
+
+
+def test_store_and_vote_is_put_many_then_bonus_rows_over_the_mapped_ids() -> None:
+    rng = np.random.default_rng(3)
+    history = [rng.integers(0, 30, size=rng.integers(1, 9)).tolist() for _ in range(60)]
+    queries = [rng.integers(0, 35, size=rng.integers(1, 9)).tolist() for _ in range(12)]  # ids 30-34: unknown
+    row_of = {f"i{r}": r for r in range(30)}
+    a, b = (SessionIndex(capacity=50, session_items=6, per_item=5, neighbours=4) for _ in range(2))
+    for index in (a, b):
+        index.put_many([f"h{n}" for n in range(60)], history)
+    keys = [f"h{n}" for n in range(6)] + [f"q{n}" for n in range(6)]  # some replace stored sessions
+    got = a.store_and_vote(keys, [[f"i{r}" for r in q] for q in queries], row_of)
+    known = [[r for r in q if r < 30] for q in queries]
+    b.put_many(keys, known)
+    want = b.bonus_rows(known, keys)
+    assert np.array_equal(got.rows, want.rows) and np.array_equal(got.values, want.values)
+    assert np.array_equal(a.items, b.items) and np.array_equal(a.ring, b.ring)
