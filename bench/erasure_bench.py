@@ -17,7 +17,6 @@ reach), so the worker keeps the synthetic model.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
@@ -27,6 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from streamrec.bench.stack_cli import percentile, run
 from streamrec.config import Settings
 from streamrec.contracts.erasure import erasure_records
 from streamrec.contracts.events import Event
@@ -38,11 +38,6 @@ from streamrec.kafka import publish, security_kwargs
 TARGET_S = 5.0
 TIMEOUT_S = 30.0
 PARTS = ("redis", "table", "trainer")
-
-
-def _percentile(xs: list[float], q: float) -> float:
-    s = sorted(xs)
-    return s[min(len(s) - 1, int(q * len(s)))]
 
 
 def trainer_users(proc: Any) -> set[str]:
@@ -160,7 +155,7 @@ def measure(users: int, rounds: int) -> dict[str, Any]:
             per_user += [parts for parts in seen.values() if len(parts) == len(PARTS)]
             row = {"round": r, "users": len(ids), "fed_before": fed, "in_trainer_before": held}
             row["not_erased"] = len(ids) - len(done)
-            row |= {"p50_s": round(_percentile(done, 0.5), 3), "max_s": round(max(done), 3)} if done else {}
+            row |= {"p50_s": round(percentile(done, 0.5), 3), "max_s": round(max(done), 3)} if done else {}
             per_round.append(row)
             print(json.dumps(row), flush=True)
         watch.close()
@@ -173,9 +168,9 @@ def measure(users: int, rounds: int) -> dict[str, Any]:
         "users_erased": len(overall),
         "not_erased": sum(r["not_erased"] for r in per_round),
         "latency_s": {
-            "p50": round(_percentile(overall, 0.5), 3),
+            "p50": round(percentile(overall, 0.5), 3),
             "max": round(max(overall), 3),
-            **{f"{part}_p50": round(_percentile([p[part] for p in per_user], 0.5), 3) for part in PARTS},
+            **{f"{part}_p50": round(percentile([p[part] for p in per_user], 0.5), 3) for part in PARTS},
             **{f"{part}_max": round(max(p[part] for p in per_user), 3) for part in PARTS},
         },
         "target_s": TARGET_S,
@@ -184,20 +179,7 @@ def measure(users: int, rounds: int) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--users", type=int, default=20, help="users erased per round")
-    parser.add_argument("--rounds", type=int, default=5, help="erasure rounds")
-    parser.add_argument("--json", type=Path, default=None)
-    args = parser.parse_args()
-    out = {
-        "command": f"python -m streamrec.bench.erasure_bench --users {args.users} --rounds {args.rounds}"
-        + (f" --json {args.json}" if args.json else "")
-    }
-    out |= measure(args.users, args.rounds)
-    text = json.dumps(out, indent=1)
-    print(text)
-    if args.json:
-        args.json.write_text(text + "\n")
+    run("erasure_bench", __doc__ or "", measure, (20, "users erased per round"), "erasure rounds")
 
 
 if __name__ == "__main__":

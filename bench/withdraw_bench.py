@@ -13,13 +13,12 @@ worker's catalogue follower, its write of the withdrawn set and one sweep of rea
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import time
-from pathlib import Path
 from typing import Any
 
+from streamrec.bench.stack_cli import percentile, run
 from streamrec.config import Settings
 from streamrec.contracts.events import Event
 from streamrec.feed_store import get_feed, redis_client
@@ -27,11 +26,6 @@ from streamrec.kafka import make_producer
 
 TARGET_P99_S = 5.0
 TIMEOUT_S = 30.0
-
-
-def _percentile(xs: list[float], q: float) -> float:
-    s = sorted(xs)
-    return s[min(len(s) - 1, int(q * len(s)))]
 
 
 def measure(users: int, rounds: int) -> dict[str, Any]:
@@ -70,7 +64,7 @@ def measure(users: int, rounds: int) -> dict[str, Any]:
                         del waiting[u]
             latencies += gone.values()
             row = {"round": r, "feeds": len(top), "items": len(set(top.values())), "not_gone": len(waiting)}
-            row |= {"p50_s": round(_percentile(list(gone.values()), 0.5), 3), "max_s": round(max(gone.values()), 3)}
+            row |= {"p50_s": round(percentile(list(gone.values()), 0.5), 3), "max_s": round(max(gone.values()), 3)}
             per_round.append(row)
             print(json.dumps(row), flush=True)
         catalogue.close()
@@ -80,8 +74,8 @@ def measure(users: int, rounds: int) -> dict[str, Any]:
         "machine": {"cpus": os.cpu_count(), "load_avg_at_end": os.getloadavg()},
         "feeds_measured": len(latencies),
         "latency_s": {
-            "p50": round(_percentile(latencies, 0.5), 3),
-            "p99": round(_percentile(latencies, 0.99), 3),
+            "p50": round(percentile(latencies, 0.5), 3),
+            "p99": round(percentile(latencies, 0.99), 3),
             "max": round(max(latencies), 3),
         },
         "target_p99_s": TARGET_P99_S,
@@ -90,20 +84,8 @@ def measure(users: int, rounds: int) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--users", type=int, default=200, help="feeds (one user each)")
-    parser.add_argument("--rounds", type=int, default=5, help="withdrawal rounds (each feed's top item)")
-    parser.add_argument("--json", type=Path, default=None)
-    args = parser.parse_args()
-    out = {
-        "command": f"python -m streamrec.bench.withdraw_bench --users {args.users} --rounds {args.rounds}"
-        + (f" --json {args.json}" if args.json else "")
-    }
-    out |= measure(args.users, args.rounds)
-    text = json.dumps(out, indent=1)
-    print(text)
-    if args.json:
-        args.json.write_text(text + "\n")
+    rounds_help = "withdrawal rounds (each feed's top item)"
+    run("withdraw_bench", __doc__ or "", measure, (200, "feeds (one user each)"), rounds_help)
 
 
 if __name__ == "__main__":
