@@ -56,9 +56,7 @@ class LiveHybrid:
 
     def __init__(self, settings: HybridSettings, table: Cooccurrence | None = None) -> None:
         self.settings = settings
-        self.table = table
-        if table is not None and table.sessions is None:
-            table.sessions = SessionIndex.shaped(settings)
+        self.table = self._with_sessions(table) if table is not None else None
         self._runner: object | None = None  # the runner the mapping below belongs to
         self._to_catalogue = np.zeros(0, np.int64)  # [T] table row -> catalogue row (-1 = none yet)
 
@@ -66,18 +64,23 @@ class LiveHybrid:
         """Start from ``base`` (a served artifact's table) unless a live table exists already."""
         if self.table is None:
             s = self.settings
-            self.table = (
+            self.table = self._with_sessions(
                 base
                 if base is not None
                 else Cooccurrence(s.max_neighbours, s.window, distance_exponent=s.distance_exponent)
             )
-            if self.table.sessions is None:
-                self.table.sessions = SessionIndex.shaped(s)
+            assert self.table.sessions is not None
             log.info(
                 "co-occurrence table: %d items, session index: %d sessions to start from",
                 len(self.table),
                 len(self.table.sessions),
             )
+
+    def _with_sessions(self, table: Cooccurrence) -> Cooccurrence:
+        """``table`` with a session index (an empty one where it shipped none: older files)."""
+        if table.sessions is None:
+            table.sessions = SessionIndex.shaped(self.settings)
+        return table
 
     def observe(self, events: Sequence[tuple[Sequence[str], str]]) -> None:
         """Count the pairs of (session before the event, event's item) in arrival order."""
@@ -100,10 +103,7 @@ class LiveHybrid:
         votes = s.session_weight > 0 and users is not None
         if self.table is None or (s.beta <= 0 and not votes) or not runner.takes_bonus or not sessions:
             return None
-        parts = self._parts(sessions, keep_seen, users if votes else None)
-        if not parts:
-            return None
-        raw = weighted_sum(parts)
+        raw = weighted_sum(self._parts(sessions, keep_seen, users if votes else None))
         to_cat = self._mapping(runner)
         rows = np.where(raw.rows >= 0, to_cat[np.maximum(raw.rows, 0)], -1)  # [B, C]
         values = np.where(rows >= 0, raw.values, 0).astype(np.float32)
@@ -120,7 +120,8 @@ class LiveHybrid:
         if s.beta > 0:
             bonus = table.bonus(sessions, s.norm, s.popularity_exponent, s.source_exponent, s.repeat(keep_seen))
             parts.append((bonus, s.beta))
-        if users is not None and table.sessions is not None:
+        if users is not None:
+            assert table.sessions is not None  # every table here has one (_with_sessions)
             parts.append((table.sessions.store_and_vote(users, sessions, table.rows), s.session_weight))
         return parts
 
