@@ -175,11 +175,12 @@ def _protocol(
 SETTING_KEYS = ("beta", "norm", "popularity_exponent", "source_exponent", "repeat_weight", "session_weight")
 
 
-def _hybrid(model_fn: ScoreFn, table: Cooccurrence, hist: list[np.ndarray], n: int, setting: dict) -> ScoreFn:
-    """``setting``'s repeat weight is the one for the protocol (``HybridSettings.repeat``); its
-    session votes come from ``table``'s index of ``hist`` (keyed by position)."""
+def _hybrid(
+    model_fn: ScoreFn, votes: ScoreFn, table: Cooccurrence, hist: list[np.ndarray], n: int, setting: dict
+) -> ScoreFn:
+    """``setting``'s repeat weight is the one for the protocol (``HybridSettings.repeat``);
+    ``votes``: the session-kNN votes of ``table``'s index, shared by every method of the run."""
     shape = (setting["norm"], setting["popularity_exponent"], setting["source_exponent"], setting["repeat_weight"])
-    votes = memo_batch(session_fn(table, hist, range(len(hist)), n))
     return hybrid_fn(model_fn, bonus_fn(table, hist, n, *shape), setting["beta"], votes, setting["session_weight"])
 
 
@@ -213,18 +214,18 @@ def evaluate_run(
         div, div_label = matrix.cpu().numpy(), "1 - cosine of the model's item vectors"
 
     validation = _validation(model, matrix, seqs, rows, keep_seen, hybrid, session_length, device)
-    pop = popularity_scores(hist, n)
-    table = table_of(hist, rows, hybrid)
+    pop, table = popularity_scores(hist, n), table_of(hist, rows, hybrid)
     reference = table if not hybrid.distance_exponent else table_of(hist, rows, hybrid.reference(), sessions=False)
     setting = {k: getattr(hybrid, k) for k in SETTING_KEYS} | {"repeat_weight": hybrid.repeat(keep_seen)}
     chosen = {k: validation["best"][k] for k in SETTING_KEYS}
+    votes = memo_batch(session_fn(table, hist, range(len(hist)), n))  # once per batch for the three users
     methods = {
         "model": model_fn,
-        "hybrid": _hybrid(model_fn, table, hist, n, setting),
-        "hybrid_validated": _hybrid(model_fn, table, hist, n, chosen),
+        "hybrid": _hybrid(model_fn, votes, table, hist, n, setting),
+        "hybrid_validated": _hybrid(model_fn, votes, table, hist, n, chosen),
         "popularity": lambda b: np.tile(pop, (len(b), 1)),
         "cooccurrence": bonus_fn(reference, hist, n, "raw"),
-        "session_knn": session_fn(table, hist, range(len(hist)), n),
+        "session_knn": votes,
     }
     results: dict[str, dict] = {}
     for name, (ranks, tops) in rank_many(methods, hist, targets, keep_seen, k=K).items():
