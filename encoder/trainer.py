@@ -398,7 +398,8 @@ class Trainer:
         opt = torch.optim.AdamW(groups, lr=s.lr, weight_decay=s.weight_decay)
         rng = np.random.default_rng(s.seed)
         gen = torch.Generator().manual_seed(s.seed)
-        best, best_state, best_epoch, bad = -1.0, None, 0, 0
+        best, best_state, best_epoch, bad, stale = -1.0, None, 0, 0, 0
+        best_opt: dict | None = None
         history = []
         # Exponential moving average of the weights (Polyak averaging): validated and saved in
         # place of the raw weights, it smooths out the step-to-step noise of small-batch training.
@@ -430,7 +431,8 @@ class Trainer:
                 ema.copy_to(self.net)
             self._sync_text_emb()
             val = self.validate() if self.val_users else {"ndcg@10": 0.0, "hr@10": 0.0}
-            history.append({"epoch": epoch, "loss": total / max(len(batches), 1), **val})
+            lr = opt.param_groups[0]["lr"]
+            history.append({"epoch": epoch, "loss": total / max(len(batches), 1), "lr": lr, **val})
             log.info(
                 "epoch %d loss %.4f val ndcg@10 %.4f hr@10 %.4f",
                 epoch,
@@ -445,14 +447,27 @@ class Trainer:
                     flush=True,
                 )
             if val["ndcg@10"] > best:
-                best, best_epoch, bad = val["ndcg@10"], epoch, 0
+                best, best_epoch, bad, stale = val["ndcg@10"], epoch, 0, 0
                 best_state = copy.deepcopy(self.net.state_dict())
+                best_opt = copy.deepcopy(opt.state_dict()) if s.lr_decay < 1 else None
             else:
-                bad += 1
+                bad, stale = bad + 1, stale + 1
             if live is not None:
                 self.net.load_state_dict(live)  # back to the raw weights the optimiser holds
             if bad >= s.patience:
                 break
+            if stale >= s.lr_patience and s.lr_decay < 1 and best_state is not None:
+                # A plateau: the epochs since the best one only overfit (small logs) or wander (large
+                # ones), so they are dropped and the best weights go on at a smaller step.
+                self.net.load_state_dict(best_state)
+                if ema is not None:
+                    ema = EMA(self.net, s.ema_decay)
+                lrs = [g["lr"] * s.lr_decay for g in opt.param_groups]
+                opt.load_state_dict(best_opt)
+                for group, lr in zip(opt.param_groups, lrs, strict=True):
+                    group["lr"] = lr
+                stale = 0
+                log.info("validation plateau: back to epoch %d at lr %.2g", best_epoch, lrs[0])
             if self.budget_minutes is not None and time.monotonic() - t0 > 60 * self.budget_minutes:
                 log.warning(
                     "stopping after %d epochs: the %.1f-minute training budget is spent", epoch, self.budget_minutes
@@ -464,7 +479,7 @@ class Trainer:
         best_val = next(h for h in history if h["epoch"] == best_epoch)
         metrics = {
             "best_epoch": best_epoch,
-            "val": {k: v for k, v in best_val.items() if k not in ("epoch", "loss")},
+            "val": {k: v for k, v in best_val.items() if k not in ("epoch", "loss", "lr")},
             "epochs": history,
             "train_seconds": round(time.monotonic() - t0, 1),
             "users": len(self.seqs.users),

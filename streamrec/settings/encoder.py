@@ -46,6 +46,15 @@ class EncoderSettings(Section):
         "8 minutes per 100k events (at least 2, at most 18), on CUDA none (trains until patience runs out)",
     )
     patience: int = Field(20, ge=1, description="epochs without validation gain before stopping")
+    lr_patience: int = Field(
+        3,
+        ge=1,
+        description="epochs without validation gain before training goes back to the best epoch's weights "
+        "and continues at lr x lr_decay",
+    )
+    lr_decay: float = Field(
+        0.5, gt=0.0, le=1.0, description="factor on the learning rate at each plateau (1 = constant learning rate)"
+    )
     batch_size: int = Field(128, ge=1, description="training batch size")
     lr: float = Field(3e-3, gt=0, description="learning rate")
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay")

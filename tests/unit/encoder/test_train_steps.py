@@ -92,6 +92,34 @@ def test_full_and_sampled_loss_both_learn(full: bool) -> None:
     assert losses[-1] < losses[0]
 
 
+def test_a_plateau_goes_back_to_the_best_weights_at_a_smaller_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    _, log = generate_sample(0, n_users=40, n_items=30)
+    settings = EncoderSettings(d_model=8, n_layers=1, epochs=6, patience=10, lr=1e-2, lr_patience=2, lr_decay=0.5)
+    trainer = Trainer(log, None, settings, 10, torch.device("cpu"), progress=False)
+    scores = iter([0.1, 0.3, 0.2, 0.2, 0.25, 0.4])
+    weights: list[torch.Tensor] = []
+
+    def scripted() -> dict:
+        weights.append(next(trainer.net.parameters()).detach().clone())
+        return {"ndcg@10": next(scores), "hr@10": 0.0}
+
+    starts: list[torch.Tensor] = []
+    real_epoch_start = trainer.net.train
+
+    def spy(mode: bool = True) -> torch.nn.Module:
+        starts.append(next(trainer.net.parameters()).detach().clone())
+        return real_epoch_start(mode)
+
+    monkeypatch.setattr(trainer, "validate", scripted)
+    monkeypatch.setattr(trainer.net, "train", spy)
+    trained = trainer.fit()
+    lrs = [h["lr"] for h in trained.metrics["epochs"]]
+    # epochs 3 and 4 miss epoch 2's 0.3: epoch 5 starts from epoch 2's weights at half the rate
+    assert lrs == [1e-2, 1e-2, 1e-2, 1e-2, 5e-3, 5e-3]
+    assert torch.equal(starts[4], weights[1]) and not torch.equal(starts[4], weights[3])
+    assert trained.metrics["best_epoch"] == 6
+
+
 def test_ema_tracks_weights() -> None:
     model = torch.nn.Linear(2, 2)
     ema = EMA(model, decay=0.5)
