@@ -53,7 +53,7 @@ class EncoderSettings(Section):
         "and continues at lr x lr_decay",
     )
     lr_decay: float = Field(
-        0.5, gt=0.0, le=1.0, description="factor on the learning rate at each plateau (1 = constant learning rate)"
+        1.0, gt=0.0, le=1.0, description="factor on the learning rate at each plateau (1 = off: constant learning rate)"
     )
     batch_size: int = Field(128, ge=1, description="training batch size")
     lr: float = Field(3e-3, gt=0, description="learning rate")
