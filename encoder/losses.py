@@ -26,11 +26,14 @@ def next_item_infonce(
     temperature: float,
     exclude: tuple[torch.Tensor, torch.Tensor] | None = None,
     max_logits: int = MAX_LOGITS,
+    hard: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """sessions [P, d] (normalised), target_rows [P] int (row of each positive in the candidates),
     cand_vecs [C, d] (normalised, unique items), log_q [C] or None, exclude (rows [E], cols [E])
     int pairs or None (candidate ``cols[e]`` leaves the softmax of row ``rows[e]``; never a row's
-    target; rows sorted) -> mean loss (scalar).
+    target; rows sorted), hard (vectors [P, H, d] normalised, log weights [P, H]) or None: each
+    row's own extra negatives, their logits shifted by the log weight (-inf = padding, no term;
+    streamrec.encoder.hard_negatives) -> mean loss (scalar).
 
     Candidates are unique, so a positive never also appears as its own negative. The [P, C]
     logits are built at most ``max_logits`` at a time: beyond that, row chunks are checkpointed
@@ -40,7 +43,7 @@ def next_item_infonce(
     step = max(1, max_logits // max(cand_vecs.shape[0], 1))
     scaled = sessions * (1.0 / temperature)  # [P, d]: cheaper than dividing [P, C] logits
     if n_rows <= step:
-        return _cross_entropy_sum(scaled, target_rows, cand_vecs, log_q, exclude, 0) / max(n_rows, 1)
+        return _cross_entropy_sum(scaled, target_rows, cand_vecs, log_q, exclude, 0, hard) / max(n_rows, 1)
     total = scaled.new_zeros(())
     for start in range(0, n_rows, step):
         stop = min(start + step, n_rows)
@@ -56,6 +59,7 @@ def next_item_infonce(
             log_q,
             part,
             start,
+            None if hard is None else (hard[0][start:stop], hard[1][start:stop]),
             use_reentrant=False,
         )
     return total / n_rows
@@ -68,13 +72,19 @@ def _cross_entropy_sum(
     log_q: torch.Tensor | None,
     exclude: tuple[torch.Tensor, torch.Tensor] | None,
     row_offset: int,
+    hard: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> torch.Tensor:
-    """Summed softmax cross-entropy of one row chunk; ``exclude`` rows count from ``row_offset``."""
+    """Summed softmax cross-entropy of one row chunk; ``exclude`` rows count from ``row_offset``,
+    ``hard`` is the chunk's own."""
     logits = scaled @ cand_vecs.T.to(scaled.dtype)  # [p, C]
     if log_q is not None:
         logits = logits - log_q.unsqueeze(0)  # [p, C]
     if exclude is not None:
         logits = logits.index_put((exclude[0] - row_offset, exclude[1]), logits.new_tensor(float("-inf")))  # [p, C]
+    if hard is not None:
+        vecs, log_w = hard
+        own = torch.einsum("pd,phd->ph", scaled, vecs.to(scaled.dtype)) + log_w.to(scaled.dtype)  # [p, H]
+        logits = torch.cat([logits, own], dim=1)  # [p, C + H]: targets still index the first C
     return F.cross_entropy(logits.float(), target_rows, reduction="sum")
 
 

@@ -8,7 +8,9 @@ the same next-item InfoNCE with logQ correction as offline training. The session
 with ``train_item_ids`` (the default), so do the id rows of the items in each batch; an item first
 seen in an event gets a trainable row at once, started from the mean id embedding of its session's
 known items, so it is recommendable from the next promotion on. A promotion ships the whole item
-matrix: workers swap rows and tower together.
+matrix: workers swap rows and tower together. Each example also carries the feed its user held
+before the event: with ``hard_negatives`` its top shown-but-not-clicked items are extra negatives of
+that example's row (:mod:`streamrec.encoder.hard_negatives`).
 
 Items that reach the catalogue after offline training join the item table as text-only (cold) rows
 (:meth:`OnlineLearner.upsert_items`), in the candidate and the served model alike, so both are gated
@@ -32,6 +34,7 @@ from streamrec.contracts.session_rows import TYPE_INDEX, left_pad
 from streamrec.contracts.training_batch import Example
 from streamrec.encoder.artifact import TrainedModel
 from streamrec.encoder.gate import GateResult, promotes
+from streamrec.encoder.hard_negatives import ShownRows, padded
 from streamrec.encoder.item_table import append_cold_rows, append_id_rows, carry_moments, set_text_rows
 from streamrec.encoder.losses import candidate_log_q, next_item_infonce
 from streamrec.encoder.metrics import hit_rate, ndcg, target_ranks
@@ -49,6 +52,7 @@ class Row:
     trained: bool = False
     user_id: str = ""  # whose event: an erasure drops the user's rows (streamrec.trainer.erasures)
     published: float | None = None  # the source event's Kafka timestamp (None from older workers)
+    shown: str = ""  # digest of the feed held before the event: its hard negatives ("" = none known)
 
 
 @dataclass
@@ -62,6 +66,7 @@ class OnlineLearner:
     buffer: deque[Row] = field(init=False)
     pending: list[Row] = field(default_factory=list)  # trained since the last promotion
     skipped_unknown: int = 0
+    hard_negative_rows: int = 0  # update rows that got at least one shown-but-skipped item as a negative
     updates: int = 0
     last_loss: float = float("nan")
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))  # of updates and the gate
@@ -82,6 +87,7 @@ class OnlineLearner:
         self._set_trainable_items()
         self.opt = self._optimiser()
         self.rng = random.Random(self.encoder.seed)
+        self.shown_rows = ShownRows()
 
     def _set_trainable_items(self) -> None:
         """The item side is frozen except, when asked, the text projection and the id rows."""
@@ -123,7 +129,8 @@ class OnlineLearner:
             pairs = pairs[-self.session_length :]
             if not pairs:
                 continue
-            row = Row([p for p, _ in pairs], [t for _, t in pairs], target, entered_at, False, ex.user_id, ex.published)
+            prefix, types = [p for p, _ in pairs], [t for _, t in pairs]
+            row = Row(prefix, types, target, entered_at, False, ex.user_id, ex.published, ex.shown)
             if len(self.holdout) == self.holdout.maxlen:
                 self.buffer.append(self.holdout[0])
             self.holdout.append(row)
@@ -241,7 +248,8 @@ class OnlineLearner:
             total = sum(self.pop.values())
             pop = torch.tensor([self.pop.get(c, 0) / total for c in cands.tolist()], device=self.device)  # [C]
             log_q = candidate_log_q(pop, len(rows), n_uniform, n_pool)
-        loss = next_item_infonce(sessions, target_rows[: len(rows)], cand_vecs, log_q, self.encoder.temperature)
+        T = self.encoder.temperature
+        loss = next_item_infonce(sessions, target_rows[: len(rows)], cand_vecs, log_q, T, hard=self._hard(rows))
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
@@ -253,6 +261,21 @@ class OnlineLearner:
         self.updates += 1
         self.last_loss = float(loss.detach())
         return self.last_loss
+
+    def _hard(self, rows: list[Row]) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Each row's shown-but-not-clicked items as its own negatives (vectors [B, H, d], log weights
+        [B, H]; streamrec.encoder.hard_negatives); None when off or no row has any (today's loss)."""
+        n, weight = self.settings.hard_negatives, self.settings.hard_negative_weight
+        if not n or not weight:
+            return None
+        self.shown_rows.extend(self.trained.item_ids)
+        picked = [self.shown_rows.resolve(r.shown, {r.target, *r.prefix}, n) for r in rows]
+        with_shown = sum(map(bool, picked))
+        self.hard_negative_rows += with_shown
+        if not with_shown:
+            return None
+        hard_rows, log_w = padded(picked, weight, self.device)  # [B, H], [B, H]
+        return self.model.items(hard_rows), log_w  # [B, H, d], [B, H]
 
     # ------------------------------------------------------------------- gate
     @torch.no_grad()

@@ -5,8 +5,8 @@ This is the online hit rate a product team reads (did the list we showed contain
 clicked next), computed where the events are, per model version and per experiment arm, instead
 of by a replayer reading Redis.
 
-What is kept, and its cost. A feed is remembered as a digest: 3 bytes of blake2b of the version
-that produced it, then 3 bytes per item in rank order, base64 (4 characters per 3 bytes), so a
+What is kept, and its cost. A feed is remembered as a digest (:mod:`streamrec.contracts.feed_digest`:
+the version, then 3 bytes per item; training examples carry the same string as what was shown), so a
 K=20 feed is 84 characters, and ``"f": "..."`` adds ~91 bytes to a session value in the
 changelog (``bench/live_metrics_state.json``). A false hit needs another item's 24-bit digest
 to collide with the clicked one's among K: ~K / 2^24 per event (1.2e-6 at K=20).
@@ -22,39 +22,16 @@ feed older than the feed the user last held; an event of a user who never had a 
 
 from __future__ import annotations
 
-import base64
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from hashlib import blake2b
 
 from streamrec.contracts.feed import Feed
+from streamrec.contracts.feed_digest import feed_digest, rank_in, short_digest
 from streamrec.streams.metrics import WorkerMetrics
 
-DIGEST_BYTES = 3
 TOP_SHORT = 10  # hits@10: the figure the demo and the README report
 ARM = "all"  # the experiment arm label, until experiments assign users to arms
 UNKNOWN_VERSION = "unknown"  # a digest of a version this process never served (older than its start)
-
-
-def short_digest(text: str) -> bytes:
-    return blake2b(text.encode(), digest_size=DIGEST_BYTES).digest()
-
-
-def feed_digest(version: str, items: Sequence[str]) -> str:
-    """The compact form of a feed kept in the session: version digest, then one per item."""
-    raw = short_digest(version) + b"".join(short_digest(i) for i in items)
-    return base64.b64encode(raw).decode("ascii")
-
-
-def rank_in(digest: str, item_id: str) -> tuple[bytes, int | None]:
-    """The version digest of a feed digest, and the 1-based rank of ``item_id`` in it (None: not
-    in the feed)."""
-    raw = base64.b64decode(digest)
-    want = short_digest(item_id)
-    for pos in range(DIGEST_BYTES, len(raw), DIGEST_BYTES):
-        if raw[pos : pos + DIGEST_BYTES] == want:
-            return raw[:DIGEST_BYTES], pos // DIGEST_BYTES
-    return raw[:DIGEST_BYTES], None
 
 
 class LiveMetrics:

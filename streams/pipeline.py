@@ -11,7 +11,7 @@ offset can be committed. The order of steps is what makes at-least-once safe:
    wins: at 2,000 events/s a 256-event batch often holds several events of one user), in a few
    runner calls of sessions of similar length (:mod:`streamrec.streams.scoring`);
 5. write all feeds in one pipelined Redis round trip, retried until it succeeds;
-6. queue the training examples.
+6. queue the training examples (each with the digest of the feed its user held before it).
 
 A record of the erasure topic (consumed by the same agent) erases its user in step 2, and the
 user's feed is deleted in step 5, before this batch's feed writes
@@ -42,7 +42,7 @@ from typing import Any, Protocol
 
 from streamrec.contracts.events import Event, Invalid, validate_bytes
 from streamrec.contracts.feed import Feed
-from streamrec.contracts.training_batch import Example
+from streamrec.contracts.training_batch import Example, shown_digest
 from streamrec.serving.hybrid import LiveHybrid
 from streamrec.streams.dlq import DeadLetterSink
 from streamrec.streams.erasure import Eraser
@@ -243,7 +243,8 @@ class BatchPipeline:
             pairs.append((prefix_items, event.item_id))
             if prefix_items:
                 fields = (event.item_id, event.type, event.ts, event.event_id, rec.timestamp)
-                examples.append(Example(event.user_id, prefix_items, prefix_types, *fields))
+                shown = shown_digest(t.session.feed)  # the feed held before the event: hard negatives
+                examples.append(Example(event.user_id, prefix_items, prefix_types, *fields, shown))
         else:
             result.duplicates += 1
             self.metrics.duplicates.inc()

@@ -57,6 +57,7 @@ def _examples(rows: Iterable[Row], item_ids: list[str]) -> list[Example]:
             r.entered_at,
             "",
             r.published,
+            r.shown,
         )
         for r in rows
     ]

@@ -46,6 +46,7 @@ class OnlineReplay:
     rejections: int = 0
     steps: int = 0
     promoted_at: list[int] = field(default_factory=list)  # events done at each promotion
+    gate_ndcg: list[tuple[float, float]] = field(default_factory=list)  # (candidate, served) NDCG@10 per gate
     sawtooth: dict | None = None
 
     @classmethod
@@ -75,7 +76,9 @@ class OnlineReplay:
         if events_done - self.last_gate < self.gate_every or len(learner.pending) < trainer.min_new_examples:
             return
         self.last_gate = events_done
-        if not learner.gate().promote:
+        result = learner.gate()
+        self.gate_ndcg.append((result.candidate["ndcg@10"], result.served["ndcg@10"]))
+        if not result.promote:
             learner.rejected()
             self.rejections += 1
             return
@@ -114,5 +117,23 @@ class OnlineReplay:
             "train_item_ids": s.train_item_ids,
             "lr": s.lr,
             "item_lr": s.item_lr,
+            "hard_negatives": s.hard_negatives,
+            "hard_negative_weight": s.hard_negative_weight,
+            "hard_negative_rows": self.learner.hard_negative_rows,
+            "gate_ndcg@10": _gate_summary(self.gate_ndcg),
             "sawtooth": self.sawtooth,
         }
+
+
+def _gate_summary(gates: Sequence[tuple[float, float]]) -> dict | None:
+    """The gate's NDCG@10 on its held-back window: candidate and served, mean over gates and last."""
+    if not gates:
+        return None
+    cand, served = zip(*gates, strict=True)
+    return {
+        "gates": len(gates),
+        "candidate_mean": sum(cand) / len(cand),
+        "served_mean": sum(served) / len(served),
+        "candidate_last": cand[-1],
+        "served_last": served[-1],
+    }

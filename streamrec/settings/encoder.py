@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from streamrec.contracts.training_batch import SHOWN_ITEMS
 from streamrec.settings.base import Section
 
 
@@ -135,6 +136,19 @@ class TrainerSettings(Section):
         "it beat session-tower-only updates on the diginetica replay (docs/results/hybrid.md)",
     )
     item_lr: float = Field(3e-3, gt=0, description="online learning rate of the item id embeddings")
+    hard_negatives: int = Field(
+        10,
+        ge=0,
+        le=SHOWN_ITEMS,
+        description="items of the feed a user was shown before an event (top first, the clicked one and the "
+        "session's left out) added as that example's own negatives in each online update (0 = off)",
+    )
+    hard_negative_weight: float = Field(
+        1.0,
+        ge=0,
+        description="how many sampled negatives each shown-but-not-clicked item counts as in the softmax "
+        "(its logit + log weight; 0 = off: the loss without them, exactly)",
+    )
     web_port: int = Field(6067, ge=0, le=65535, description="trainer metrics/health HTTP port (0 = any free)")
 
 
