@@ -15,8 +15,9 @@ UUID; a false match needs a collision within one user's window, ~W / 2^52) and t
 the millisecond. Values written with raw string ids are read and converted.
 
 ``feed`` is the digest of the last feed the worker knew the user held
-(:mod:`streamrec.streams.live_metrics`: ~4 characters per feed item), so the live hit rate
-survives a restart or a rebalance; it is left out of the value while empty.
+(:mod:`streamrec.contracts.feed_digest`: ~4 characters per feed item), so the live hit rate
+(:mod:`streamrec.streams.live_metrics`) and the training examples' ``shown`` survive a restart or a
+rebalance; it is left out of the value while empty.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 carry of the list the user was shown, instead of its item ids.
 
 Format: base64 of 3 bytes of blake2b of the model version that produced the feed, then 3 bytes
-per item in rank order, so a K=20 feed is 84 characters (item ids of ~8 characters would take
-~200 as a JSON list). Two items share a 24-bit digest with probability ~N / 2^24 per item in a
+per item in rank order, so a K=20 feed is 84 characters (a JSON list of ids costs id length + 3
+characters per item). Two items share a 24-bit digest with probability ~N / 2^24 per item in a
 catalogue of N (0.3% at 50k items): a reader that maps digests back to items must drop the
 ambiguous ones (:func:`item_digests`).
 """

@@ -13,8 +13,9 @@ that ignores them, or a batch without them, still works):
   (:mod:`streamrec.contracts.feed_digest`: 4 characters per item, at most :data:`SHOWN_ITEMS`, top
   first), "" when the worker knew of none: the online trainer's hard negatives. A digest, not the
   ids, because it is what the worker already keeps per user (the session's ``f``): carrying ids
-  would add a feed's ids to every session value in the changelog, and ~200 bytes instead of 84 to
-  each example at K=20; the trainer maps digests back to its item rows and drops the ambiguous ones.
+  would add a feed's ids to every session value in the changelog, and a JSON list of ids costs
+  (id length + 3) bytes per item against a digest's 4; the trainer maps digests back to its item
+  rows and drops the ambiguous ones.
 
 JSON without spaces keeps a 256-example batch of 50-item prefixes around 150 KB (plus 52 KB of
 ``shown`` at most), under Kafka's default 1 MB message limit; the version field lets the trainer

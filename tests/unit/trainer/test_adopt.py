@@ -1,10 +1,12 @@
 """The trainer continuing from a retrained version (streamrec.trainer.adopt): only newer versions
 it did not produce are adopted; the examples it holds move to the new base in order, re-mapped
-to its item table; the offsets ledger follows, so a promotion still never commits past an
-example the new lineage has not trained on; the packed model directory round-trips."""
+to its item table (with the feeds their users were shown); the offsets ledger follows, so a
+promotion still never commits past an example the new lineage has not trained on; the packed
+model directory round-trips."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import tarfile
 from pathlib import Path
@@ -13,6 +15,7 @@ import pytest
 from kafka import TopicPartition
 from support.tiny_model import chain_examples, tiny_trained
 
+from streamrec.contracts.feed_digest import feed_digest
 from streamrec.contracts.training_batch import Example
 from streamrec.encoder.artifact import TrainedModel, pack_model_dir, save_model_dir, unpack_model_dir
 from streamrec.encoder.online import OnlineLearner
@@ -38,9 +41,10 @@ def _retrained(drop: str | None = None) -> TrainedModel:
     return smaller
 
 
-def _as_ids(learner: OnlineLearner) -> list[tuple[list[str], str, float]]:
+def _as_ids(learner: OnlineLearner) -> list[tuple[list[str], str, float, str]]:
     ids = learner.trained.item_ids
-    return [([ids[p] for p in r.prefix], ids[r.target], r.entered_at) for r in [*learner.buffer, *learner.holdout]]
+    rows = [*learner.buffer, *learner.holdout]
+    return [([ids[p] for p in r.prefix], ids[r.target], r.entered_at, r.shown) for r in rows]
 
 
 def test_only_versions_not_in_the_lineage_are_adopted(tmp_path: Path) -> None:
@@ -53,12 +57,13 @@ def test_only_versions_not_in_the_lineage_are_adopted(tmp_path: Path) -> None:
 def test_rebase_keeps_the_examples_in_order_on_the_new_item_table() -> None:
     old = _learner(tiny_trained())
     for k in range(5):
-        old.add(chain_examples(10, seed=k), entered_at=float(k))
+        shown = [dataclasses.replace(ex, shown=feed_digest("v0", [f"i{k}"])) for ex in chain_examples(10, seed=k)]
+        old.add(shown, entered_at=float(k))
     for _ in range(3):
         old.step()
     new, kept = rebase(old, _retrained(drop="i5"))
     assert all(kept) and len(kept) == 50
-    assert _as_ids(new) == _as_ids(old), "same examples, same order, same entry times"
+    assert _as_ids(new) == _as_ids(old), "same examples, same order, same entry times, same feeds shown"
     assert len(new.holdout) == len(old.holdout) and len(new.buffer) == len(old.buffer)
     assert not any(r.trained for r in [*new.buffer, *new.holdout]), "the new base has not learned them"
     assert "i5" in new.index, "an item the retrain lacked got a row again (train_item_ids)"
