@@ -4,7 +4,7 @@ streamrec_event_to_feed_seconds, streamrec_model_version_info, streamrec_consume
 ``streamrec_worker_provider_info{provider, device, reason}`` says what scoring runs on and why
 (a GPU pod that fell back to the CPU shows it here, not only in its log). The live quality
 counters (:mod:`streamrec.streams.live_metrics`), labelled ``version`` (of the model that made
-the feed) and ``arm`` (``all`` until experiments): ``streamrec_live_events_with_feed_total``,
+the feed) and ``arm`` (the user's experiment arm, ``all`` without one): ``streamrec_live_events_with_feed_total``,
 ``streamrec_live_hits_at_10_total``, ``streamrec_live_hits_at_k_total``,
 ``streamrec_live_reciprocal_rank_total`` (sum of 1/rank over hits in the top K), and
 ``streamrec_live_events_without_feed_total{arm}``; hit rate@10 = hits_at_10 / events_with_feed.

@@ -21,6 +21,10 @@ Each applied event is also scored against the feed its user held before it (the 
 :mod:`streamrec.streams.live_metrics`), and the feeds written in step 5 are remembered for the
 users' next events.
 
+With an experiment, step 4 scores each arm's users with what its policy serves
+(:mod:`streamrec.streams.arms`); the batch's events are counted into the co-occurrence table and
+the popularity counts once, before the first arm is scored.
+
 Steps 1-3 are :meth:`BatchPipeline.prepare` (event loop), 4-6 :meth:`BatchPipeline.finish`; the
 worker overlaps the ``prepare`` of batch k+1 (and faust's consuming of it) with the scoring of
 batch k and the feed write of batch k-1, while each batch is still acked only after its own feed
@@ -44,12 +48,15 @@ from streamrec.contracts.events import Event, Invalid, validate_bytes
 from streamrec.contracts.feed import Feed
 from streamrec.contracts.training_batch import Example
 from streamrec.serving.hybrid import LiveHybrid
+from streamrec.streams.arms import ArmRunners, Group
 from streamrec.streams.dlq import DeadLetterSink
 from streamrec.streams.erasure import Eraser
 from streamrec.streams.feed_sink import FeedSink
 from streamrec.streams.live_metrics import LiveMetrics
 from streamrec.streams.metrics import WorkerMetrics
 from streamrec.streams.model_slot import ModelSlot, Runner
+from streamrec.streams.popularity import VERSION as POPULARITY_VERSION
+from streamrec.streams.postrank import Ranked
 from streamrec.streams.records import Record
 from streamrec.streams.scoring import Scorer
 from streamrec.streams.session import Session, apply_event
@@ -131,6 +138,7 @@ class BatchPipeline:
         metrics: WorkerMetrics,
         clock: Callable[[], float] = time.time,
         hybrid: LiveHybrid | None = None,
+        arms: ArmRunners | None = None,
     ) -> None:
         self.config = config
         self.sessions = sessions
@@ -141,7 +149,8 @@ class BatchPipeline:
         self.metrics = metrics
         self.clock = clock
         self.scorer = Scorer(config, metrics, hybrid)
-        self.live = LiveMetrics(metrics, config.live_feeds_kept)
+        self.arms = arms or ArmRunners()
+        self.live = LiveMetrics(metrics, config.live_feeds_kept, self.arms.assignment.label_of)
         self.eraser = Eraser(sessions, self.live, training, metrics)
         self._prepared = 0
 
@@ -239,7 +248,7 @@ class BatchPipeline:
         prefix_items, prefix_types = list(t.session.items), list(t.session.types)
         if apply_event(t.session, event, self.config.session_length, self.config.dedupe_window):
             t.dirty = True
-            self.live.score(t.session.feed, event.item_id)
+            self.live.score(t.session.feed, event.item_id, event.user_id)
             pairs.append((prefix_items, event.item_id))
             if prefix_items:
                 fields = (event.item_id, event.type, event.ts, event.event_id, rec.timestamp)
@@ -258,22 +267,41 @@ class BatchPipeline:
                 runner = await asyncio.wait_for(self.slot.wait(), self.config.model_wait_log_s)
             except TimeoutError:
                 runner = self.slot.current
+        await self.arms.ready()  # pinned versions load at start: their users wait, like everyone's first model
         return runner
 
     async def _score(
         self, runner: Runner, touched: dict[str, _Touched], pairs: Sequence[tuple[list[str], str]] = ()
     ) -> list[Feed]:
-        users = list(touched)
-        ranked = await self.scorer.rank(
-            runner,
-            [touched[u].session.items for u in users],
-            [touched[u].session.types for u in users],
-            pairs,
-            users,
-        )
+        """Each arm's users ranked by its policy (one group, on ``runner``, without an experiment).
+        The batch's events are counted once, before the first group is scored."""
+        if self.arms.popularity is not None:
+            self.arms.popularity.observe(item for _prefix, item in pairs)
+        uncounted = pairs
+        feeds = []
+        for group in self.arms.split(list(touched), runner):
+            sessions = [touched[u].session.items for u in group.users]
+            if group.runner is None:  # the popularity control
+                assert self.arms.popularity is not None
+                ranked: list[Ranked | None] = list(
+                    self.arms.popularity.rank(sessions, self.config.k, self.config.exclude_seen)
+                )
+                version = POPULARITY_VERSION
+            else:
+                types = [touched[u].session.types for u in group.users]
+                ranked = await self.scorer.rank(group.runner, sessions, types, uncounted, group.users)
+                uncounted, version = (), group.runner.version
+            feeds.extend(self._feeds(group, version, ranked, touched))
+        if uncounted:  # only popularity users in this batch: the co-occurrence table still counts them
+            await self.scorer.observe(runner, uncounted)
+        return feeds
+
+    def _feeds(
+        self, group: Group, version: str, ranked: Sequence[Ranked | None], touched: dict[str, _Touched]
+    ) -> list[Feed]:
         now, k = self.clock(), self.config.k
         feeds = []
-        for user_id, feed in zip(users, ranked, strict=True):
+        for user_id, feed in zip(group.users, ranked, strict=True):
             if feed is None:
                 continue
             t = touched[user_id]
@@ -282,12 +310,13 @@ class BatchPipeline:
                     user_id,
                     feed.items[:k],
                     feed.scores[:k],
-                    runner.version,
+                    version,
                     now,
                     t.event.event_id,
                     t.record.partition,
                     t.record.offset,
                     feed.because[:k],
+                    group.arm,
                 )
             )
         return feeds
