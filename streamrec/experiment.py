@@ -13,7 +13,9 @@ version from the registry) or ``popularity`` (the most clicked items, the contro
 A user's arm is a stable hash of (salt, user id): blake2b, not Python's ``hash`` (salted per
 process), so every worker, a restarted one and the report agree, and a new salt reshuffles users
 for the next experiment. The first 64 bits of the digest, as a fraction of 2^64, fall into the arm
-whose cumulative share covers them.
+whose cumulative share covers them; the next 64 bits pick the user's bucket (one of
+:data:`BUCKETS`, independent of the arm), by which the live counters are also kept, so that the
+report can measure how much hit rates vary between groups of users rather than between events.
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ NO_ARM = "all"  # the arm label without an experiment (one arm, every user, the 
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _SHARE_TOTAL = 100.0
 _SCALE = 2.0**64
+# Users per arm are split into this many buckets for the report's user-level interval: 20 gives it
+# 19 degrees of freedom (t = 2.09, 7% wider than z) at 2 x 20 series per arm in Prometheus.
+BUCKETS = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,10 +105,16 @@ class Assignment:
             bounds.append(total / _SHARE_TOTAL)
         self._bounds = bounds
 
+    def _digest(self, user_id: str) -> bytes:
+        return blake2b(self._salt + user_id.encode(), digest_size=16).digest()
+
     def point(self, user_id: str) -> float:
         """The user's place in [0, 1): the first 8 bytes of blake2b(salt, user id) / 2^64."""
-        digest = blake2b(self._salt + user_id.encode(), digest_size=8).digest()
-        return int.from_bytes(digest, "big") / _SCALE
+        return int.from_bytes(self._digest(user_id)[:8], "big") / _SCALE
+
+    def bucket(self, user_id: str) -> int:
+        """The user's bucket in [0, BUCKETS): the digest's last 8 bytes, independent of the arm."""
+        return int.from_bytes(self._digest(user_id)[8:], "big") % BUCKETS
 
     def arm_of(self, user_id: str) -> Arm | None:
         """The user's arm, None without an experiment."""

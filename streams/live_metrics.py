@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 from hashlib import blake2b
 
 from streamrec.contracts.feed import Feed
-from streamrec.experiment import NO_ARM
+from streamrec.experiment import Assignment
 from streamrec.streams.metrics import WorkerMetrics
 
 DIGEST_BYTES = 3
@@ -64,10 +64,10 @@ class LiveMetrics:
     """Scores events against the last feed of their user and remembers the feeds just written.
     Event-loop only (``last_feed``/``score`` in prepare, ``remember`` after the feed write)."""
 
-    def __init__(self, metrics: WorkerMetrics, kept: int, arm_of: Callable[[str], str] = lambda _user: NO_ARM) -> None:
+    def __init__(self, metrics: WorkerMetrics, kept: int, assignment: Assignment | None = None) -> None:
         self.metrics = metrics
         self.kept = kept
-        self.arm_of = arm_of  # user id -> the experiment arm label
+        self.assignment = assignment or Assignment((), "")  # user id -> experiment arm label and bucket
         self._newest: OrderedDict[str, str] = OrderedDict()  # user -> digest of the feed written last
         self._versions: dict[bytes, str] = {}
 
@@ -84,19 +84,22 @@ class LiveMetrics:
     def score(self, digest: str, item_id: str, user_id: str) -> None:
         """Count one (non-duplicate) event of ``user_id`` against the feed they held before it."""
         m = self.metrics
-        arm = self.arm_of(user_id)
+        arm = self.assignment.label_of(user_id)
         if not digest:
             m.live_without_feed.labels(arm=arm).inc()
             return
         version_digest, rank = rank_in(digest, item_id)
         labels = {"version": self._versions.get(version_digest, UNKNOWN_VERSION), "arm": arm}
+        bucket = {"arm": arm, "bucket": str(self.assignment.bucket(user_id))}
         m.live_events.labels(**labels).inc()
+        m.live_bucket_events.labels(**bucket).inc()
         if rank is None:
             return
         m.live_hits_k.labels(**labels).inc()
         m.live_rr.labels(**labels).inc(1.0 / rank)
         if rank <= TOP_SHORT:
             m.live_hits_10.labels(**labels).inc()
+            m.live_bucket_hits_10.labels(**bucket).inc()
 
     def remember(
         self, feeds: Sequence[Feed], applied: Sequence[bool], erased: Callable[[str], bool] = lambda _user: False

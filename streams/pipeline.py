@@ -150,7 +150,7 @@ class BatchPipeline:
         self.clock = clock
         self.scorer = Scorer(config, metrics, hybrid)
         self.arms = arms or ArmRunners()
-        self.live = LiveMetrics(metrics, config.live_feeds_kept, self.arms.assignment.label_of)
+        self.live = LiveMetrics(metrics, config.live_feeds_kept, self.arms.assignment)
         self.eraser = Eraser(sessions, self.live, training, metrics)
         self._prepared = 0
 

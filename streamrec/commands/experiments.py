@@ -51,24 +51,29 @@ def _scrape(url: str) -> Any:
         raise ServiceUnavailable(f"{url} did not answer Prometheus text ({exc})") from None
 
 
-def _line(row: dict[str, Any]) -> str:
-    def pct(x: float | None) -> str:
-        return "-" if x is None else f"{100 * x:.2f}%"
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.2f}%"
 
-    lo, hi = row["ci95"]
-    text = (
+
+def _ci(pair: list[float | None]) -> str:
+    return f"[{_pct(pair[0])}, {_pct(pair[1])}]"
+
+
+def _lines(row: dict[str, Any]) -> list[str]:
+    """An arm's figures; intervals over events, then over buckets of users (the honest one when
+    few users make many events: streamrec.experiment_report)."""
+    lines = [
         f"{row['arm']:<16} {row['policy'] or '-':<24} {row['events_with_feed']:>9,}  "
-        f"hit@10 {pct(row['hit_rate_at_10']):>7} [{pct(lo)}, {pct(hi)}]"
-    )
+        f"hit@10 {_pct(row['hit_rate_at_10']):>7}  events {_ci(row['ci95'])}  users {_ci(row['users_ci95'])}"
+    ]
     vs = row.get("vs_control")
     if vs is not None:
-        dlo, dhi = vs["difference_ci95"]
-        rlo, rhi = vs["relative_ci95"]
-        text += (
-            f"  vs control {pct(vs['difference'])} [{pct(dlo)}, {pct(dhi)}]"
-            f"  relative {pct(vs['relative'])} [{pct(rlo)}, {pct(rhi)}]"
+        lines.append(
+            f"{'':<16} vs control {_pct(vs['difference'])}  events {_ci(vs['difference_ci95'])}  users "
+            f"{_ci(vs['difference_users_ci95'])};  relative {_pct(vs['relative'])}  events "
+            f"{_ci(vs['relative_ci95'])}  users {_ci(vs['relative_users_ci95'])}"
         )
-    return text
+    return lines
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -83,7 +88,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     else:
         print(f"{'arm':<16} {'policy':<24} {'events':>9}  (95% intervals; control: {out['control']})")
         for row in out["arms"]:
-            print(_line(row))
+            print("\n".join(_lines(row)))
     if args.json is not None:
         try:
             args.json.parent.mkdir(parents=True, exist_ok=True)

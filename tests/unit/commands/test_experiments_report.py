@@ -48,7 +48,9 @@ def test_report_prints_each_arm_and_writes_json(
     lines = capsys.readouterr().out.splitlines()
     assert "control: control" in lines[0]
     online = next(line for line in lines if line.startswith("online"))
-    assert "hit@10  14.00% [" in online and "vs control 4.00% [" in online and "relative 40.00% [" in online
+    assert "hit@10  14.00%  events [" in online and "users [" in online
+    versus = lines[lines.index(online) + 1]
+    assert "vs control 4.00%  events [" in versus and "relative 40.00%  events [" in versus
     report = json.loads(out_file.read_text())
     assert report["metrics"] == endpoints[:2] and report["control"] == "control"
     assert [(a["arm"], a["events_with_feed"]) for a in report["arms"]] == [

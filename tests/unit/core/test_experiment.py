@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from streamrec.cli import build_parser
-from streamrec.experiment import NO_ARM, Assignment, control_arm, parse_arms
+from streamrec.experiment import BUCKETS, NO_ARM, Assignment, control_arm, parse_arms
 from streamrec.settings.cli import SettingsError, settings_from_args
 
 SPEC = "online:45:latest,frozen:35:version=v0001,control:20:popularity"
@@ -35,7 +35,7 @@ def test_arm_of_a_user_is_stable_across_instances_and_pinned_to_the_hash() -> No
     first = [Assignment(arms, "s1").label_of(u) for u in users]
     assert first == [Assignment(arms, "s1").label_of(u) for u in users]
     # blake2b(salt NUL user), not Python's per-process hash: the value is the same in every process
-    assert Assignment(arms, "streamrec").point("u1") == pytest.approx(0.839460132478093, abs=1e-15)
+    assert Assignment(arms, "streamrec").point("u1") == pytest.approx(0.26761260170332507, abs=1e-15)
     moved = sum(a != b for a, b in zip(first, (Assignment(arms, "s2").label_of(u) for u in users), strict=True))
     assert 150 < moved < 400  # a new salt reshuffles: 1 - (.45^2 + .35^2 + .2^2) = 62% expected to move
 
@@ -48,6 +48,16 @@ def test_shares_are_respected_on_many_users() -> None:
     for arm in arms:
         # binomial sd at n = 100k is at most 0.16 points: 0.6 points is > 3.5 sd
         assert abs(seen[arm.name] / n - arm.share / 100) < 0.006, (arm.name, seen[arm.name])
+
+
+def test_buckets_split_every_arm_evenly() -> None:
+    arms = parse_arms("a:80:latest,b:20:popularity")
+    assignment = Assignment(arms, "streamrec")
+    cells = Counter((assignment.label_of(f"u{i}"), assignment.bucket(f"u{i}")) for i in range(100_000))
+    for arm in arms:
+        n = sum(v for (name, _), v in cells.items() if name == arm.name)
+        shares = [cells[(arm.name, b)] / n for b in range(BUCKETS)]
+        assert max(abs(x - 1 / BUCKETS) for x in shares) < 0.006  # the bucket does not depend on the arm
 
 
 @given(st.text(max_size=40), st.text(min_size=1, max_size=20))

@@ -116,6 +116,13 @@ def test_each_arm_is_served_by_its_policy_and_feeds_name_arm_and_version() -> No
         assert labels["version"] == expected_version[labels["arm"]]
         with_feed[labels["arm"]] += value
     assert with_feed == Counter(assignment.label_of(u) for u in users)
+    by_bucket = Counter(
+        {
+            (labels["arm"], labels["bucket"]): value
+            for labels, value in scrape.labelled["streamrec_live_bucket_events_with_feed_total"]
+        }
+    )
+    assert by_bucket == Counter((assignment.label_of(u), str(assignment.bucket(u))) for u in users)
     without = {labels["arm"]: v for labels, v in scrape.labelled["streamrec_live_events_without_feed_total"]}
     assert without == dict(Counter(assignment.label_of(u) for u in users))
 
