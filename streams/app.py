@@ -124,7 +124,6 @@ class WorkerRuntime:
         )
         self.catalogue = CatalogueOverlay()
         self._catalogue_lock = asyncio.Lock()
-        self.load = load
         self.swapper = HotSwapper(
             self.slot, load, self._install_model, lambda *_: self.metrics.model_load_failures.inc(), on_fatal=self._die
         )
@@ -194,7 +193,8 @@ class WorkerRuntime:
 
         @app.task
         async def load_pinned() -> None:
-            await self._load_pinned()
+            assert self.slot.fit is not None
+            await self.arms.load_pinned(self.swapper.load, self.slot.fit, self._adopt_pinned, self._die)
 
         @app.task
         async def swap_models() -> None:
@@ -279,6 +279,11 @@ class WorkerRuntime:
             await self._catch_up(runner)
             self.slot.swap(runner)
 
+    async def _adopt_pinned(self, version: str, runner: Runner) -> None:
+        async with self._catalogue_lock:
+            await self._catch_up(runner)
+            self.arms.install(version, runner)
+
     async def _catch_up(self, runner: Runner) -> None:
         """Every catalogue update seen so far onto a freshly loaded runner (under the catalogue
         lock). Text-only items embedded by another text tower are re-embedded by the new one first
@@ -286,24 +291,6 @@ class WorkerRuntime:
         stale = self.catalogue.stale(runner)
         embedded = await asyncio.get_running_loop().run_in_executor(None, embed_updates, runner, stale)
         await self._model_call(self.catalogue.replay_onto, runner, embedded)
-
-    async def _load_pinned(self) -> None:
-        """Load each version an experiment arm pins (from the registry, verified and warmed up
-        like an announced one), bring it up to date with the catalogue and hand it to the arms.
-        One that fails to load stops the worker: its arm would otherwise serve something else."""
-        loop = asyncio.get_running_loop()
-        for version in self.arms.pinned:
-            try:
-                runner = await loop.run_in_executor(None, self.load, {"version": version})
-                assert self.slot.fit is not None
-                self.slot.fit.check(runner)
-                async with self._catalogue_lock:
-                    await self._catch_up(runner)
-                    self.arms.install(version, runner)
-            except Exception as exc:
-                self._die(RuntimeError(f"experiment version {version} (experiment.arms) could not be loaded: {exc}"))
-                return
-            log.info("experiment version %s loaded (pinned)", version)
 
     async def _model_call(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run a runner call on the scoring thread, serialised with ``recommend``."""

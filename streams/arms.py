@@ -23,12 +23,23 @@ would also take every runner's catalogue upserts and cold-start vectors of its o
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import logging
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from streamrec.experiment import POPULARITY, Arm, Assignment
-from streamrec.streams.model_slot import Runner
+from streamrec.streams.hotswap import Loader
+from streamrec.streams.model_slot import Fit, Runner
+from streamrec.streams.popularity import VERSION as POPULARITY_VERSION
 from streamrec.streams.popularity import Popularity
+from streamrec.streams.postrank import Ranked
+
+if TYPE_CHECKING:
+    from streamrec.streams.scoring import Scorer
+
+log = logging.getLogger(__name__)
+Sessions = Sequence[tuple[list[str], list[str]]]  # per user of a batch: (items, types)
 
 
 @dataclass(slots=True)
@@ -49,6 +60,27 @@ class ArmRunners:
         self._ready = asyncio.Event()
         if not self.pinned:
             self._ready.set()
+
+    async def load_pinned(
+        self,
+        load: Loader,
+        fit: Fit,
+        adopt: Callable[[str, Runner], Awaitable[None]],
+        on_fatal: Callable[[Exception], None],
+    ) -> None:
+        """Load each pinned version (from the registry, verified and warmed up like an announced
+        one); ``adopt`` brings it up to date with the catalogue and :meth:`install` it under the catalogue
+        lock. One that fails stops the worker (``on_fatal``): its arm would otherwise serve something else."""
+        loop = asyncio.get_running_loop()
+        for version in self.pinned:
+            try:
+                runner = await loop.run_in_executor(None, load, {"version": version})
+                fit.check(runner)
+                await adopt(version, runner)
+            except Exception as exc:
+                on_fatal(RuntimeError(f"experiment version {version} (experiment.arms) could not be loaded: {exc}"))
+                return
+            log.info("experiment version %s loaded (pinned)", version)
 
     def install(self, version: str, runner: Runner) -> None:
         """A pinned version, loaded (verified, warmed up, the catalogue replayed onto it)."""
@@ -77,6 +109,37 @@ class ArmRunners:
                 group = groups[arm.name] = Group(arm.name, self._runner_of(arm, latest))
             group.users.append(user)
         return list(groups.values())
+
+    async def rank(
+        self,
+        scorer: Scorer,
+        latest: Runner,
+        users: list[str],
+        sessions: Sessions,
+        pairs: Any,
+        k: int,
+        exclude_seen: bool,
+    ) -> list[tuple[Group, str, list[Ranked | None]]]:
+        """Each arm's users ranked by its policy: (group, the version that ranked it, per user of
+        the group its list). The batch's events (``pairs``) are counted once, before the first
+        group: into the popularity counts, and into the co-occurrence table by the first runner
+        call (or on their own when only popularity users are in the batch)."""
+        if self.popularity is not None:
+            self.popularity.observe(item for _prefix, item in pairs)
+        of = dict(zip(users, sessions, strict=True))
+        out: list[tuple[Group, str, list[Ranked | None]]] = []
+        for group in self.split(users, latest):
+            items = [of[u][0] for u in group.users]
+            if group.runner is None:  # the popularity control
+                assert self.popularity is not None
+                out.append((group, POPULARITY_VERSION, list(self.popularity.rank(items, k, exclude_seen))))
+                continue
+            types = [of[u][1] for u in group.users]
+            out.append((group, group.runner.version, await scorer.rank(group.runner, items, types, pairs, group.users)))
+            pairs = ()
+        if pairs:
+            await scorer.observe(latest, pairs)
+        return out
 
     def _runner_of(self, arm: Arm, latest: Runner) -> Runner | None:
         if arm.policy == POPULARITY:

@@ -21,9 +21,7 @@ Each applied event is also scored against the feed its user held before it (the 
 :mod:`streamrec.streams.live_metrics`), and the feeds written in step 5 are remembered for the
 users' next events.
 
-With an experiment, step 4 scores each arm's users with what its policy serves
-(:mod:`streamrec.streams.arms`); the batch's events are counted into the co-occurrence table and
-the popularity counts once, before the first arm is scored.
+With an experiment, step 4 scores each arm's users by its policy (:mod:`streamrec.streams.arms`).
 
 Steps 1-3 are :meth:`BatchPipeline.prepare` (event loop), 4-6 :meth:`BatchPipeline.finish`; the
 worker overlaps the ``prepare`` of batch k+1 (and faust's consuming of it) with the scoring of
@@ -48,15 +46,13 @@ from streamrec.contracts.events import Event, Invalid, validate_bytes
 from streamrec.contracts.feed import Feed
 from streamrec.contracts.training_batch import Example
 from streamrec.serving.hybrid import LiveHybrid
-from streamrec.streams.arms import ArmRunners, Group
+from streamrec.streams.arms import ArmRunners
 from streamrec.streams.dlq import DeadLetterSink
 from streamrec.streams.erasure import Eraser
 from streamrec.streams.feed_sink import FeedSink
 from streamrec.streams.live_metrics import LiveMetrics
 from streamrec.streams.metrics import WorkerMetrics
 from streamrec.streams.model_slot import ModelSlot, Runner
-from streamrec.streams.popularity import VERSION as POPULARITY_VERSION
-from streamrec.streams.postrank import Ranked
 from streamrec.streams.records import Record
 from streamrec.streams.scoring import Scorer
 from streamrec.streams.session import Session, apply_event
@@ -273,52 +269,33 @@ class BatchPipeline:
     async def _score(
         self, runner: Runner, touched: dict[str, _Touched], pairs: Sequence[tuple[list[str], str]] = ()
     ) -> list[Feed]:
-        """Each arm's users ranked by its policy (one group, on ``runner``, without an experiment).
-        The batch's events are counted once, before the first group is scored."""
-        if self.arms.popularity is not None:
-            self.arms.popularity.observe(item for _prefix, item in pairs)
-        uncounted = pairs
+        """Each arm's users ranked by its policy (one group, on ``runner``, without an experiment)."""
+        users = list(touched)
+        sessions = [(touched[u].session.items, touched[u].session.types) for u in users]
+        cfg = self.config
+        groups = await self.arms.rank(self.scorer, runner, users, sessions, pairs, cfg.k, cfg.exclude_seen)
+        now, k = self.clock(), cfg.k
         feeds = []
-        for group in self.arms.split(list(touched), runner):
-            sessions = [touched[u].session.items for u in group.users]
-            if group.runner is None:  # the popularity control
-                assert self.arms.popularity is not None
-                ranked: list[Ranked | None] = list(
-                    self.arms.popularity.rank(sessions, self.config.k, self.config.exclude_seen)
+        for group, version, ranked in groups:
+            for user_id, feed in zip(group.users, ranked, strict=True):
+                if feed is None:
+                    continue
+                t, rec = touched[user_id], touched[user_id].record
+                because = feed.because[:k]
+                feeds.append(
+                    Feed(
+                        user_id,
+                        feed.items[:k],
+                        feed.scores[:k],
+                        version,
+                        now,
+                        t.event.event_id,
+                        rec.partition,
+                        rec.offset,
+                        because,
+                        group.arm,
+                    )
                 )
-                version = POPULARITY_VERSION
-            else:
-                types = [touched[u].session.types for u in group.users]
-                ranked = await self.scorer.rank(group.runner, sessions, types, uncounted, group.users)
-                uncounted, version = (), group.runner.version
-            feeds.extend(self._feeds(group, version, ranked, touched))
-        if uncounted:  # only popularity users in this batch: the co-occurrence table still counts them
-            await self.scorer.observe(runner, uncounted)
-        return feeds
-
-    def _feeds(
-        self, group: Group, version: str, ranked: Sequence[Ranked | None], touched: dict[str, _Touched]
-    ) -> list[Feed]:
-        now, k = self.clock(), self.config.k
-        feeds = []
-        for user_id, feed in zip(group.users, ranked, strict=True):
-            if feed is None:
-                continue
-            t = touched[user_id]
-            feeds.append(
-                Feed(
-                    user_id,
-                    feed.items[:k],
-                    feed.scores[:k],
-                    version,
-                    now,
-                    t.event.event_id,
-                    t.record.partition,
-                    t.record.offset,
-                    feed.because[:k],
-                    group.arm,
-                )
-            )
         return feeds
 
     def close(self) -> None:
