@@ -120,6 +120,7 @@ def _feed_routes(app: FastAPI, backend: Backend) -> None:
             "user_id": feed.user_id,
             "items": items,
             "model_version": feed.model_version,
+            "arm": feed.arm,
             "generated_at": feed.generated_at,
             "age_s": round(feed_age_s(feed), 3),
             "event_id": feed.event_id,

@@ -21,6 +21,7 @@ class FeedOut(BaseModel):
     user_id: str
     items: list[FeedItem]
     model_version: str = Field(description="the model version that computed it")
+    arm: str = Field("", description="the user's experiment arm (empty without an experiment)")
     generated_at: float = Field(description="epoch seconds when the worker computed it")
     age_s: float = Field(description="seconds since generated_at, at the time of the read")
     event_id: str = Field(description="the event that caused this feed")

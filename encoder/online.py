@@ -30,29 +30,15 @@ from itertools import islice
 import numpy as np
 import torch
 
-from streamrec.contracts.session_rows import TYPE_INDEX, left_pad
+from streamrec.contracts.session_rows import TYPE_INDEX
 from streamrec.contracts.training_batch import Example
 from streamrec.encoder.artifact import TrainedModel
 from streamrec.encoder.gate import GateResult, promotes
 from streamrec.encoder.hard_negatives import ShownRows, padded
 from streamrec.encoder.item_table import append_cold_rows, append_id_rows, carry_moments, set_text_rows
 from streamrec.encoder.losses import candidate_log_q, next_item_infonce
-from streamrec.encoder.metrics import hit_rate, ndcg, target_ranks
+from streamrec.encoder.online_rows import Row, evaluate_rows, row_tensors
 from streamrec.settings.encoder import EncoderSettings, TrainerSettings
-
-
-@dataclass
-class Row:
-    """An example in catalogue rows, with when it entered the training topic."""
-
-    prefix: list[int]
-    types: list[int]
-    target: int
-    entered_at: float  # broker timestamp of the training batch, epoch seconds
-    trained: bool = False
-    user_id: str = ""  # whose event: an erasure drops the user's rows (streamrec.trainer.erasures)
-    published: float | None = None  # the source event's Kafka timestamp (None from older workers)
-    shown: str = ""  # digest of the feed held before the event: its hard negatives ("" = none known)
 
 
 @dataclass
@@ -206,12 +192,6 @@ class OnlineLearner:
         self._neg_pool = torch.nonzero(keep).flatten()  # [N_avail]
 
     # ----------------------------------------------------------------- update
-    def _tensors(self, rows: list[Row]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        L = max(len(r.prefix) for r in rows)
-        idx, mask = left_pad([r.prefix for r in rows], L)  # [B, L], left-padded
-        types, _ = left_pad([r.types for r in rows], L)  # [B, L]
-        return tuple(torch.from_numpy(a).to(self.device) for a in (idx, types, mask))  # type: ignore[return-value]
-
     def _sample(self) -> list[Row]:
         """The freshest examples (``fresh_fraction``), the oldest never-trained ones, then a uniform
         replay draw: the full buffer evicts its oldest, so a row drawn only at random could leave it
@@ -231,7 +211,7 @@ class OnlineLearner:
             return None
         rows = self._sample()
         self.model.train()
-        idx, types, mask = self._tensors(rows)
+        idx, types, mask = row_tensors(rows, self.device)
         sessions = self.model.encode_sessions(idx, types, mask)  # [B, d]
         targets = torch.tensor([r.target for r in rows], device=self.device)  # [B]
         pool = self._neg_pool
@@ -278,27 +258,10 @@ class OnlineLearner:
         return self.model.items(hard_rows), log_w  # [B, H, d], [B, H]
 
     # ------------------------------------------------------------------- gate
-    @torch.no_grad()
-    def evaluate(self, model: torch.nn.Module, rows: list[Row]) -> dict[str, float]:
-        """HR@10 / NDCG@10 with full ranking over the catalogue, prefix items excluded."""
-        model.eval()
-        items = model.items().cpu().numpy()  # [N, d]
-        ranks = []
-        for start in range(0, len(rows), 256):
-            chunk = rows[start : start + 256]
-            idx, types, mask = self._tensors(chunk)
-            sess = model.encode_sessions(idx, types, mask).cpu().numpy()  # [b, d]
-            scores = sess @ items.T  # [b, N]
-            for b, r in enumerate(chunk):
-                scores[b, [p for p in r.prefix if p != r.target]] = -np.inf
-            ranks.append(target_ranks(scores, np.array([r.target for r in chunk])))
-        r = np.concatenate(ranks) if ranks else np.zeros(0, dtype=np.int64)
-        return {"hr@10": hit_rate(r, 10), "ndcg@10": ndcg(r, 10)}
-
     def gate(self) -> GateResult:
         """Candidate vs served on the held-back window: promote unless NDCG@10 drops > tolerance."""
         rows = list(self.holdout)
-        cand, served = self.evaluate(self.model, rows), self.evaluate(self.served, rows)
+        cand, served = evaluate_rows(self.model, rows, self.device), evaluate_rows(self.served, rows, self.device)
         return GateResult(cand, served, promotes(cand, served, self.settings.tolerance), len(rows))
 
     def promoted(self) -> list[Row]:

@@ -36,6 +36,7 @@ COMMANDS = (
     "eval",
     "export",
     "models",
+    "experiments",
     "items",
     "users",
     "replay",

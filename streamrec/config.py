@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from streamrec.settings.api import ApiSettings
 from streamrec.settings.base import Section
 from streamrec.settings.encoder import EncoderSettings, RetrainSettings, TrainerSettings
+from streamrec.settings.experiment import ExperimentSettings
 from streamrec.settings.hybrid import HybridSettings
 from streamrec.settings.registry import RegistrySettings
 from streamrec.settings.worker import WorkerSettings
@@ -120,6 +121,7 @@ class Settings(BaseSettings):
     trainer: TrainerSettings = TrainerSettings()
     retrain: RetrainSettings = RetrainSettings()
     hybrid: HybridSettings = HybridSettings()
+    experiment: ExperimentSettings = ExperimentSettings()
     api: ApiSettings = ApiSettings()
 
     @property

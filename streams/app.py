@@ -42,11 +42,13 @@ from faust.types import TP
 
 from streamrec.config import Settings
 from streamrec.contracts.items import ItemUpdate, parse_records
+from streamrec.experiment import Assignment
 from streamrec.feed_store import redis_client
 from streamrec.follow import TopicFollower
 from streamrec.kafka import security_kwargs
 from streamrec.serving.hybrid import LiveHybrid
 from streamrec.streams.acks import BatchAcks
+from streamrec.streams.arms import ArmRunners
 from streamrec.streams.catalogue import CatalogueOverlay
 from streamrec.streams.cold_start import embed_updates
 from streamrec.streams.dlq import DeadLetterSink
@@ -104,6 +106,8 @@ class WorkerRuntime:
             on_error=self._on_redis_error,
             on_success=self._on_redis_ok,
         )
+        experiment = settings.experiment
+        self.arms = ArmRunners(Assignment(experiment.parsed, experiment.salt))
         self.training = TrainingEmitter(
             self._send_training, w.training_every_n, w.training_every_s, on_published=self.metrics.training_examples.inc
         )
@@ -116,6 +120,7 @@ class WorkerRuntime:
             self.training,
             self.metrics,
             hybrid=LiveHybrid(settings.hybrid),
+            arms=self.arms,
         )
         self.catalogue = CatalogueOverlay()
         self._catalogue_lock = asyncio.Lock()
@@ -187,6 +192,11 @@ class WorkerRuntime:
             await self.models_follower.run()
 
         @app.task
+        async def load_pinned() -> None:
+            assert self.slot.fit is not None
+            await self.arms.load_pinned(self.swapper.load, self.slot.fit, self._adopt_pinned, self._die)
+
+        @app.task
         async def swap_models() -> None:
             await self.models_follower.caught_up.wait()  # load the newest, not every old one
             await self.swapper.run()
@@ -226,7 +236,10 @@ class WorkerRuntime:
         updates = parse_records(records)
         if not updates:
             return
-        await self.feed_sink.set_available({u.item_id: u.available for u in updates})
+        flags = {u.item_id: u.available for u in updates}
+        await self.feed_sink.set_available(flags)
+        if self.arms.popularity is not None:
+            self.arms.popularity.set_available(flags)
         while True:
             # Embedded outside the lock (the text tower runs a language model per item); a model
             # swapped in meanwhile has its own tower: embed again for it.
@@ -236,8 +249,9 @@ class WorkerRuntime:
                 if self.slot.current is not runner:
                     continue
                 self.catalogue.record(updates, embedded, runner and runner.text_digest)
-                if runner is not None:
-                    await self._model_call(self.catalogue.apply, runner, updates)
+                for held in (runner, *self.arms.held()):
+                    if held is not None:  # pinned runners get the vectors of a text tower they share
+                        await self._model_call(self.catalogue.apply, held, updates)
                 break
         self.metrics.catalogue_updates.inc(len(updates))
 
@@ -262,12 +276,21 @@ class WorkerRuntime:
 
     async def _install_model(self, runner: Runner) -> None:
         async with self._catalogue_lock:
-            # Text-only items embedded by another text tower: re-embedded by the new one first
-            # (in a thread, while the old model keeps scoring), then replayed onto it.
-            stale = self.catalogue.stale(runner)
-            embedded = await asyncio.get_running_loop().run_in_executor(None, embed_updates, runner, stale)
-            await self._model_call(self.catalogue.replay_onto, runner, embedded)
+            await self._catch_up(runner)
             self.slot.swap(runner)
+
+    async def _adopt_pinned(self, version: str, runner: Runner) -> None:
+        async with self._catalogue_lock:
+            await self._catch_up(runner)
+            self.arms.install(version, runner)
+
+    async def _catch_up(self, runner: Runner) -> None:
+        """Every catalogue update seen so far onto a freshly loaded runner (under the catalogue
+        lock). Text-only items embedded by another text tower are re-embedded by the new one first
+        (in a thread, while the old model keeps scoring), then replayed onto it."""
+        stale = self.catalogue.stale(runner)
+        embedded = await asyncio.get_running_loop().run_in_executor(None, embed_updates, runner, stale)
+        await self._model_call(self.catalogue.replay_onto, runner, embedded)
 
     async def _model_call(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run a runner call on the scoring thread, serialised with ``recommend``."""

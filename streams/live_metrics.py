@@ -3,7 +3,10 @@ the feed the user held just before it, and at which rank?
 
 This is the online hit rate a product team reads (did the list we showed contain what they
 clicked next), computed where the events are, per model version and per experiment arm, instead
-of by a replayer reading Redis.
+of by a replayer reading Redis. The arm label is the user's arm now (a hash of the user id,
+:mod:`streamrec.experiment`; ``all`` without an experiment): a user changes arms only when the
+experiment's arms or salt change, and their first event after it counts in the new arm against a
+feed of the old one.
 
 What is kept, and its cost. A feed is remembered as a digest (:mod:`streamrec.contracts.feed_digest`:
 the version, then 3 bytes per item; training examples carry the same string as what was shown), so a
@@ -27,10 +30,10 @@ from collections.abc import Callable, Sequence
 
 from streamrec.contracts.feed import Feed
 from streamrec.contracts.feed_digest import feed_digest, rank_in, short_digest
+from streamrec.experiment import Assignment
 from streamrec.streams.metrics import WorkerMetrics
 
 TOP_SHORT = 10  # hits@10: the figure the demo and the README report
-ARM = "all"  # the experiment arm label, until experiments assign users to arms
 UNKNOWN_VERSION = "unknown"  # a digest of a version this process never served (older than its start)
 
 
@@ -38,10 +41,10 @@ class LiveMetrics:
     """Scores events against the last feed of their user and remembers the feeds just written.
     Event-loop only (``last_feed``/``score`` in prepare, ``remember`` after the feed write)."""
 
-    def __init__(self, metrics: WorkerMetrics, kept: int, arm: str = ARM) -> None:
+    def __init__(self, metrics: WorkerMetrics, kept: int, assignment: Assignment | None = None) -> None:
         self.metrics = metrics
         self.kept = kept
-        self.arm = arm
+        self.assignment = assignment or Assignment((), "")  # user id -> experiment arm label and bucket
         self._newest: OrderedDict[str, str] = OrderedDict()  # user -> digest of the feed written last
         self._versions: dict[bytes, str] = {}
 
@@ -55,21 +58,25 @@ class LiveMetrics:
         the table (the changelog holds it now, memory need not), or the user was erased."""
         self._newest.pop(user_id, None)
 
-    def score(self, digest: str, item_id: str) -> None:
-        """Count one (non-duplicate) event against the feed its user held before it."""
+    def score(self, digest: str, item_id: str, user_id: str) -> None:
+        """Count one (non-duplicate) event of ``user_id`` against the feed they held before it."""
         m = self.metrics
+        arm = self.assignment.label_of(user_id)
         if not digest:
-            m.live_without_feed.labels(arm=self.arm).inc()
+            m.live_without_feed.labels(arm=arm).inc()
             return
         version_digest, rank = rank_in(digest, item_id)
-        labels = {"version": self._versions.get(version_digest, UNKNOWN_VERSION), "arm": self.arm}
+        labels = {"version": self._versions.get(version_digest, UNKNOWN_VERSION), "arm": arm}
+        bucket = {"arm": arm, "bucket": str(self.assignment.bucket(user_id))}
         m.live_events.labels(**labels).inc()
+        m.live_bucket_events.labels(**bucket).inc()
         if rank is None:
             return
         m.live_hits_k.labels(**labels).inc()
         m.live_rr.labels(**labels).inc(1.0 / rank)
         if rank <= TOP_SHORT:
             m.live_hits_10.labels(**labels).inc()
+            m.live_bucket_hits_10.labels(**bucket).inc()
 
     def remember(
         self, feeds: Sequence[Feed], applied: Sequence[bool], erased: Callable[[str], bool] = lambda _user: False

@@ -4,10 +4,14 @@ streamrec_event_to_feed_seconds, streamrec_model_version_info, streamrec_consume
 ``streamrec_worker_provider_info{provider, device, reason}`` says what scoring runs on and why
 (a GPU pod that fell back to the CPU shows it here, not only in its log). The live quality
 counters (:mod:`streamrec.streams.live_metrics`), labelled ``version`` (of the model that made
-the feed) and ``arm`` (``all`` until experiments): ``streamrec_live_events_with_feed_total``,
+the feed) and ``arm`` (the user's experiment arm, ``all`` without one): ``streamrec_live_events_with_feed_total``,
 ``streamrec_live_hits_at_10_total``, ``streamrec_live_hits_at_k_total``,
 ``streamrec_live_reciprocal_rank_total`` (sum of 1/rank over hits in the top K), and
 ``streamrec_live_events_without_feed_total{arm}``; hit rate@10 = hits_at_10 / events_with_feed.
+``streamrec_live_bucket_events_with_feed_total{arm, bucket}`` and
+``streamrec_live_bucket_hits_at_10_total{arm, bucket}`` count the same by the user's bucket (one of
+20, a hash of the user id: :mod:`streamrec.experiment`), for the experiment report's interval over
+groups of users.
 
 Each worker owns its own ``CollectorRegistry`` so several apps can live in one test process
 without "duplicated timeseries" errors from the global registry.
@@ -79,6 +83,13 @@ class WorkerMetrics:
         )
         self.live_rr = Counter(
             "streamrec_live_reciprocal_rank", "sum of 1/rank of the event's item in that feed", live, registry=r
+        )
+        bucketed = ("arm", "bucket")
+        self.live_bucket_events = Counter(
+            "streamrec_live_bucket_events_with_feed", "events with a feed, by the user's bucket", bucketed, registry=r
+        )
+        self.live_bucket_hits_10 = Counter(
+            "streamrec_live_bucket_hits_at_10", "hits in the top 10, by the user's bucket", bucketed, registry=r
         )
         self.live_without_feed = Counter(
             "streamrec_live_events_without_feed", "events whose user held no feed yet", ("arm",), registry=r

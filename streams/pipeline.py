@@ -21,6 +21,8 @@ Each applied event is also scored against the feed its user held before it (the 
 :mod:`streamrec.streams.live_metrics`), and the feeds written in step 5 are remembered for the
 users' next events.
 
+With an experiment, step 4 scores each arm's users by its policy (:mod:`streamrec.streams.arms`).
+
 Steps 1-3 are :meth:`BatchPipeline.prepare` (event loop), 4-6 :meth:`BatchPipeline.finish`; the
 worker overlaps the ``prepare`` of batch k+1 (and faust's consuming of it) with the scoring of
 batch k and the feed write of batch k-1, while each batch is still acked only after its own feed
@@ -44,6 +46,7 @@ from streamrec.contracts.events import Event, Invalid, validate_bytes
 from streamrec.contracts.feed import Feed
 from streamrec.contracts.training_batch import Example, shown_digest
 from streamrec.serving.hybrid import LiveHybrid
+from streamrec.streams.arms import ArmRunners
 from streamrec.streams.dlq import DeadLetterSink
 from streamrec.streams.erasure import Eraser
 from streamrec.streams.feed_sink import FeedSink
@@ -131,6 +134,7 @@ class BatchPipeline:
         metrics: WorkerMetrics,
         clock: Callable[[], float] = time.time,
         hybrid: LiveHybrid | None = None,
+        arms: ArmRunners | None = None,
     ) -> None:
         self.config = config
         self.sessions = sessions
@@ -141,7 +145,8 @@ class BatchPipeline:
         self.metrics = metrics
         self.clock = clock
         self.scorer = Scorer(config, metrics, hybrid)
-        self.live = LiveMetrics(metrics, config.live_feeds_kept)
+        self.arms = arms or ArmRunners()
+        self.live = LiveMetrics(metrics, config.live_feeds_kept, self.arms.assignment)
         self.eraser = Eraser(sessions, self.live, training, metrics)
         self._prepared = 0
 
@@ -239,7 +244,7 @@ class BatchPipeline:
         prefix_items, prefix_types = list(t.session.items), list(t.session.types)
         if apply_event(t.session, event, self.config.session_length, self.config.dedupe_window):
             t.dirty = True
-            self.live.score(t.session.feed, event.item_id)
+            self.live.score(t.session.feed, event.item_id, event.user_id)
             pairs.append((prefix_items, event.item_id))
             if prefix_items:
                 fields = (event.item_id, event.type, event.ts, event.event_id, rec.timestamp)
@@ -259,38 +264,39 @@ class BatchPipeline:
                 runner = await asyncio.wait_for(self.slot.wait(), self.config.model_wait_log_s)
             except TimeoutError:
                 runner = self.slot.current
+        await self.arms.ready()  # pinned versions load at start: their users wait, like everyone's first model
         return runner
 
     async def _score(
         self, runner: Runner, touched: dict[str, _Touched], pairs: Sequence[tuple[list[str], str]] = ()
     ) -> list[Feed]:
+        """Each arm's users ranked by its policy (one group, on ``runner``, without an experiment)."""
         users = list(touched)
-        ranked = await self.scorer.rank(
-            runner,
-            [touched[u].session.items for u in users],
-            [touched[u].session.types for u in users],
-            pairs,
-            users,
-        )
-        now, k = self.clock(), self.config.k
+        sessions = [(touched[u].session.items, touched[u].session.types) for u in users]
+        cfg = self.config
+        groups = await self.arms.rank(self.scorer, runner, users, sessions, pairs, cfg.k, cfg.exclude_seen)
+        now, k = self.clock(), cfg.k
         feeds = []
-        for user_id, feed in zip(users, ranked, strict=True):
-            if feed is None:
-                continue
-            t = touched[user_id]
-            feeds.append(
-                Feed(
-                    user_id,
-                    feed.items[:k],
-                    feed.scores[:k],
-                    runner.version,
-                    now,
-                    t.event.event_id,
-                    t.record.partition,
-                    t.record.offset,
-                    feed.because[:k],
+        for group, version, ranked in groups:
+            for user_id, feed in zip(group.users, ranked, strict=True):
+                if feed is None:
+                    continue
+                t, rec = touched[user_id], touched[user_id].record
+                because = feed.because[:k]
+                feeds.append(
+                    Feed(
+                        user_id,
+                        feed.items[:k],
+                        feed.scores[:k],
+                        version,
+                        now,
+                        t.event.event_id,
+                        rec.partition,
+                        rec.offset,
+                        because,
+                        group.arm,
+                    )
                 )
-            )
         return feeds
 
     def close(self) -> None:

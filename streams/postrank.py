@@ -24,7 +24,7 @@ class Ranked(NamedTuple):
 
     items: list[str]
     scores: list[float]
-    because: list[str]
+    because: list[str | None]  # None: no session item explains it (the popularity control's lists)
 
 
 def diversify(runner: Runner, pools: Sequence[Ranked], k: int, lam: float) -> list[Ranked]:

@@ -163,11 +163,24 @@ class Scorer:
         batch order on the one scoring thread: the table sees events in partition order)."""
         if self.hybrid is None:
             return None
+        self._count(runner, pairs)
+        return self.hybrid.bonus(runner, sessions, keep_seen, users)
+
+    def _count(self, runner: Runner, pairs: Sequence[tuple[list[str], str]]) -> None:
+        """Count events into the co-occurrence table (scoring thread), started from ``runner``'s
+        shipped table the first time."""
+        if self.hybrid is None:
+            return
         if self.hybrid.table is None:
             base = runner.cooccurrence_file
             self.hybrid.adopt(Cooccurrence.load(base) if base is not None else None)
         self.hybrid.observe(pairs)
-        return self.hybrid.bonus(runner, sessions, keep_seen, users)
+
+    async def observe(self, runner: Runner, pairs: Sequence[tuple[list[str], str]]) -> None:
+        """Count a batch's events without scoring any session (a batch whose users all got the
+        popularity control), in batch order on the scoring thread like :meth:`rank`'s count."""
+        if self.hybrid is not None and pairs:
+            await asyncio.get_running_loop().run_in_executor(self.executor, self._count, runner, pairs)
 
     async def _score_one(self, runner: Runner, session: list[str], types: list[str], want: int) -> Explained | None:
         loop = asyncio.get_running_loop()

@@ -23,7 +23,8 @@ import torch
 from streamrec.contracts.session_rows import TYPE_INDEX
 from streamrec.contracts.training_batch import Example
 from streamrec.encoder.artifact import TrainedModel, unpack_model_dir
-from streamrec.encoder.online import OnlineLearner, Row
+from streamrec.encoder.online import OnlineLearner
+from streamrec.encoder.online_rows import Row
 from streamrec.serving.artifact import MODEL_DIR_TAR, ArtifactMeta, verify
 from streamrec.serving.registry import Registry
 

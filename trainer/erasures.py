@@ -25,7 +25,8 @@ from prometheus_client import Counter
 
 from streamrec.contracts.erasure import latest_erasures
 from streamrec.contracts.training_batch import Example
-from streamrec.encoder.online import OnlineLearner, Row
+from streamrec.encoder.online import OnlineLearner
+from streamrec.encoder.online_rows import Row
 from streamrec.follow import FollowerThread
 from streamrec.trainer.offsets import TrainedOffsets
 

@@ -27,7 +27,8 @@ from kafka import TopicPartition
 from kafka.structs import OffsetAndMetadata
 
 from streamrec.contracts.training_batch import Example
-from streamrec.encoder.online import OnlineLearner, Row
+from streamrec.encoder.online import OnlineLearner
+from streamrec.encoder.online_rows import Row
 
 
 @dataclass(frozen=True)

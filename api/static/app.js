@@ -52,7 +52,8 @@ async function refreshModels() {
 async function showFeed(user) {
   try {
     const f = await api("/v1/feeds/" + encodeURIComponent(user));
-    $("#feed-meta").textContent = `model ${f.model_version}, ${f.age_s.toFixed(1)} s old, after event ${f.event_id}`;
+    const arm = f.arm ? `, experiment arm ${f.arm}` : "";
+    $("#feed-meta").textContent = `model ${f.model_version}${arm}, ${f.age_s.toFixed(1)} s old, after event ${f.event_id}`;
     fill($("#feed"), f.items.map((it, i) => [cell(i + 1, "num"), cell(it.item_id), cell(it.score.toFixed(4), "num")]));
   } catch (e) {
     $("#feed-meta").textContent = e.message;

@@ -29,8 +29,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print(feed.pack().decode())
         return 0
+    arm = f"  arm {feed.arm}" if feed.arm else ""  # an experiment's arm (none without one)
     print(
-        f"user {feed.user_id}  model {feed.model_version}  age {feed_age_s(feed):.1f}s  "
+        f"user {feed.user_id}  model {feed.model_version}{arm}  age {feed_age_s(feed):.1f}s  "
         f"after event {feed.event_id} (partition {feed.partition}, offset {feed.offset})"
     )
     because = feed.because or [None] * len(feed.items)  # feeds written before `because` existed

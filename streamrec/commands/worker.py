@@ -28,6 +28,7 @@ SETTINGS = (
     "worker",
     "hybrid",
     "encoder",
+    "experiment",
 )
 
 

@@ -70,7 +70,9 @@ def feed_key(prefix: str, user_id: str) -> str:
 class Feed:
     """A user's top-K as apps read it. ``because``: per item, the item of the user's session
     that explains it ("because you viewed ..."; None where no session item has a vector); empty
-    in feeds written before it existed."""
+    in feeds written before it existed. ``arm``: the experiment arm the user is in (its policy
+    made the feed: ``model_version`` is the version that scored it, ``popularity`` for that
+    control); empty without an experiment and in feeds written before it existed."""
 
     user_id: str
     items: list[str]
@@ -81,6 +83,7 @@ class Feed:
     partition: int
     offset: int
     because: list[str | None] = field(default_factory=list)
+    arm: str = ""
 
     def pack(self) -> bytes:
         return compact_json.dumps(self)

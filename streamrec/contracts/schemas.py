@@ -85,6 +85,12 @@ FEED: dict[str, Any] = {
             "model's item vectors among the newest session_length), null where no session item has a vector; "
             "absent in feeds written before it existed",
         },
+        "arm": {
+            "type": "string",
+            "description": "the experiment arm of the user (experiment.arms); model_version is then the version "
+            "the arm's policy served, 'popularity' for a popularity control; empty without an experiment, absent "
+            "in feeds written before it existed",
+        },
     },
 }
 

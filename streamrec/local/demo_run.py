@@ -16,9 +16,10 @@ from typing import Any
 
 from streamrec.config import Settings
 from streamrec.contracts.events import Event
+from streamrec.experiment_report import WITHOUT_FEED, arm_counts, report
 from streamrec.feed_store import get_feed, redis_client
 from streamrec.kafka import EventProducer
-from streamrec.local.live_hits import WITHOUT_FEED, LiveCount, version_rate, window_start
+from streamrec.local.live_hits import LiveCount, version_rate, window_start
 from streamrec.local.stack import Stack
 from streamrec.prom import Scrape, quantile
 
@@ -236,6 +237,9 @@ def summary_dict(demo: DemoRun, tl: Timeline, exit_codes: dict[str, int]) -> dic
         "replay_s": round(tl.duration_s, 1),
         "exit_codes": exit_codes,
     }
+    exp = demo.settings.experiment
+    if exp.parsed:  # what `streamrec experiments report` prints, from the worker's last scrape
+        out["experiment"] = report(arm_counts([w]), exp.control_name, exp.parsed)
     fb = t.buckets.get("streamrec_trainer_freshness_seconds", [])
     out["freshness_s"] = {"p50": _finite(quantile(fb, 0.5)), "p90": _finite(quantile(fb, 0.9))}
     return out

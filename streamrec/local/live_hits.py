@@ -11,11 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from streamrec.experiment_report import EVENTS, HITS_10
 from streamrec.prom import Scrape
-
-EVENTS = "streamrec_live_events_with_feed_total"
-HITS_10 = "streamrec_live_hits_at_10_total"
-WITHOUT_FEED = "streamrec_live_events_without_feed_total"
 
 
 @dataclass(frozen=True, slots=True)

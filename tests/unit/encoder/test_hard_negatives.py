@@ -16,6 +16,7 @@ from streamrec.contracts.training_batch import Example
 from streamrec.encoder.hard_negatives import ShownRows, padded
 from streamrec.encoder.losses import next_item_infonce
 from streamrec.encoder.online import OnlineLearner
+from streamrec.encoder.online_rows import row_tensors
 from streamrec.settings.encoder import EncoderSettings, TrainerSettings
 
 
@@ -107,7 +108,7 @@ def _skipped_probability(learner: OnlineLearner) -> float:
     """Mean softmax probability, over the whole catalogue, of the shown-but-skipped item on the
     held-back rows."""
     rows = list(learner.holdout)
-    idx, types, mask = learner._tensors(rows)
+    idx, types, mask = row_tensors(rows, learner.device)
     with torch.no_grad():
         learner.model.eval()
         logits = learner.model.encode_sessions(idx, types, mask) @ learner.model.items().T / 0.1  # [B, N]

@@ -8,6 +8,7 @@ from support.tiny_model import chain_examples, tiny_trained
 
 from streamrec.contracts.training_batch import Example
 from streamrec.encoder.online import OnlineLearner
+from streamrec.encoder.online_rows import evaluate_rows
 from streamrec.settings.encoder import EncoderSettings, TrainerSettings
 
 
@@ -22,7 +23,7 @@ def test_updates_raise_held_back_accuracy_and_pass_the_gate() -> None:
     learner = _learner()
     learner.add(chain_examples(1200, seed=1), entered_at=100.0)
     assert len(learner.holdout) == 200 and len(learner.buffer) == 1000
-    before = learner.evaluate(learner.served, list(learner.holdout))
+    before = evaluate_rows(learner.served, list(learner.holdout), learner.device)
     losses = [learner.step() for _ in range(150)]
     assert losses[-1] < losses[0]
     result = learner.gate()
@@ -67,7 +68,7 @@ def test_online_updates_follow_drift_that_the_frozen_model_misses() -> None:
     learner.promoted()  # served (frozen from here on) = the model of the old pattern
     learner.add(chain_examples(1200, seed=4, step=11), entered_at=1.0)  # pushes the old examples out of the holdout
     assert all(r.target >= 0 for r in learner.holdout)
-    frozen = learner.evaluate(learner.served, list(learner.holdout))
+    frozen = evaluate_rows(learner.served, list(learner.holdout), learner.device)
     for _ in range(150):
         learner.step()
     result = learner.gate()

@@ -7,7 +7,8 @@ from __future__ import annotations
 from kafka import TopicPartition
 from support.tiny_model import chain_examples, tiny_trained
 
-from streamrec.encoder.online import OnlineLearner, Row
+from streamrec.encoder.online import OnlineLearner
+from streamrec.encoder.online_rows import Row
 from streamrec.settings.encoder import EncoderSettings, TrainerSettings
 from streamrec.trainer.offsets import TrainedOffsets
 
