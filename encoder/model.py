@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from streamrec.contracts.events import EVENT_TYPES
+from streamrec.encoder.cold_vectors import borrow_for_untrained
 
 N_TYPES = len(EVENT_TYPES) + 1  # index 0 = padding, then EVENT_TYPES in order (+1)
 N_GAP_BUCKETS = 32  # log2 buckets of seconds since the previous event: 2^31 s covers 68 years
@@ -32,6 +33,8 @@ class ModelConfig:
     time_gaps: bool = False  # add a log-bucketed "seconds since previous event" embedding
     id_dropout: float = 0.25  # share of items whose id embedding is hidden per step: teaches text-only vectors
     filter_mix: float = 0.0  # share of token mixing done by a learned causal filter (0 = attention only)
+    cold_neighbours: int = 10  # an untrained row borrows its k text-nearest trained rows' vectors (0 = text only)
+    cold_temperature: float = 0.05  # softmax temperature over those neighbours' text cosines
 
     def __post_init__(self) -> None:
         if self.d % self.n_heads:
@@ -63,7 +66,10 @@ class ItemTower(nn.Module):
     The id embedding only adds what the text cannot say about an item seen in training; an item
     never seen (cold, ``warm`` False or appended after training) keeps its text vector alone.
     Hiding a random share of id embeddings while training (``id_dropout``) keeps those text-only
-    vectors in the same space as the warm ones, which is what makes cold start work.
+    vectors in the same space as the warm ones. Outside training, the whole table's untrained rows
+    take the vectors of their text-nearest trained rows instead (``cold_neighbours``,
+    :mod:`streamrec.encoder.cold_vectors`): every item matrix (validation, gate, export, eval) is
+    this call, so they all rank cold items the same way.
     """
 
     def __init__(self, cfg: ModelConfig) -> None:
@@ -81,7 +87,8 @@ class ItemTower(nn.Module):
         """Vectors of items ``idx`` (any shape [...]) or of the whole table when None -> [..., d].
         ``text`` [..., T]: those rows' text-model embeddings in place of ``text_emb`` (the trainer's
         fine-tuned language model computes them per step, with gradients)."""
-        if idx is None:
+        whole = idx is None
+        if whole:
             idx = torch.arange(self.cfg.n_items, device=self.id_emb.weight.device)  # [N]
         keep = self.warm[idx].unsqueeze(-1).to(self.id_emb.weight.dtype)  # [..., 1]
         if self.training and self.text_proj is not None and self.cfg.id_dropout > 0:
@@ -91,7 +98,11 @@ class ItemTower(nn.Module):
         v = self.id_emb(idx) * keep  # [..., d]
         if self.text_proj is not None:
             v = v + self.text_proj(self.text_emb[idx] if text is None else text)  # [..., d]
-        return F.normalize(v, dim=-1)  # [..., d]
+        v = F.normalize(v, dim=-1)  # [..., d]
+        if whole and not self.training and self.text_proj is not None and self.cfg.cold_neighbours:
+            keys = self.text_emb if text is None else text  # [N, T]
+            v = borrow_for_untrained(v, keys, self.warm, self.cfg.cold_neighbours, self.cfg.cold_temperature)
+        return v
 
 
 class CausalSelfAttention(nn.Module):

@@ -199,6 +199,8 @@ class Trainer:
             time_gaps=settings.time_gaps,
             id_dropout=settings.id_dropout,
             filter_mix=settings.filter_mix,
+            cold_neighbours=settings.cold_neighbours,
+            cold_temperature=settings.cold_temperature,
         )
         torch.manual_seed(settings.seed)
         self.model = Recommender(self.cfg).to(device)

@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             _unavailable(sub, name, failure.message)
             continue
-        p = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        p = sub.add_parser(name, help=module.HELP.replace("%", "%%"), description=module.HELP)
         module.add_arguments(p)
         add_settings_flags(p, module.SETTINGS)
         p.set_defaults(_run=module.run)

@@ -213,6 +213,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     per_seed = []
     for d in dirs:
         trained = load_model_dir(d, device="cpu")
+        for name in {"cold_neighbours", "cold_temperature"} & settings.encoder.model_fields_set:
+            setattr(trained.model.cfg, name, getattr(settings.encoder, name))  # the tower shares this config
         per_seed.append(
             evaluate_run(
                 log,

@@ -112,6 +112,14 @@ class EncoderSettings(Section):
     id_dropout: float = Field(
         0.25, ge=0.0, lt=1.0, description="share of item-id embeddings hidden per step (trains text-only cold vectors)"
     )
+    cold_neighbours: int = Field(
+        10,
+        ge=0,
+        description="an item row without a training event takes the softmax-weighted mean of the vectors of its k "
+        "nearest trained rows by text (0 = its text projection alone); saved with the model, and given to "
+        "`streamrec eval` it overrides the model's",
+    )
+    cold_temperature: float = Field(0.05, gt=0.0, description="softmax temperature over those neighbours' text cosines")
 
 
 class TrainerSettings(Section):

@@ -26,6 +26,14 @@ def test_feed_help_shows_what_feed_reads(capsys: pytest.CaptureFixture[str]) -> 
     assert "--encoder-lr" not in text and "--broker" not in text
 
 
+def test_top_level_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    """argparse %-formats each subcommand's one-line help: a literal % must not break ``--help``."""
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--help"])
+    text = capsys.readouterr().out
+    assert all(name in text for name in COMMANDS) and "95% intervals" in text
+
+
 def test_every_setting_is_described_and_read_by_a_named_command() -> None:
     named = set()
     for name in COMMANDS:
