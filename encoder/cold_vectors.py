@@ -6,7 +6,7 @@ never sharpens the way it sharpens an id-backed vector: on ml-100k's held-out 10
 ranked below popularity. Its text still says which trained items it resembles, and those rows'
 vectors carry what their clicks taught. So an untrained row gets the softmax-weighted mean of the
 full vectors of its ``k`` nearest trained rows, nearness being the cosine of the language model's
-embeddings (``docs/results/cold-start.md`` has the measured effect). Only the item's own text
+embeddings (the measured effect: ``docs/results/README.md``, "Borrowed vectors"). Only the item's own text
 decides, so it is still a text-only vector in the cold-start sense: no event of the item is read.
 """
 

@@ -21,6 +21,7 @@ from streamrec.cooccurrence import Cooccurrence
 from streamrec.datasets import Catalogue, EventLog
 from streamrec.encoder.artifact import TrainedModel
 from streamrec.encoder.baselines import popularity_scores
+from streamrec.encoder.cold_vectors import borrow_for_untrained
 from streamrec.encoder.data import Sequences, build_sequences, catalogue_rows, gaps_of, held_out_items
 from streamrec.encoder.evaluate import ScoreFn, memo_batch, model_score_fn, rank_many, summarize
 from streamrec.encoder.hybrid import bonus_fn, hybrid_fn, session_fn, table_of, tune
@@ -53,8 +54,9 @@ def _category_vectors(rows: list[str], catalogue: Catalogue | None) -> np.ndarra
 def _item_matrix(
     trained: TrainedModel, rows: list[str], catalogue: Catalogue | None, cache_dir: Path | None, device: torch.device
 ) -> torch.Tensor:
-    """The model's item matrix extended to rows it has never seen: from their text through the
-    text projection when there is text (cold start), else zero vectors (score 0)."""
+    """The model's item matrix extended to rows it has never seen: from their text (cold start: the
+    text projection, or the borrowed vectors of :mod:`streamrec.encoder.cold_vectors`), else zero
+    vectors (score 0)."""
     base = torch.from_numpy(trained.item_matrix())  # [N0, d]
     extra = rows[len(trained.item_ids) :]
     if not extra:
@@ -69,10 +71,17 @@ def _item_matrix(
         emb = embed_texts(
             texts, locate(ref), ref.sha256, max_tokens, cache_dir=cache_dir, progress=False, layers=trained.text_layers
         )
-        with torch.no_grad():
-            vecs = torch.nn.functional.normalize(proj(torch.from_numpy(emb)), dim=-1)
         has_text = torch.tensor([bool(t.strip()) for t in texts])
+        emb = torch.from_numpy(emb) * has_text.unsqueeze(-1)  # [E, T]: no text, no neighbours
+        with torch.no_grad():
+            vecs = torch.nn.functional.normalize(proj(emb), dim=-1)
         vecs[~has_text] = 0.0
+        cfg, tower = trained.model.cfg, trained.model.items
+        if cfg.cold_neighbours:  # the rows the table never had borrow like its own untrained ones
+            keys = torch.cat([tower.text_emb.float().cpu(), emb])  # [N0 + E, T]
+            warm = torch.cat([tower.warm.cpu(), torch.zeros(len(extra), dtype=torch.bool)])  # [N0 + E]
+            table = borrow_for_untrained(torch.cat([base, vecs]), keys, warm, cfg.cold_neighbours, cfg.cold_temperature)
+            return table.to(device)
     return torch.cat([base, vecs]).to(device)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from streamrec.bench.live_state import measure
@@ -46,10 +47,14 @@ class _Feeds:
         return [True] * len(feeds)
 
 
-def _pipeline(sessions: _Sessions, metrics: WorkerMetrics) -> BatchPipeline:
-    async def send(_value: bytes) -> None:
-        return None
+async def _drop(_value: bytes) -> None:
+    return None
 
+
+def _pipeline(
+    sessions: _Sessions, metrics: WorkerMetrics, send: Callable[[bytes], Awaitable[None]] = _drop, every: int = 1000
+) -> BatchPipeline:
+    """A pipeline over the fakes above; ``send`` gets the training batches, one per ``every`` examples."""
     slot = ModelSlot()
     slot.swap(_Runner())  # type: ignore[arg-type]
     config = PipelineConfig(k=20, session_length=8, dedupe_window=16, max_event_bytes=4096)
@@ -59,7 +64,7 @@ def _pipeline(sessions: _Sessions, metrics: WorkerMetrics) -> BatchPipeline:
         slot,
         _Feeds(),  # type: ignore[arg-type]
         None,  # type: ignore[arg-type]
-        TrainingEmitter(send, 1000, 1000.0),
+        TrainingEmitter(send, every, 1000.0),
         metrics,
     )
 

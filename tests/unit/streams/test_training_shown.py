@@ -6,32 +6,20 @@ from __future__ import annotations
 
 import asyncio
 
-from unit.streams.test_live_metrics import ITEMS, _Feeds, _rec, _Runner, _Sessions
+from unit.streams.test_live_metrics import ITEMS, _rec, _Sessions
+from unit.streams.test_live_metrics import _pipeline as live_pipeline
 
 from streamrec.contracts.feed_digest import feed_digest
 from streamrec.contracts.training_batch import Example, decode_batch
 from streamrec.streams.metrics import WorkerMetrics
-from streamrec.streams.model_slot import ModelSlot
-from streamrec.streams.pipeline import BatchPipeline, PipelineConfig
-from streamrec.streams.training import TrainingEmitter
+from streamrec.streams.pipeline import BatchPipeline
 
 
 def _pipeline(sessions: _Sessions, sent: list[Example]) -> BatchPipeline:
     async def send(value: bytes) -> None:
         sent.extend(decode_batch(value).examples)  # through the wire format, as the trainer reads it
 
-    slot = ModelSlot()
-    slot.swap(_Runner())  # type: ignore[arg-type]
-    config = PipelineConfig(k=20, session_length=8, dedupe_window=16, max_event_bytes=4096)
-    return BatchPipeline(
-        config,
-        sessions,
-        slot,
-        _Feeds(),  # type: ignore[arg-type]
-        None,  # type: ignore[arg-type]
-        TrainingEmitter(send, 1, 1000.0),
-        WorkerMetrics(),
-    )
+    return live_pipeline(sessions, WorkerMetrics(), send, every=1)
 
 
 def test_examples_record_the_feed_held_before_the_event() -> None:
