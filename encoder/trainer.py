@@ -158,6 +158,24 @@ class EMA:
         model.load_state_dict(self.state, strict=False)
 
 
+def model_config(settings: EncoderSettings, session_length: int, n_items: int, text_dim: int) -> ModelConfig:
+    """The model's shape and the settings saved with it (what ``load_model_dir`` rebuilds)."""
+    return ModelConfig(
+        d=settings.d_model,
+        n_layers=settings.n_layers,
+        n_heads=settings.n_heads,
+        session_length=session_length,
+        dropout=settings.dropout,
+        n_items=n_items,
+        text_dim=text_dim,
+        time_gaps=settings.time_gaps,
+        id_dropout=settings.id_dropout,
+        filter_mix=settings.filter_mix,
+        cold_neighbours=settings.cold_neighbours,
+        cold_temperature=settings.cold_temperature,
+    )
+
+
 class Trainer:
     tuned: TunedText | None = None  # the fine-tuned top of the language model, if any
 
@@ -188,20 +206,7 @@ class Trainer:
         n = len(self.rows)
         self.finetune = resolve(settings, device)
         text_emb, self.text_model = self._text_embeddings(catalogue, settings, device, cache_dir, text_encoder)
-        self.cfg = ModelConfig(
-            d=settings.d_model,
-            n_layers=settings.n_layers,
-            n_heads=settings.n_heads,
-            session_length=session_length,
-            dropout=settings.dropout,
-            n_items=n,
-            text_dim=0 if text_emb is None else int(text_emb.shape[1]),
-            time_gaps=settings.time_gaps,
-            id_dropout=settings.id_dropout,
-            filter_mix=settings.filter_mix,
-            cold_neighbours=settings.cold_neighbours,
-            cold_temperature=settings.cold_temperature,
-        )
+        self.cfg = model_config(settings, session_length, n, 0 if text_emb is None else int(text_emb.shape[1]))
         torch.manual_seed(settings.seed)
         self.model = Recommender(self.cfg).to(device)
         counts = np.zeros(n)

@@ -16,6 +16,7 @@ import torch
 from support.text_artifact import MiniLMModel
 
 from streamrec.contracts.items import ItemUpdate
+from streamrec.encoder.cold_vectors import borrow_for_untrained
 from streamrec.encoder.online import OnlineLearner
 from streamrec.encoder.text import TextModel
 from streamrec.export.text_export import KEEP_CACHED, _prune
@@ -97,8 +98,9 @@ def test_a_missing_or_different_text_model_fails_the_load_naming_it(minilm_model
 
 
 def test_the_trainers_cold_row_is_the_workers_vector(minilm_model: MiniLMModel, tmp_path: Path) -> None:
-    """Worker and trainer give a new item the same vector: the trainer's next export carries
-    the row the worker computed from the same text."""
+    """The worker's vector for a new item is its text projection, the trainer's cold row the same
+    text's; the trainer's next export carries that row's borrowed vector (its text neighbours'
+    trained vectors), or, with borrowing off, exactly the worker's."""
     runner = Runner.load(minilm_model.export(tmp_path / "registry").uri, "cpu")
     trained = copy.deepcopy(minilm_model.trained)
     learner = OnlineLearner(trained, TrainerSettings(holdout_size=16), EncoderSettings())
@@ -108,7 +110,14 @@ def test_the_trainers_cold_row_is_the_workers_vector(minilm_model: MiniLMModel, 
     assert sync.pump(wait=True) == 1
     worker_vec = runner.text_vectors([text])
     assert worker_vec is not None
-    assert np.abs(trained.item_matrix()[learner.index["brand-new"]] - worker_vec[0]).max() <= 1e-4
+    row, cfg = learner.index["brand-new"], trained.model.cfg
+    borrowed = trained.item_matrix()[row]
+    cfg.cold_neighbours, k = 0, cfg.cold_neighbours
+    projected = trained.item_matrix()
+    assert np.abs(projected[row] - worker_vec[0]).max() <= 1e-4
+    tower = trained.model.items
+    expect = borrow_for_untrained(torch.from_numpy(projected), tower.text_emb, tower.warm, k, cfg.cold_temperature)
+    assert np.abs(borrowed - expect[row].numpy()).max() <= 1e-5 and np.abs(borrowed - worker_vec[0]).max() > 1e-3
 
 
 def test_the_tower_cache_keeps_the_newest_few(tmp_path: Path) -> None:
