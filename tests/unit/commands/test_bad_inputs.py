@@ -98,7 +98,8 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory, artifact: tuple) -> dict[
             [sys.executable, "-m", "streamrec.cli", *argv], capture_output=True, text=True, env=env, timeout=120
         )
 
-    with ThreadPoolExecutor(max_workers=6) as pool:
+    # The broker-down cases wait ~30 s each on kafka-python's bootstrap, idle: enough threads to overlap them.
+    with ThreadPoolExecutor(max_workers=16) as pool:
         results = dict(zip(CASES, pool.map(run, (argv for argv, _ in CASES.values())), strict=True))
     return results
 
