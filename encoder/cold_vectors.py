@@ -23,12 +23,12 @@ def borrow_for_untrained(
 ) -> torch.Tensor:
     """vectors [N, d] (normalised), text_emb [N, T], warm [N] bool -> [N, d], the untrained rows
     replaced by their neighbours' weighted mean (rows with an all-zero text embedding keep theirs)."""
-    keys = F.normalize(text_emb.float(), dim=-1)  # [N, T]
     cold = torch.nonzero(~warm & (text_emb.abs().sum(-1) > 0)).flatten()  # [C]
     trained = torch.nonzero(warm).flatten()  # [W]
     k = min(k, len(trained))
-    if not len(cold) or not k:
+    if not len(cold) or not k:  # the usual case (every row trained): no [N, T] work at all
         return vectors
+    keys = F.normalize(text_emb.float(), dim=-1)  # [N, T]
     out = vectors.clone()
     warm_keys, warm_vecs = keys[trained], vectors[trained]  # [W, T], [W, d]
     for start in range(0, len(cold), CHUNK):
