@@ -41,6 +41,7 @@ from aiokafka import ConsumerRecord
 from faust.types import TP
 
 from streamrec.config import Settings
+from streamrec.contracts.announcement import Canary
 from streamrec.contracts.items import ItemUpdate, parse_records
 from streamrec.experiment import Assignment
 from streamrec.feed_store import redis_client
@@ -124,9 +125,7 @@ class WorkerRuntime:
         )
         self.catalogue = CatalogueOverlay()
         self._catalogue_lock = asyncio.Lock()
-        self.swapper = HotSwapper(
-            self.slot, load, self._install_model, lambda *_: self.metrics.model_load_failures.inc(), on_fatal=self._die
-        )
+        self.swapper = HotSwapper(self.slot, load, self._install_model, self._load_failed, self._die, trial=self)
         self.kafka_sec = security_kwargs(settings.kafka_security)
         self.items_follower = TopicFollower(settings.broker, settings.topics.items, self._on_items, **self.kafka_sec)
         self.models_follower = TopicFollower(settings.broker, settings.topics.models, self._on_models, **self.kafka_sec)
@@ -274,10 +273,30 @@ class WorkerRuntime:
         for r in records:
             self.swapper.announce(r.value)
 
+    def _load_failed(self, _version: str, _exc: BaseException) -> None:
+        self.metrics.model_load_failures.inc()
+
     async def _install_model(self, runner: Runner) -> None:
         async with self._catalogue_lock:
             await self._catch_up(runner)
             self.slot.swap(runner)
+
+    # -- a version on trial (HotSwapper's Trial) -------------------------------------------------
+    def on_trial(self) -> str | None:
+        return None if self.arms.canary is None else self.arms.canary[0].version
+
+    async def begin(self, canary: Canary, runner: Runner) -> None:
+        async with self._catalogue_lock:
+            await self._catch_up(runner)
+            self.arms.start_canary(canary, runner)
+
+    async def settle(self, version: str) -> bool:
+        async with self._catalogue_lock:  # the trial's runner took every catalogue update (arms.held)
+            runner = self.arms.end_canary()
+            if runner is None or runner.version != version:
+                return False
+            self.slot.swap(runner)
+            return True
 
     async def _adopt_pinned(self, version: str, runner: Runner) -> None:
         async with self._catalogue_lock:

@@ -10,6 +10,11 @@ its arm's policy:
   like the latest one;
 * ``popularity``: no runner, the worker's click counts (:mod:`streamrec.streams.popularity`).
 
+A canary (a newly promoted version on trial, :class:`streamrec.contracts.announcement.Canary`)
+takes its share of the users that would get the latest version, in every arm whose policy is
+``latest`` (without an experiment: of everyone); its feeds carry its version, so the live counters
+and the trainer's live gate tell the two apart.
+
 Without an experiment there is one group, every user, on the latest runner, and feeds carry
 no arm: today's behaviour.
 
@@ -28,6 +33,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from streamrec.contracts.announcement import Canary, in_canary
 from streamrec.experiment import POPULARITY, Arm, Assignment
 from streamrec.streams.hotswap import Loader
 from streamrec.streams.model_slot import Fit, Runner
@@ -57,6 +63,7 @@ class ArmRunners:
         arms = self.assignment.arms
         self.pinned: dict[str, Runner | None] = {a.pinned: None for a in arms if a.pinned is not None}
         self.popularity = Popularity() if any(a.policy == POPULARITY for a in arms) else None
+        self.canary: tuple[Canary, Runner] | None = None  # the version on trial and its runner
         self._ready = asyncio.Event()
         if not self.pinned:
             self._ready.set()
@@ -93,20 +100,33 @@ class ArmRunners:
         await self._ready.wait()
 
     def held(self) -> list[Runner]:
-        """The pinned runners loaded so far (the catalogue follower updates them too)."""
-        return [r for r in self.pinned.values() if r is not None]
+        """The pinned runners loaded so far and the canary's (the catalogue follower updates them too)."""
+        held = [r for r in self.pinned.values() if r is not None]
+        return held if self.canary is None else [*held, self.canary[1]]
+
+    def start_canary(self, canary: Canary, runner: Runner) -> None:
+        """Serve ``runner`` (loaded, caught up with the catalogue) to the canary's share of the users."""
+        self.canary = (canary, runner)
+
+    def end_canary(self) -> Runner | None:
+        """Stop the trial; returns its runner (a rolled-out canary becomes the latest without a reload)."""
+        ended, self.canary = self.canary, None
+        return None if ended is None else ended[1]
 
     def split(self, users: Sequence[str], latest: Runner) -> list[Group]:
-        """The batch's users by arm, in first-seen order; ``latest``: the slot's runner."""
-        if not self.assignment.arms:
+        """The batch's users by arm (and canary), in first-seen order; ``latest``: the slot's runner."""
+        if not self.assignment.arms and self.canary is None:
             return [Group("", latest, list(users))]
-        groups: dict[str, Group] = {}
+        groups: dict[tuple[str, int], Group] = {}
         for user in users:
             arm = self.assignment.arm_of(user)
-            assert arm is not None  # the assignment has arms
-            group = groups.get(arm.name)
+            name = "" if arm is None else arm.name
+            runner = latest if arm is None else self._runner_of(arm, latest)
+            if runner is latest and self.canary is not None and in_canary(self.canary[0], user):
+                runner = self.canary[1]
+            group = groups.get((name, id(runner)))
             if group is None:
-                group = groups[arm.name] = Group(arm.name, self._runner_of(arm, latest))
+                group = groups[name, id(runner)] = Group(name, runner)
             group.users.append(user)
         return list(groups.values())
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from streamrec.contracts.announcement import canary_of
 from streamrec.contracts.session_rows import TYPE_INDEX
 from streamrec.contracts.training_batch import Example
 from streamrec.encoder.artifact import TrainedModel, unpack_model_dir
@@ -33,8 +34,9 @@ TYPE_NAME = {i: name for name, i in TYPE_INDEX.items()}
 
 
 def adoptable(ann: dict[str, Any], served_version: str, lineage: Path) -> bool:
-    """A latest announcement the trainer should continue from (its artifact still to be checked)."""
-    return ann["version"] != served_version and not (lineage / ann["version"]).exists()
+    """A latest announcement the trainer should continue from (its artifact still to be checked);
+    never a canary (the trainer's own trial, or one it has refused)."""
+    return ann["version"] != served_version and not (lineage / ann["version"]).exists() and canary_of(ann) is None
 
 
 def fetch_trainable(registry: Registry, ann: dict[str, Any], lineage: Path) -> TrainedModel | None:

@@ -25,6 +25,18 @@ class TrainerMetrics:
         self.adoptions = Counter(
             "streamrec_trainer_adoptions", "announced versions of a retrain continued from", registry=r
         )
+        self.canary_rollouts = Counter(
+            "streamrec_trainer_canary_rollouts", "canaries the live gate rolled out to every user", registry=r
+        )
+        self.canary_rollbacks = Counter(
+            "streamrec_trainer_canary_rollbacks", "canaries the live gate rolled back", registry=r
+        )
+        self.live = Gauge(
+            "streamrec_trainer_live_hit_rate",
+            "last live gate: hit@10 of the canary and the stable",
+            ["version"],
+            registry=r,
+        )
         self.rejections = Counter("streamrec_trainer_rejections", "candidates rejected by the gate", registry=r)
         self.candidate = Gauge("streamrec_trainer_candidate_metric", "last gate: candidate", ["metric"], registry=r)
         self.served = Gauge("streamrec_trainer_served_metric", "last gate: served model", ["metric"], registry=r)

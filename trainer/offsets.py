@@ -23,12 +23,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from itertools import accumulate, islice
 
-from kafka import TopicPartition
+from kafka import KafkaConsumer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
+from streamrec.config import Settings
 from streamrec.contracts.training_batch import Example
 from streamrec.encoder.online import OnlineLearner
 from streamrec.encoder.online_rows import Row
+from streamrec.kafka import security_kwargs
 
 
 @dataclass(frozen=True)
@@ -104,3 +106,18 @@ class TrainedOffsets:
             if is_open(r):
                 out[r.tp] = min(out[r.tp], r.offset)
         return {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in out.items()}
+
+
+def training_consumer(s: Settings) -> KafkaConsumer:
+    """The trainer's consumer of the training topic: nothing auto-committed (see the module)."""
+    return KafkaConsumer(
+        s.topics.training,
+        bootstrap_servers=s.broker,
+        group_id=s.trainer.group_id,
+        enable_auto_commit=False,  # committed after a promotion only, up to what it learned
+        auto_offset_reset="earliest",
+        session_timeout_ms=int(s.worker.session_timeout_s * 1000),
+        heartbeat_interval_ms=max(int(s.worker.session_timeout_s * 1000) // 3, 100),
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+        **security_kwargs(s.kafka_security),
+    )

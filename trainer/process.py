@@ -18,6 +18,9 @@ Catalogue: the trainer follows ``streamrec.items`` too (:mod:`streamrec.trainer.
 its table lacks join it as text-only rows, so every promoted version carries them.
 
 Erasures: it follows ``streamrec.erasures`` too, and drops erased users' examples (:mod:`streamrec.trainer.erasures`).
+
+Canary (``trainer.canary_share`` > 0, the default): a candidate that passes the held-back gate is
+first a canary, and updates pause while the live gate judges it (:mod:`streamrec.trainer.live_gate`).
 """
 
 from __future__ import annotations
@@ -33,9 +36,9 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 
 from streamrec.config import Settings
-from streamrec.contracts.announcement import parse_announcement, send_announcement
+from streamrec.contracts.announcement import Canary, as_canary, parse_announcement, send_announcement
 from streamrec.contracts.training_batch import TrainingBatchError, decode_batch
-from streamrec.encoder.artifact import TrainedModel, load_model_dir, on_cpu, save_model_dir
+from streamrec.encoder.artifact import TrainedModel, load_model_dir
 from streamrec.encoder.online import OnlineLearner
 from streamrec.encoder.trainer import pick_device
 from streamrec.errors import UserError
@@ -46,8 +49,10 @@ from streamrec.text_models import search_dirs
 from streamrec.trainer.adopt import adoptable, fetch_trainable, rebase
 from streamrec.trainer.erasures import ErasureLedger
 from streamrec.trainer.items import CatalogueSync, ItemsReader, TextEncoder, artifact_text_encoder
+from streamrec.trainer.lineage import export_candidate, record_rollback, resume_from
+from streamrec.trainer.live_gate import LiveGate
 from streamrec.trainer.metrics import TrainerMetrics
-from streamrec.trainer.offsets import TrainedOffsets
+from streamrec.trainer.offsets import TrainedOffsets, training_consumer
 
 log = logging.getLogger("streamrec.trainer")
 
@@ -77,7 +82,7 @@ class TrainerProcess:
         self.metrics = TrainerMetrics()
         self.registry = open_registry(settings.registry.url, settings.data_dir, settings.redis_tls)
         self.lineage = settings.data_dir / "trainer" / "models"
-        trained, version = self._resume(init_model)
+        trained, version = resume_from(self.registry, self.lineage, init_model)
         self.served = Served(version)
         self.learner = OnlineLearner(trained, settings.trainer, settings.encoder, device=self.device)
         if text_encoder is None:
@@ -86,22 +91,8 @@ class TrainerProcess:
         self.offsets = TrainedOffsets()
         self.erasures = ErasureLedger(self.metrics.erased_examples, self.offsets)
         self._count_items()
+        self.live = LiveGate(settings.trainer)
         self.producer = make_producer(settings.broker, settings.kafka_security)
-
-    def _resume(self, init_model: Path | None) -> tuple[TrainedModel, str]:
-        refs = self.registry.list()
-        for ref in reversed(refs):
-            if (self.lineage / ref.version).is_dir():
-                log.info("resuming from promoted version %s", ref.version)
-                return load_model_dir(self.lineage / ref.version), ref.version
-        if init_model is None:
-            raise UserError("no promoted version with trainer state and no --init-model DIR to start from")
-        if not refs:
-            raise UserError("the registry is empty: export an initial model first (streamrec export --model DIR)")
-        log.info("starting from %s as served version %s", init_model, refs[-1].version)
-        trained = load_model_dir(init_model)
-        save_model_dir(self.lineage / refs[-1].version, trained)
-        return trained, refs[-1].version
 
     def _text_encoder(self, version: str) -> TextEncoder | None:
         """The served artifact's text tower; its text model missing here is a one-line error."""
@@ -113,31 +104,20 @@ class TrainerProcess:
         except ArtifactError as exc:
             raise UserError(f"cannot embed new catalogue items: {exc}") from None
 
-    def consumer(self) -> KafkaConsumer:
-        return KafkaConsumer(
-            self.s.topics.training,
-            bootstrap_servers=self.s.broker,
-            group_id=self.s.trainer.group_id,
-            enable_auto_commit=False,  # committed after a promotion only, up to what it learned
-            auto_offset_reset="earliest",
-            session_timeout_ms=int(self.s.worker.session_timeout_s * 1000),
-            heartbeat_interval_ms=max(int(self.s.worker.session_timeout_s * 1000) // 3, 100),
-            max_partition_fetch_bytes=8 * 1024 * 1024,
-            **security_kwargs(self.s.kafka_security),
-        )
-
     def _count_items(self) -> None:
         self.metrics.items.set(self.learner.n_items)
         self.metrics.new_items.set(self.learner.new_items)
 
     def run(self) -> None:
-        consumer, sec = self.consumer(), security_kwargs(self.s.kafka_security)
+        consumer, sec = training_consumer(self.s), security_kwargs(self.s.kafka_security)
         items = ItemsReader(self.s.broker, self.s.topics.items, **sec)
         models = FollowerThread(self.s.broker, self.s.topics.models, **sec)
         self.erasures.follow(self.s.broker, self.s.topics.erasures, **sec)
         last_gate = time.monotonic()
         try:
             latest: dict | None = None  # the newest announcement of a version not our own, not acted on yet
+            newest: dict | None = None  # the newest of any kind, read while the topic's replay lasts
+            resumed = False
             while not self.stop.is_set():
                 replayed = models.follower.caught_up.is_set()  # before the drain: then it holds the replay
                 for rec in models.drain():
@@ -146,6 +126,10 @@ class TrainerProcess:
                     ann = parse_announcement(rec.value)
                     if ann is not None and adoptable(ann, self.served.version, self.lineage):
                         latest = ann
+                    if ann is not None and not resumed:
+                        newest = ann
+                if replayed and not resumed:  # a restart mid-trial judges the canary afresh
+                    resumed, self.served.version = True, self.live.resume(newest, self.served.version)
                 if replayed and latest is not None:
                     self._announced(latest)
                     latest = None
@@ -156,6 +140,9 @@ class TrainerProcess:
                 for records in polled.values():
                     for rec in records:
                         self._ingest(rec)
+                if self.live.canary is not None:  # updates wait: the learner holds exactly the canary's weights
+                    self._settle(consumer)
+                    continue
                 for _ in range(4):  # a few updates per poll keeps up with ~1k examples/s on one core
                     loss = self.learner.step()
                     if loss is None:
@@ -184,6 +171,7 @@ class TrainerProcess:
             log.warning("skipping unreadable training batch: %s", exc)
             self.offsets.skipped(tp, rec.offset)
             return
+        self.live.observe(batch.examples)
         evicted, entered = self.offsets.evicted_untrained, rec.timestamp / 1000.0
         self.metrics.examples.inc(
             self.offsets.add(self.learner, tp, rec.offset, self.erasures.keep(batch.examples, entered), entered)
@@ -202,18 +190,24 @@ class TrainerProcess:
         if trained is None:
             log.info("announced %s carries no model directory: the trainer keeps its own lineage", ann["version"])
             return
-        self.learner, kept = rebase(self.learner, trained)
-        self.offsets.rebased(kept)
-        self.catalogue.learner = self.learner
-        self.served = Served(ann["version"])
+        kept = self._rebase(trained, ann["version"])
+        self.live.canary = None  # a retrain's announcement ends a trial (the workers drop it too)
         self.metrics.adoptions.inc()
-        self._count_items()
         log.info(
             "continuing from %s (announced by a retrain): %d of %d held examples kept",
             ann["version"],
             sum(kept),
             len(kept),
         )
+
+    def _rebase(self, trained: TrainedModel, version: str) -> list[bool]:
+        """Continue from ``trained`` (served as ``version``) with every example held, none learned."""
+        self.learner, kept = rebase(self.learner, trained)
+        self.offsets.rebased(kept)
+        self.catalogue.learner = self.learner
+        self.served = Served(version)
+        self._count_items()
+        return kept
 
     def _gate(self, consumer: KafkaConsumer) -> None:
         result = self.learner.gate()
@@ -230,7 +224,40 @@ class TrainerProcess:
             self.metrics.rejections.inc()
             self.learner.rejected()
             return
-        version = self._publish(result.candidate)
+        share = self.s.trainer.canary_share
+        version, ann = self._publish(result.candidate, share)
+        if share > 0:
+            self.live.start(ann, Canary(version, self.served.version, share))
+            log.info("canary %s for %g%% of the users beside %s: %s", version, share, self.served.version, numbers)
+            return
+        self._promoted(version, numbers, consumer)
+
+    def _settle(self, consumer: KafkaConsumer) -> None:
+        """The live gate's decision, once there is one: the canary to everyone, or back to the stable."""
+        settled = self.live.settle(lambda v: next(r for r in self.registry.list() if r.version == v).announcement())
+        if settled is None:
+            return
+        canary, verdict, ann = settled
+        send_announcement(self.producer, self.s.topics.models, ann)
+        for role, tally in verdict.live.items():
+            self.metrics.live.labels(version=role).set(tally["hit@10"])
+        if verdict.rollout:
+            self.metrics.canary_rollouts.inc()
+            self._promoted(canary.version, f"rolled out: {verdict.reason}", consumer)
+            return
+        self.metrics.canary_rollbacks.inc()
+        record_rollback(self.lineage, ann["rolled_back"])
+        kept = self._rebase(load_model_dir(self.lineage / canary.stable), canary.stable)
+        log.warning(
+            "canary %s rolled back to %s: %s (%d held examples kept)",
+            canary.version,
+            canary.stable,
+            verdict.reason,
+            sum(kept),
+        )
+
+    def _promoted(self, version: str, numbers: str, consumer: KafkaConsumer) -> None:
+        """``version`` serves everyone: the learner's candidate becomes its served model."""
         announced = time.time()
         learned = self.learner.promoted()
         for row in learned:
@@ -246,44 +273,15 @@ class TrainerProcess:
             "promoted %s: %s; learned from %d new examples; committed up to {%s}", version, numbers, len(learned), upto
         )
 
-    def _publish(self, metrics: dict[str, float]) -> str:
-        """Export + parity check into the registry, keep the lineage, announce. A crash anywhere
-        in here leaves no half artifact visible (the registry publishes by rename) and the
-        previous version announced."""
-        from streamrec.export.exporter import export_model
-        from streamrec.export.text_export import text_spec
-
-        trained = on_cpu(self.learner.trained)  # export traces and checks parity on the CPU
-        tmp_dir = self.lineage / ".candidate"
-        save_model_dir(tmp_dir, trained)
-        result = export_model(
-            trained.session_tower,
-            trained.item_ids,
-            trained.item_matrix(),
-            self.registry,
-            k=self.s.k,
-            pool=self.s.pool,
-            session_length=trained.model_config.session_length,
-            fp16=self.s.registry.fp16,
-            int8=self.s.registry.int8,
-            parent=self.served.version,
-            metrics={
-                "online": metrics,
-                "updates": self.learner.updates,
-                "items": self.learner.n_items,
-                "new_items": self.learner.new_items,  # added since the offline model
-            },
-            config=trained.config,
-            # text.onnx is reused from the cache while the projection is unchanged
-            text=text_spec(trained, search_dirs(self.s.encoder.text_model_dir), self.s.data_dir / "cache"),
-            trained_rows=trained.trained_rows(),
-            cooccurrence=trained.cooccurrence,  # the base table; each worker keeps its live one
-        )
-        version = result.ref.version
-        tmp_dir.rename(self.lineage / version)
-        send_announcement(self.producer, self.s.topics.models, result.ref.announcement())
-        self.registry.prune(self.s.registry.keep, protect=(version,))
-        return version
+    def _publish(self, metrics: dict[str, float], canary_share: float) -> tuple[str, dict]:
+        """Export into the registry and the lineage (:func:`streamrec.trainer.publish.export_candidate`),
+        announce (as a canary beside the served version when ``canary_share`` > 0). Returns the
+        version and its announcement for everyone."""
+        version, ann = export_candidate(self.learner, self.s, self.registry, self.lineage, self.served.version, metrics)
+        trial = as_canary(ann, self.served.version, canary_share) if canary_share > 0 else ann
+        send_announcement(self.producer, self.s.topics.models, trial)
+        self.registry.prune(self.s.registry.keep, protect=(version, self.served.version))
+        return version, ann
 
 
 def run_trainer(settings: Settings, init_model: Path | None, stop: threading.Event) -> None:

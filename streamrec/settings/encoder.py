@@ -159,6 +159,26 @@ class TrainerSettings(Section):
         description="how many sampled negatives each shown-but-not-clicked item counts as in the softmax "
         "(its logit + log weight; 0 = off: the loss without them, exactly)",
     )
+    canary_share: float = Field(
+        10.0,
+        ge=0,
+        lt=100,
+        description="percent of the users a version that passed the held-back gate serves first, as a canary, "
+        "until the live gate rolls it out to everyone or back (0 = off: straight to everyone)",
+    )
+    canary_min_events: int = Field(
+        200, ge=1, description="events of canary users, with a feed from the canary, the live gate judges on"
+    )
+    canary_tolerance: float = Field(
+        0.02,
+        ge=0,
+        le=1,
+        description="live hit@10 the canary may lose against the stable version, same window, before it is "
+        "rolled back (absolute: 0.02 = 2 points)",
+    )
+    canary_timeout_s: float = Field(
+        300.0, gt=0, description="a canary without canary_min_events events after this long is rolled back"
+    )
     web_port: int = Field(6067, ge=0, le=65535, description="trainer metrics/health HTTP port (0 = any free)")
 
 

@@ -24,6 +24,7 @@ from streamrec.kafka import ensure_topics, make_producer, read_topic, topic_plan
 from streamrec.local.services import EmbeddedServices
 from streamrec.net import free_port
 from streamrec.serving.registry import LocalRegistry, open_registry
+from streamrec.trainer.offsets import training_consumer
 from streamrec.trainer.process import TrainerProcess
 
 pytestmark = pytest.mark.integration
@@ -48,6 +49,7 @@ def setup(
             "update_batch": 64,
             "lr": 3e-3,
             "tolerance": 0.0,
+            "canary_share": 0,  # straight to everyone: these examples carry no feeds to judge (test_canary.py)
             "web_port": free_port(),
         },
         encoder={"n_negatives": 16},
@@ -94,7 +96,7 @@ def test_trainer_promotes_announces_and_resumes(setup: tuple[Settings, Path, str
 
     restarted = TrainerProcess(settings, None, threading.Event())  # no --init-model needed any more
     assert restarted.served.version == new_version
-    consumer = restarted.consumer()
+    consumer = training_consumer(restarted.s)
     from kafka import TopicPartition
 
     committed = consumer.committed(TopicPartition(settings.topics.training, 0))

@@ -53,7 +53,7 @@ def _settings(wenv: WorkerEnv, data_dir: Path) -> Settings:
         topics=wenv.topics,
         registry={"url": str(wenv.registry_dir)},
         encoder={"text_model": "none", "n_negatives": 8},
-        trainer={"group_id": f"{wenv.prefix}-trainer", "holdout_size": 16, "update_batch": 8},
+        trainer={"group_id": f"{wenv.prefix}-trainer", "holdout_size": 16, "update_batch": 8, "canary_share": 0},
         worker={"app_id": wenv.prefix},
     )
 

@@ -38,6 +38,7 @@ def trainer_env(services: EmbeddedServices, prefix: str, data_dir: Path) -> dict
         "STREAMREC_TRAINER__UPDATE_BATCH": "64",
         "STREAMREC_TRAINER__LR": "3e-3",
         "STREAMREC_TRAINER__TOLERANCE": "1.0",  # always promote: the tests are about delivery and export
+        "STREAMREC_TRAINER__CANARY_SHARE": "0",  # straight to everyone: their examples carry no feeds to judge
         "STREAMREC_TRAINER__WEB_PORT": str(free_port()),
         "STREAMREC_ENCODER__N_NEGATIVES": "16",
     }
