@@ -51,6 +51,8 @@ class OnlineLearner:
     holdout: deque[Row] = field(init=False)
     buffer: deque[Row] = field(init=False)
     pending: list[Row] = field(default_factory=list)  # trained since the last promotion
+    trial: torch.nn.Module | None = None  # the weights on trial as a canary, frozen at its export
+    trial_rows: list[Row] = field(default_factory=list)  # the rows those weights learned
     skipped_unknown: int = 0
     hard_negative_rows: int = 0  # update rows that got at least one shown-but-skipped item as a negative
     updates: int = 0
@@ -140,7 +142,7 @@ class OnlineLearner:
         last = {item: k for k, item in enumerate(item_ids)}  # a repeated id: its newest text wins
         known = [(self.index[item], k, item in content_changed) for item, k in last.items() if item in self.index]
         new = [(item, k) for item, k in last.items() if item not in self.index]
-        for model in (self.model, self.served):
+        for model in self._tables():
             if known:
                 rows, cold = torch.tensor([(r, c) for r, _, c in known], device=self.device).T  # [m], [m]
                 set_text_rows(model.items, rows, emb[[k for _, k, _ in known]], cold.bool())
@@ -168,7 +170,7 @@ class OnlineLearner:
         if not fresh:
             return
         init = torch.stack(list(fresh.values()))  # [n, d]
-        for model in (self.model, self.served):
+        for model in self._tables():
             append_id_rows(model.items, init)
         carry_moments(self.opt, ids, self.model.items.id_emb.weight)
         for item in fresh:
@@ -264,10 +266,25 @@ class OnlineLearner:
         cand, served = evaluate_rows(self.model, rows, self.device), evaluate_rows(self.served, rows, self.device)
         return GateResult(cand, served, promotes(cand, served, self.settings.tolerance), len(rows))
 
+    def _tables(self) -> list[torch.nn.Module]:
+        """Every copy of the model whose item table grows with the catalogue."""
+        return [self.model, self.served] if self.trial is None else [self.model, self.served, self.trial]
+
+    def start_trial(self) -> None:
+        """Freeze the candidate as exported: it is a canary now, and updates go on beside it."""
+        self.trial, self.trial_rows = copy.deepcopy(self.model).eval(), list(self.pending)
+
     def promoted(self) -> list[Row]:
-        """The candidate became the served model: returns the examples it newly learned from."""
-        self.served = copy.deepcopy(self.model).eval()
-        learned, self.pending = self.pending, []
+        """The candidate (the trial's frozen weights, if one was started) became the served model:
+        returns the examples it newly learned from; the ones learned since the trial stay pending."""
+        if self.trial is None:
+            self.served = copy.deepcopy(self.model).eval()
+            learned, self.pending = self.pending, []
+            return learned
+        self.served, self.trial = self.trial, None
+        learned, self.trial_rows = self.trial_rows, []
+        done = {id(r) for r in learned}
+        self.pending = [r for r in self.pending if id(r) not in done]
         return learned
 
     def rejected(self) -> None:

@@ -93,7 +93,9 @@ class TrainedOffsets:
         else past the newest record."""
         rows: list[Row] = [*learner.buffer, *learner.holdout]
         gone = self._gone(learner)
-        open_rows = [gone + i for i, r in enumerate(rows) if not r.trained]  # ascending
+        # open: not trained, or trained after the promoted weights were frozen (a canary's trial)
+        pending = {id(r) for r in learner.pending}
+        open_rows = [gone + i for i, r in enumerate(rows) if not r.trained or id(r) in pending]  # ascending
 
         def is_open(r: _Record) -> bool:
             k = bisect_left(open_rows, r.start_row)

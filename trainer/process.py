@@ -130,6 +130,8 @@ class TrainerProcess:
                         newest = ann
                 if replayed and not resumed:  # a restart mid-trial judges the canary afresh
                     resumed, self.served.version = True, self.live.resume(newest, self.served.version)
+                    if self.live.canary is not None:
+                        self.learner.start_trial()
                 if replayed and latest is not None:
                     self._announced(latest)
                     latest = None
@@ -140,9 +142,8 @@ class TrainerProcess:
                 for records in polled.values():
                     for rec in records:
                         self._ingest(rec)
-                if self.live.canary is not None:  # updates wait: the learner holds exactly the canary's weights
+                if self.live.canary is not None:  # updates go on beside the trial's frozen weights
                     self._settle(consumer)
-                    continue
                 for _ in range(4):  # a few updates per poll keeps up with ~1k examples/s on one core
                     loss = self.learner.step()
                     if loss is None:
@@ -152,7 +153,7 @@ class TrainerProcess:
                 if self.served.newest_learned is not None:
                     self.metrics.model_age.set(time.time() - self.served.newest_learned)
                 due = time.monotonic() - last_gate >= self.s.trainer.interval_s
-                if due and len(self.learner.pending) >= self.s.trainer.min_new_examples:
+                if due and self.live.canary is None and len(self.learner.pending) >= self.s.trainer.min_new_examples:
                     self._gate(consumer)
                     last_gate = time.monotonic()
         finally:
@@ -228,6 +229,7 @@ class TrainerProcess:
         version, ann = self._publish(result.candidate, share)
         if share > 0:
             self.live.start(ann, Canary(version, self.served.version, share))
+            self.learner.start_trial()
             log.info("canary %s for %g%% of the users beside %s: %s", version, share, self.served.version, numbers)
             return
         self._promoted(version, numbers, consumer)

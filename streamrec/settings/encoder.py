@@ -176,6 +176,13 @@ class TrainerSettings(Section):
         description="live hit@10 the canary may lose against the stable version, same window, before it is "
         "rolled back (absolute: 0.02 = 2 points)",
     )
+    canary_confidence: float = Field(
+        0.95,
+        ge=0.5,
+        lt=1,
+        description="a canary is rolled back when it is worse than the stable version by more than "
+        "canary_tolerance with this one-sided confidence (0.5 = the point estimate alone)",
+    )
     canary_timeout_s: float = Field(
         300.0, gt=0, description="a canary without canary_min_events events after this long is rolled back"
     )

@@ -114,3 +114,25 @@ def test_items_first_seen_in_events_get_rows_that_learn() -> None:
     assert learner.promoted() and learner.trained.item_matrix().shape[0] == n0 + 10
     learner.add([*_new_item_examples(10, seed=11), Example("u", ["i1"], ["click"], "later", "click", 0.0, "l")], 2.0)
     assert learner.step() is not None  # the optimiser follows the grown table (moments carried over)
+
+
+def test_a_trial_freezes_the_exported_weights_while_updates_go_on() -> None:
+    learner = _learner()
+    learner.add(chain_examples(1200, seed=3), entered_at=100.0)
+    for _ in range(20):
+        learner.step()
+    learner.start_trial()  # exported as a canary
+    frozen = {k: v.clone() for k, v in learner.model.state_dict().items()}
+    before = list(learner.pending)
+    for _ in range(20):
+        learner.step()  # learning goes on beside the trial
+    learner.add([Example("u", ["i1"], ["click"], "fresh-item", "click", 0.0, "e")], 101.0)  # a new row
+    after = [r for r in learner.pending if all(r is not b for b in before)]
+    assert after
+    learned = learner.promoted()  # the trial's weights are served, not the newer ones
+    assert [id(r) for r in learned] == [id(r) for r in before]
+    assert [id(r) for r in learner.pending] == [id(r) for r in after]
+    assert learner.trial is None and learner.served.items.id_emb.weight.shape[0] == learner.n_items
+    for k, v in learner.served.state_dict().items():
+        if not k.startswith("items."):  # the appended row aside, exactly the frozen weights
+            assert torch.equal(v, frozen[k]), k

@@ -19,7 +19,7 @@ def _ex(version: str, clicked: str, n: int = 0) -> Example:
 
 
 def _gate(now: list[float], **settings: float) -> LiveGate:
-    s = TrainerSettings(canary_min_events=10, canary_tolerance=0.1, canary_timeout_s=60, **settings)
+    s = TrainerSettings(**{"canary_min_events": 10, "canary_tolerance": 0.1, "canary_timeout_s": 60, **settings})
     gate = LiveGate(s, clock=lambda: now[0])
     gate.start({"version": "v2", "metrics": {"online": {}}}, Canary("v2", "v1", 10))
     return gate
@@ -76,3 +76,22 @@ def test_a_restart_mid_trial_judges_the_announced_canary_afresh() -> None:
     other = LiveGate(TrainerSettings())
     assert other.resume(ann, "v3") == "v3" and other.canary is None  # not the version it resumed from
     assert other.resume({"version": "v3"}, "v3") == "v3" and other.canary is None
+
+
+def test_examples_of_events_published_before_the_trial_are_not_counted() -> None:
+    gate = _gate([100.0])
+    late = Example("u", ["i0"], ["click"], "i1", "click", 0.0, "e", 99.0, feed_digest("v1", FEED))
+    gate.observe([late, _ex("v1", "i1")])
+    assert gate.live()["stable"]["events"] == 1
+
+
+def test_a_small_loss_within_the_noise_rolls_out_where_the_point_estimate_would_not() -> None:
+    def verdict(confidence: float) -> bool:
+        gate = _gate([0.0], canary_confidence=confidence)
+        gate.observe([_ex("v2", "i1" if n % 4 else "x", n) for n in range(40)])  # 0.75
+        gate.observe([_ex("v1", "i1" if n % 10 else "x", n) for n in range(400)])  # 0.9
+        v = gate.verdict()
+        assert v is not None
+        return v.rollout
+
+    assert verdict(0.95) and not verdict(0.5)
