@@ -25,15 +25,24 @@ from streamrec.contracts.session_rows import TYPE_INDEX, left_pad
 Quantized = tuple[np.ndarray, np.ndarray]  # int8 codes [d, N], float32 scales [N]
 
 
+CODE_PEAK = 63  # largest |int8 code|: see quantize_items
+
+
 def quantize_items(matrix: np.ndarray) -> Quantized:
     """Symmetric int8 codes per item for the int8 serving variant: ``codes`` [d, N] (transposed:
     the integer matmul has no transpose flag) and ``scales`` [N] float32, so that
     ``matrix[n] ~= codes[:, n] * scales[n]``. A per-item scale keeps a short vector as precise as
-    a long one; an all-zero row gets scale 1."""
+    a long one; an all-zero row gets scale 1.
+
+    Codes span 7 bits (+-63), not 8: on x86 CPUs with AVX2 but without VNNI, onnxruntime's u8 x s8
+    kernel (VPMADDUBSW) sums pairs of products into int16 and saturates above 32767; 2 x 255 x 127
+    overflows it and the served candidates are silently wrong (a 16% score error measured on an
+    AVX2-only EPYC), while 2 x 255 x 63 = 32130 never does. The candidates are re-scored in fp32,
+    so the lost bit costs only candidate recall."""
     matrix = np.asarray(matrix, dtype=np.float32)
     peak = np.abs(matrix).max(axis=1) if matrix.size else np.zeros(len(matrix), np.float32)
-    scales = np.where(peak > 0, peak / 127.0, 1.0).astype(np.float32)
-    codes = np.rint(matrix / scales[:, None]).clip(-127, 127).astype(np.int8)
+    scales = np.where(peak > 0, peak / CODE_PEAK, 1.0).astype(np.float32)
+    codes = np.rint(matrix / scales[:, None]).clip(-CODE_PEAK, CODE_PEAK).astype(np.int8)
     return np.ascontiguousarray(codes.T), scales
 
 

@@ -134,3 +134,37 @@ def test_bonus_is_added_before_masking_and_topk(tmp_path: Path, int8: bool, excl
     onnx_scores, onnx_rows = session.run(["top_scores", "top_indices"], feeds)
     np.testing.assert_allclose(onnx_scores, ref_scores.numpy(), rtol=1e-5, atol=1e-5)
     assert np.array_equal(onnx_rows, ref_rows.numpy())
+
+
+def test_int8_scores_match_onnxruntime_on_wide_vectors() -> None:
+    """onnxruntime's DynamicQuantizeMatMul equals the eager emulation bit for bit on vectors that
+    fill the whole uint8 range against full-scale item codes: the case where AVX2's int16 pair sums
+    saturate with 8-bit codes (the served int8 candidates would then be wrong on such CPUs)."""
+    from onnx import TensorProto, helper
+
+    from streamrec.export.serving_graph import Int8Scores
+
+    d, n = 128, 2000
+    node = helper.make_node(
+        "DynamicQuantizeMatMul", ["vec", "codes", "scales", "zero", "bias"], ["out"], domain="com.microsoft"
+    )
+    zero = helper.make_node("Constant", [], ["zero"], value=helper.make_tensor("z", TensorProto.INT8, [], [0]))
+    inputs = [
+        helper.make_tensor_value_info("vec", TensorProto.FLOAT, [None, d]),
+        helper.make_tensor_value_info("codes", TensorProto.INT8, [d, None]),
+        helper.make_tensor_value_info("scales", TensorProto.FLOAT, [None]),
+        helper.make_tensor_value_info("bias", TensorProto.FLOAT, [None]),
+    ]
+    out = helper.make_tensor_value_info("out", TensorProto.FLOAT, None)
+    graph = helper.make_graph([zero, node], "int8_scores", inputs, [out])
+    opsets = [helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
+    session = ort.InferenceSession(
+        helper.make_model(graph, opset_imports=opsets).SerializeToString(), providers=["CPUExecutionProvider"]
+    )
+    rng = np.random.default_rng(0)
+    vec = rng.normal(size=(16, d)).astype(np.float32)
+    codes, scales = quantize_items(rng.normal(size=(n, d)).astype(np.float32))
+    bias = np.zeros(n, np.float32)
+    (got,) = session.run(None, {"vec": vec, "codes": codes, "scales": scales, "bias": bias})
+    ref = Int8Scores.apply(*(torch.from_numpy(a) for a in (vec, codes, scales, bias))).numpy()
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-5 * float(np.abs(ref).max()))
