@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from torch import nn
@@ -36,6 +36,9 @@ from streamrec.serving.artifact import (
 )
 from streamrec.serving.item_index import ItemIndex, encode_sessions
 from streamrec.serving.registry import ArtifactRef, Registry
+
+if TYPE_CHECKING:
+    from streamrec.encoder.artifact import TrainedModel
 
 Progress = Callable[[str], None]
 
@@ -209,7 +212,28 @@ def export_model_dir(
 
     progress(f"loading {model_dir}")
     trained = load_model_dir(model_dir)
-    cfg = trained.model_config
+    return export_trained(
+        trained,
+        registry,
+        k=k,
+        pool=pool,
+        fp16=fp16,
+        int8=int8,
+        parent=parent,
+        metrics=trained.metrics,
+        real_sessions=real_sessions,
+        text=text_spec(trained, text_dirs, text_cache),
+        trained_rows=trained.trained_rows(),
+        model_dir=model_dir if ship_model_dir else None,
+        progress=progress,
+    )
+
+
+def export_trained(
+    trained: TrainedModel, registry: Registry, *, k: int, pool: int, fp16: bool, int8: bool, **extra: Any
+) -> ExportResult:
+    """:func:`export_model` for a model in memory: what every caller takes from it (tower, items,
+    session length, config, co-occurrence table) in one place, the rest (``extra``) as given."""
     return export_model(
         trained.session_tower,
         trained.item_ids,
@@ -217,16 +241,10 @@ def export_model_dir(
         registry,
         k=k,
         pool=pool,
-        session_length=cfg.session_length,
+        session_length=trained.model_config.session_length,
         fp16=fp16,
         int8=int8,
-        parent=parent,
-        metrics=trained.metrics,
         config=trained.config,
-        real_sessions=real_sessions,
-        text=text_spec(trained, text_dirs, text_cache),
-        trained_rows=trained.trained_rows(),
         cooccurrence=trained.cooccurrence,
-        model_dir=model_dir if ship_model_dir else None,
-        progress=progress,
+        **extra,
     )

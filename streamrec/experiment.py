@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from hashlib import blake2b
+
+from streamrec.contracts.user_hash import user_digest, user_point
 
 LATEST = "latest"
 POPULARITY = "popularity"
@@ -30,7 +31,6 @@ PIN = "version="
 NO_ARM = "all"  # the arm label without an experiment (one arm, every user, the latest version)
 _NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _SHARE_TOTAL = 100.0
-_SCALE = 2.0**64
 # Users per arm are split into this many buckets for the report's user-level interval: 20 gives it
 # 19 degrees of freedom (t = 2.09, 7% wider than z) at 2 x 20 series per arm in Prometheus.
 BUCKETS = 20
@@ -98,7 +98,7 @@ class Assignment:
 
     def __init__(self, arms: tuple[Arm, ...], salt: str) -> None:
         self.arms = arms
-        self._salt = salt.encode() + b"\0"  # NUL ends the salt: ("ab", "c") and ("a", "bc") differ
+        self._salt = salt
         bounds, total = [], 0.0
         for arm in arms:
             total += arm.share
@@ -106,11 +106,11 @@ class Assignment:
         self._bounds = bounds
 
     def _digest(self, user_id: str) -> bytes:
-        return blake2b(self._salt + user_id.encode(), digest_size=16).digest()
+        return user_digest(self._salt, user_id)
 
     def point(self, user_id: str) -> float:
         """The user's place in [0, 1): the first 8 bytes of blake2b(salt, user id) / 2^64."""
-        return int.from_bytes(self._digest(user_id)[:8], "big") / _SCALE
+        return user_point(self._digest(user_id))
 
     def bucket(self, user_id: str) -> int:
         """The user's bucket in [0, BUCKETS): the digest's last 8 bytes, independent of the arm."""

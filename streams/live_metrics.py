@@ -29,11 +29,10 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
 from streamrec.contracts.feed import Feed
-from streamrec.contracts.feed_digest import feed_digest, rank_in, short_digest
+from streamrec.contracts.feed_digest import feed_digest, live_hit, rank_in, short_digest
 from streamrec.experiment import Assignment
 from streamrec.streams.metrics import WorkerMetrics
 
-TOP_SHORT = 10  # hits@10: the figure the demo and the README report
 UNKNOWN_VERSION = "unknown"  # a digest of a version this process never served (older than its start)
 
 
@@ -74,7 +73,7 @@ class LiveMetrics:
             return
         m.live_hits_k.labels(**labels).inc()
         m.live_rr.labels(**labels).inc(1.0 / rank)
-        if rank <= TOP_SHORT:
+        if live_hit(rank):
             m.live_hits_10.labels(**labels).inc()
             m.live_bucket_hits_10.labels(**bucket).inc()
 

@@ -48,20 +48,17 @@ def export_candidate(
     """Export + parity check of the learner's candidate into the registry, its model directory into
     the lineage. A crash anywhere in here leaves no half artifact visible (the registry publishes by
     rename, the lineage entry appears by rename). Returns the version and its announcement."""
-    from streamrec.export.exporter import export_model
+    from streamrec.export.exporter import export_trained
     from streamrec.export.text_export import text_spec
 
     trained = on_cpu(learner.trained)  # export traces and checks parity on the CPU
     tmp_dir = lineage / ".candidate"
     save_model_dir(tmp_dir, trained)
-    result = export_model(
-        trained.session_tower,
-        trained.item_ids,
-        trained.item_matrix(),
+    result = export_trained(
+        trained,
         registry,
         k=s.k,
         pool=s.pool,
-        session_length=trained.model_config.session_length,
         fp16=s.registry.fp16,
         int8=s.registry.int8,
         parent=parent,
@@ -71,11 +68,9 @@ def export_candidate(
             "items": learner.n_items,
             "new_items": learner.new_items,  # added since the offline model
         },
-        config=trained.config,
         # text.onnx is reused from the cache while the projection is unchanged
         text=text_spec(trained, search_dirs(s.encoder.text_model_dir), s.data_dir / "cache"),
         trained_rows=trained.trained_rows(),
-        cooccurrence=trained.cooccurrence,  # the base table; each worker keeps its live one
     )
     version = result.ref.version
     tmp_dir.rename(lineage / version)

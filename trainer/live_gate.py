@@ -30,11 +30,9 @@ from statistics import NormalDist
 from typing import Any
 
 from streamrec.contracts.announcement import Canary, canary_of
-from streamrec.contracts.feed_digest import rank_in, short_digest
+from streamrec.contracts.feed_digest import live_hit, rank_in, short_digest
 from streamrec.contracts.training_batch import Example
 from streamrec.settings.encoder import TrainerSettings
-
-HIT_AT = 10
 
 
 @dataclass
@@ -109,7 +107,7 @@ class LiveGate:
             tally = self.tallies.get(version)
             if tally is not None:
                 tally.events += 1
-                tally.hits += rank is not None and rank <= HIT_AT
+                tally.hits += live_hit(rank)
 
     def live(self) -> dict[str, dict[str, float]]:
         """Both versions' counts so far (the canary's first), for logs, metrics and the lineage."""

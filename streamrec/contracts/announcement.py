@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from hashlib import blake2b
 from typing import Any, Protocol
 
+from streamrec.contracts.user_hash import user_digest, user_point
+
 ANNOUNCEMENT_KEY = "model"
-_SCALE = 2.0**64
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +69,7 @@ def canary_of(announcement: dict[str, Any]) -> Canary | None:
 def in_canary(canary: Canary, user_id: str) -> bool:
     """Whether ``user_id`` is served the canary: blake2b of (canary version, user) below its share,
     so every worker and a restarted one agree, and each new canary tries a different set of users."""
-    digest = blake2b(canary.version.encode() + b"\0" + user_id.encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") / _SCALE < canary.share / 100.0
+    return user_point(user_digest(canary.version, user_id)) < canary.share / 100.0
 
 
 def send_announcement(producer: _Producer, topic: str, announcement: dict[str, Any], timeout_s: float = 30.0) -> None:

@@ -16,6 +16,7 @@ from hashlib import blake2b
 
 DIGEST_BYTES = 3
 CHARS = 4  # base64 characters per digest: 3 bytes encode to 4 characters, so digests never straddle
+LIVE_HIT_AT = 10  # live hit@10: the figure the worker's metrics, the canary gate and the README report
 
 
 def short_digest(text: str) -> bytes:
@@ -53,3 +54,9 @@ def rank_in(digest: str, item_id: str) -> tuple[bytes, int | None]:
         if raw[pos : pos + DIGEST_BYTES] == want:
             return raw[:DIGEST_BYTES], pos // DIGEST_BYTES
     return raw[:DIGEST_BYTES], None
+
+
+def live_hit(rank: int | None) -> bool:
+    """Whether a click at ``rank`` (from :func:`rank_in`) counts as a live hit: one rule for the
+    worker's metrics and the trainer's canary gate, so the two can never disagree on a figure."""
+    return rank is not None and rank <= LIVE_HIT_AT

@@ -169,23 +169,18 @@ def _pipeline(
 
 def _served_runner(settings: Settings, trained: TrainedModel, root: Path) -> Runner:
     """Export into a scratch registry at ``root`` (parity-checked) and load it with the worker's loader."""
-    from streamrec.export.exporter import export_model
+    from streamrec.export.exporter import export_trained
     from streamrec.serving.registry import LocalRegistry
     from streamrec.streams.artifacts import make_loader
 
     registry = LocalRegistry(root)
-    ref = export_model(
-        trained.session_tower,
-        trained.item_ids,
-        trained.item_matrix(),
+    ref = export_trained(
+        trained,
         registry,
         k=settings.k,
         pool=settings.pool,
-        session_length=trained.model_config.session_length,
         int8=settings.registry.int8,
         fp16=settings.registry.fp16,
-        config=trained.config,
-        cooccurrence=trained.cooccurrence,
     ).ref
     local = settings.model_copy(update={"registry": settings.registry.model_copy(update={"url": str(root)})})
     return make_loader(local)(ref.announcement())
