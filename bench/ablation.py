@@ -5,7 +5,8 @@ excluded), next to the popularity and co-occurrence baselines of the same run.
 One JSON line per run is appended to ``--out`` as soon as it finishes (a run already there is
 skipped, so an interrupted sweep resumes); ``--table`` turns such files into a markdown table of
 mean ± std over seeds. Variants are ``name:setting=value,...`` over the encoder settings, e.g.
-``d64:d_model=64`` or ``filter:filter_mix=0.5``.
+``d64:d_model=64`` or ``filter:filter_mix=0.5``; ``session_length`` (a top-level setting: the
+worker serves that many items per session too) is accepted beside them.
 
     python -m streamrec.bench.ablation --data ml-100k --events ml-100k.inter --items ml-100k.item \\
         --epochs 12 --seeds 0,1,2 --variant default: --variant d64:d_model=64 --out docs/results/ablation.jsonl
@@ -28,6 +29,7 @@ from typing import Any
 from streamrec.encoder.seeds import mean_std
 
 METRICS = ("hr@10", "ndcg@10")
+SESSION_LENGTH = "session_length"
 
 
 def parse_variant(text: str) -> tuple[str, dict[str, Any]]:
@@ -41,6 +43,14 @@ def parse_variant(text: str) -> tuple[str, dict[str, Any]]:
         except json.JSONDecodeError:
             overrides[key] = value
     return name, overrides
+
+
+def split_overrides(overrides: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """The encoder settings of a variant, and its session length (a top-level setting)."""
+    from streamrec.config import Settings
+
+    encoder = {k: v for k, v in overrides.items() if k != SESSION_LENGTH}
+    return encoder, int(overrides.get(SESSION_LENGTH, Settings.model_fields[SESSION_LENGTH].default))
 
 
 def run_one(
@@ -65,11 +75,11 @@ def run_one(
     if first_events:
         log = dataclasses.replace(log, events=log.events[:first_events])
     catalogue = load_items(Path(items)) if items else None
-    settings = EncoderSettings(
-        **{**overrides, "seed": seed, "epochs": epochs, "patience": epochs + 1, "max_minutes": 1e6}
-    )
+    encoder, session_length = split_overrides(overrides)
+    fixed = {"seed": seed, "epochs": epochs, "patience": epochs + 1, "max_minutes": 1e6}
+    settings = EncoderSettings(**{**encoder, **fixed})
     cache = Path(os.environ.get("STREAMREC_DATA_DIR", "/tmp/streamrec-ablation")) / "cache"
-    trainer = Trainer(log, catalogue, settings, 50, torch.device("cpu"), cache_dir=cache, progress=False)
+    trainer = Trainer(log, catalogue, settings, session_length, torch.device("cpu"), cache_dir=cache, progress=False)
     cpu0 = time.process_time()  # CPU seconds, all threads: a cost the machine's load does not inflate
     trained = trainer.fit()
     cpu = time.process_time() - cpu0
@@ -87,6 +97,7 @@ def run_one(
         "variant": variant,
         "overrides": overrides,
         "settings": settings.model_dump(),  # the whole resolved settings: defaults change over time
+        "session_length": session_length,
         "seed": seed,
         "epochs": epochs,
         "best_epoch": m["best_epoch"],
