@@ -29,6 +29,7 @@ from typing import Any
 from streamrec.encoder.seeds import mean_std
 
 METRICS = ("hr@10", "ndcg@10")
+LIST_METRICS = ("coverage", "diversity", "category_coverage")  # of the top-10 lists (eval_run's protocol)
 SESSION_LENGTH = "session_length"
 
 
@@ -107,6 +108,7 @@ def run_one(
         "val": m["val"],
         "test": {k: res["model"][k] for k in METRICS},
         "test_hybrid": {k: res["hybrid"][k] for k in METRICS},
+        "lists": {name: {k: res[name][k] for k in LIST_METRICS if k in res[name]} for name in ("model", "hybrid")},
         **kept,
         "test_cold_start": {k: res["model"]["cold_start"][k] for k in METRICS},
         "baselines": {name: {k: b[k] for k in METRICS} for name, b in res["baselines"].items()},
@@ -151,7 +153,24 @@ def table(paths: list[Path]) -> str:
         "epoch), full ranking over all items, seen items excluded; mean ± sample std over seeds; every run has "
         "the same fixed epoch budget. s/epoch is wall clock on a shared 2-core machine (load varies).\n"
     )
-    return "\n".join(lines) + "\n" + note
+    return "\n".join(lines) + "\n" + lists_table(groups) + note
+
+
+def lists_table(groups: dict[tuple[str, str], list[dict[str, Any]]]) -> str:
+    """The top-10 lists' figures (model, then hybrid) of the groups whose every run recorded them;
+    "" when none did (runs from before they were recorded)."""
+    rows = []
+    for (data, variant), rs in groups.items():
+        if not all(set(LIST_METRICS) <= set(r.get("lists", {}).get("model", {})) for r in rs):
+            continue
+        cells = [mean_std([r["lists"][m][k] for r in rs]) for m in ("model", "hybrid") for k in LIST_METRICS]
+        rows.append(f"| {data} | {variant} | " + " | ".join(cell(c, len(rs)) for c in cells) + " |")
+    if not rows:
+        return ""
+    names = " | ".join(f"{m} {k}" for m in ("model", "hybrid") for k in LIST_METRICS)
+    title = "Top-10 lists: coverage of the catalogue, intra-list diversity, category coverage"
+    head = f"\n{title}\n\n| data | variant | {names} |"
+    return "\n".join([head, "|" + " --- |" * (2 + 2 * len(LIST_METRICS)), *rows]) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:

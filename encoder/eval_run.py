@@ -177,6 +177,7 @@ def _protocol(
         f"recency; similarity = shared weight / sqrt(neighbour length) over the latest {hybrid.sessions_per_item} "
         f"histories of each of its items; the {hybrid.session_neighbours} most similar vote with their similarity",
         "diversity": div_label,
+        "category_coverage": "mean share of the catalogue's categories that a top-k list touches (with categories)",
         "session_length": session_length,
     }
 
@@ -218,7 +219,8 @@ def evaluate_run(
     session_length = int(trained.config.get("session_length", model.cfg.session_length))
     hist, model_fn = _model_fn(model, matrix, seqs, users, 1, session_length, device)
     model_fn = memo_batch(model_fn)  # one model pass per batch for the model and both hybrids
-    div, div_label = _category_vectors(rows, catalogue), "1 - cosine of category multi-hot vectors"
+    cats = _category_vectors(rows, catalogue)  # [N, C] multi-hot, or None
+    div, div_label = cats, "1 - cosine of category multi-hot vectors"
     if div is None:
         div, div_label = matrix.cpu().numpy(), "1 - cosine of the model's item vectors"
 
@@ -238,8 +240,8 @@ def evaluate_run(
     }
     results: dict[str, dict] = {}
     for name, (ranks, tops) in rank_many(methods, hist, targets, keep_seen, k=K).items():
-        res = summarize(ranks, tops, n, div, k=K)
-        res["cold_start"] = summarize(ranks[cold], tops[cold], n, div, k=K)
+        res = summarize(ranks, tops, n, div, k=K, categories=cats)
+        res["cold_start"] = summarize(ranks[cold], tops[cold], n, div, k=K, categories=cats)
         results[name] = res
     results["hybrid"]["setting"], results["hybrid_validated"]["setting"] = setting, chosen
     served = {"model": methods["model"], "hybrid": methods["hybrid"]}  # what the worker's MMR re-ranks

@@ -14,7 +14,17 @@ import torch
 from tqdm import tqdm
 
 from streamrec.contracts.session_rows import left_pad
-from streamrec.encoder.metrics import coverage, hit_rate, intra_list_diversity, mrr, ndcg, target_ranks, top_k
+from streamrec.encoder.interests import max_over_interests
+from streamrec.encoder.metrics import (
+    category_coverage,
+    coverage,
+    hit_rate,
+    intra_list_diversity,
+    mrr,
+    ndcg,
+    target_ranks,
+    top_k,
+)
 from streamrec.encoder.model import Recommender
 
 ScoreFn = Callable[[list[int]], np.ndarray]  # user positions in the eval lists -> scores [b, N]
@@ -100,7 +110,16 @@ def memo_batch(fn: ScoreFn) -> ScoreFn:
     return score
 
 
-def summarize(ranks: np.ndarray, tops: np.ndarray, n_items: int, div_vectors: np.ndarray | None, k: int = 10) -> dict:
+def summarize(
+    ranks: np.ndarray,
+    tops: np.ndarray,
+    n_items: int,
+    div_vectors: np.ndarray | None,
+    k: int = 10,
+    categories: np.ndarray | None = None,
+) -> dict:
+    """Ranking figures of the targets and list figures of the top-k lists (``categories``: the
+    items' multi-hot categories [N, C], for the category coverage)."""
     out = {
         f"hr@{k}": hit_rate(ranks, k),
         f"ndcg@{k}": ndcg(ranks, k),
@@ -110,6 +129,8 @@ def summarize(ranks: np.ndarray, tops: np.ndarray, n_items: int, div_vectors: np
     }
     if div_vectors is not None:
         out["diversity"] = intra_list_diversity(tops, div_vectors)
+    if categories is not None:
+        out["category_coverage"] = category_coverage(tops[:, :k], categories)
     return out
 
 
@@ -122,7 +143,8 @@ def model_score_fn(
     session_length: int,
     device: torch.device,
 ) -> ScoreFn:
-    """Scores = session vector of the newest ``session_length`` history items @ item matrix."""
+    """Scores = session vector of the newest ``session_length`` history items @ item matrix (with
+    interests, each item's best interest: what the serving graph ranks by)."""
 
     def score(users: list[int]) -> np.ndarray:
         items, mask = left_pad([histories[u] for u in users], session_length)  # [b, L]
@@ -133,6 +155,6 @@ def model_score_fn(
         with torch.no_grad():
             vecs = item_matrix[torch.from_numpy(items).to(device)]  # [b, L, d]
             sess = model.session(vecs, torch.from_numpy(tys).to(device), torch.from_numpy(mask).to(device), g)
-            return (sess @ item_matrix.T).float().cpu().numpy()  # [b, N]
+            return max_over_interests(sess, item_matrix).float().cpu().numpy()  # [b, N]
 
     return score

@@ -58,3 +58,11 @@ def intra_list_diversity(top: np.ndarray, vectors: np.ndarray) -> float:
     k = top.shape[1]
     off = (sim.sum((1, 2)) - np.trace(sim, axis1=1, axis2=2)) / (k * (k - 1))  # [B] mean off-diagonal
     return float(np.mean(1.0 - off))
+
+
+def category_coverage(top: np.ndarray, categories: np.ndarray) -> float:
+    """Mean over lists of the share of all categories (``categories``: multi-hot [N, C]) that at
+    least one listed item has: how many of a user's possible tastes one list touches."""
+    if top.shape[0] == 0:
+        return 0.0
+    return float((categories[top].max(axis=1) > 0).mean())  # [B, C] -> mean per list of the share

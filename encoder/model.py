@@ -16,6 +16,7 @@ from torch import nn
 
 from streamrec.contracts.events import EVENT_TYPES
 from streamrec.encoder.cold_vectors import borrow_for_untrained
+from streamrec.encoder.interests import InterestPooling
 
 N_TYPES = len(EVENT_TYPES) + 1  # index 0 = padding, then EVENT_TYPES in order (+1)
 N_GAP_BUCKETS = 32  # log2 buckets of seconds since the previous event: 2^31 s covers 68 years
@@ -35,10 +36,13 @@ class ModelConfig:
     filter_mix: float = 0.0  # share of token mixing done by a learned causal filter (0 = attention only)
     cold_neighbours: int = 10  # an untrained row borrows its k text-nearest trained rows' vectors (0 = text only)
     cold_temperature: float = 0.05  # softmax temperature over those neighbours' text cosines
+    interests: int = 1  # M: session vectors (streamrec.encoder.interests); 1 = the newest position's output
 
     def __post_init__(self) -> None:
         if self.d % self.n_heads:
             raise ValueError(f"d={self.d} is not divisible by n_heads={self.n_heads}")
+        if self.interests < 1:
+            raise ValueError(f"interests={self.interests} < 1")
 
 
 def gap_buckets(gaps: torch.Tensor) -> torch.Tensor:
@@ -220,6 +224,7 @@ class SessionTower(nn.Module):
         self.blocks = nn.ModuleList([Block(cfg) for _ in range(cfg.n_layers)])
         self.ln_f = nn.LayerNorm(cfg.d)
         self.out = nn.Linear(cfg.d, cfg.d)
+        self.interest = InterestPooling(cfg.d, cfg.interests) if cfg.interests > 1 else None  # last: M=1 unchanged
 
     def forward_all(
         self,
@@ -231,7 +236,8 @@ class SessionTower(nn.Module):
     ) -> torch.Tensor:
         """Session vector after every prefix: [B, L, d] (position i sees positions <= i only);
         with ``last_only`` just the newest one, [B, 1, d], computed without the other queries of
-        the last layer."""
+        the last layer. With ``interests`` M > 1, the M interests after every prefix, [B, L, M, d]
+        ([B, 1, M, d]): they pool every position's output, so the last layer runs all queries."""
         L = item_vecs.shape[1]  # item_vecs [B, L, d]
         recency = torch.arange(L - 1, -1, -1, device=item_vecs.device)  # [L]: L-1 ... 0
         recency = recency.clamp(max=self.cfg.session_length - 1)  # [L]: longer inputs share the oldest slot
@@ -246,9 +252,13 @@ class SessionTower(nn.Module):
         # A padded query (all its keys padded) attends to itself, so no row is all -inf.
         allowed = causal.unsqueeze(0) & (mask.unsqueeze(1) | eye.unsqueeze(0))  # [B, L, L]
         allowed = allowed.unsqueeze(1)  # [B, 1, L, L], broadcast over heads
+        skip = last_only and self.interest is None  # the last layer may compute the newest query alone
         for i, block in enumerate(self.blocks):
-            x = block(x, allowed, mask, last_only and i == len(self.blocks) - 1)  # [B, L, d] ([B, 1, d] last)
-        return F.normalize(self.out(self.ln_f(x)), dim=-1)  # [B, L or 1, d]
+            x = block(x, allowed, mask, skip and i == len(self.blocks) - 1)  # [B, L, d] ([B, 1, d] last)
+        z = self.out(self.ln_f(x))  # [B, L or 1, d]
+        if self.interest is not None:
+            z = self.interest(z, mask, last_only)  # [B, L or 1, M, d]
+        return F.normalize(z, dim=-1)  # [B, L or 1, d] or [B, L or 1, M, d]
 
     def forward(
         self,
@@ -257,8 +267,9 @@ class SessionTower(nn.Module):
         mask: torch.Tensor,
         gaps: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """item_vecs [B, L, d] float32, types [B, L] int64, mask [B, L] bool -> session vec [B, d]."""
-        return self.forward_all(item_vecs, types, mask, gaps, last_only=True)[:, -1, :]  # [B, d]
+        """item_vecs [B, L, d] float32, types [B, L] int64, mask [B, L] bool -> session vec [B, d]
+        (interests [B, M, d] with M > 1)."""
+        return self.forward_all(item_vecs, types, mask, gaps, last_only=True)[:, -1]  # [B, d] or [B, M, d]
 
 
 class Recommender(nn.Module):
@@ -279,7 +290,8 @@ class Recommender(nn.Module):
         gaps: torch.Tensor | None = None,
         all_positions: bool = False,
     ) -> torch.Tensor:
-        """Catalogue rows [B, L] int64 -> session vectors [B, d] (or [B, L, d] for all prefixes)."""
+        """Catalogue rows [B, L] int64 -> session vectors [B, d] (or [B, L, d] for all prefixes;
+        with M > 1 interests, [B, M, d] or [B, L, M, d])."""
         vecs = self.items(item_idx) if item_matrix is None else item_matrix[item_idx]  # [B, L, d]
         if all_positions:
             return self.session.forward_all(vecs, types, mask, gaps)  # [B, L, d]

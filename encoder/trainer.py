@@ -24,6 +24,7 @@ from streamrec.datasets import Catalogue, EventLog
 from streamrec.encoder.artifact import TrainedModel
 from streamrec.encoder.data import Sequences, build_sequences, catalogue_rows, gaps_of, held_out_items
 from streamrec.encoder.evaluate import model_score_fn, rank_all, summarize
+from streamrec.encoder.interests import nearest_interest
 from streamrec.encoder.long_run import expected_epochs, run_dropout, set_dropout
 from streamrec.encoder.losses import (
     candidate_log_q,
@@ -174,6 +175,7 @@ def model_config(settings: EncoderSettings, session_length: int, n_items: int, t
         filter_mix=settings.filter_mix,
         cold_neighbours=settings.cold_neighbours,
         cold_temperature=settings.cold_temperature,
+        interests=settings.interests,
     )
 
 
@@ -288,7 +290,9 @@ class Trainer:
         hmask_d = torch.from_numpy(hmask).to(dev)
         types_d = torch.from_numpy(tys).to(dev)
         gaps_d = torch.from_numpy(gaps).to(dev) if gaps is not None else None
-        sess = self.model.session.forward_all(vecs[hist_rows], types_d, hmask_d, gaps_d)[hmask_d]  # [P, d]
+        sess = self.model.session.forward_all(vecs[hist_rows], types_d, hmask_d, gaps_d)[hmask_d]  # [P, d] or [P, M, d]
+        if self.cfg.interests > 1:
+            sess = nearest_interest(sess, vecs[target_rows])  # [P, d]: each target's own interest
         exclude = None
         if s.mask_seen:
             # Serving never shows an item already in the session, so training does not spend the
@@ -363,7 +367,9 @@ class Trainer:
             rows_v = torch.gather(hist_rows, 1, p_t)  # [B, L]
             types_v = torch.gather(types_d, 1, p_t) * pm_t  # [B, L]
             gaps_v = torch.gather(gaps_d, 1, p_t) if gaps_d is not None else None
-            views.append(self.model.session(vecs[rows_v], types_v, pm_t, gaps_v))  # [B, d]
+            view = self.model.session(vecs[rows_v], types_v, pm_t, gaps_v)  # [B, d] or [B, M, d]
+            # Interests: the views must agree head by head (a unit vector of their concatenation).
+            views.append(view if view.dim() == 2 else view.flatten(1) / view.shape[1] ** 0.5)  # [B, d or M*d]
         return session_contrastive(views[0], views[1], self.s.temperature)
 
     # -- validation -------------------------------------------------------------------------

@@ -131,6 +131,14 @@ class EncoderSettings(Section):
         "`streamrec eval` it overrides the model's",
     )
     cold_temperature: float = Field(0.05, gt=0.0, description="softmax temperature over those neighbours' text cosines")
+    interests: int = Field(
+        1,
+        ge=1,
+        le=16,
+        description="interest vectors per session (ComiRec-SA attentive pooling of the tower's states; an item "
+        "scores by its best interest, training by the interest nearest its target); 1 = one session vector, "
+        "docs/results/multi-interest.md",
+    )
 
 
 class TrainerSettings(Section):

@@ -1,0 +1,70 @@
+"""Multi-interest sessions: M vectors per session instead of one (``ModelConfig.interests``).
+
+One vector per session has to sit between a user's unrelated tastes (a horror fan who also
+watches cartoons), so it ranks neither well. ComiRec-SA (Cen et al., KDD 2020; its
+``ComiRec_SA`` model) pools the sequence's hidden states H [L, d] with M attention heads of
+their own, A = softmax over positions of W2 tanh(W1 H^T) [M, L], interests = A H [M, d]: each
+head learns which items it gathers.
+
+Causal pooling: training predicts the next item at every position at once (the tower's
+``forward_all``), so the interests after position t may pool positions <= t only. A head's
+logit depends on the key position alone, so this is the same masked softmax as the tower's
+causal attention with one query per position; the interests at the newest position, the ones
+serving reads, are computed exactly as in training.
+
+Training scores each target against the interest nearest to it (the "argmax" rule of ComiRec and
+MIND, :func:`nearest_interest`); serving gives each item its best interest's score
+(:func:`max_over_interests`), so a head is only ever asked to explain the items it is near.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class InterestPooling(nn.Module):
+    """Causal multi-head attentive pooling of the tower's output states (ComiRec-SA's W1, W2; the
+    hidden width is d where ComiRec's is 4d, so the head costs about one more d x d layer)."""
+
+    def __init__(self, d: int, interests: int) -> None:
+        super().__init__()
+        self.w1 = nn.Linear(d, d)
+        self.w2 = nn.Linear(d, interests, bias=False)
+
+    def forward(self, h: torch.Tensor, mask: torch.Tensor, last_only: bool = False) -> torch.Tensor:
+        """h [B, L, d], mask [B, L] bool -> interests [B, L, M, d] after every prefix (position t
+        pools positions <= t), or [B, 1, M, d] for the newest one with ``last_only``; not normalised."""
+        L = h.shape[1]
+        logits = self.w2(torch.tanh(self.w1(h))).transpose(1, 2)  # [B, M, L]: one logit per head and key
+        pos = torch.arange(L, device=h.device)  # [L]
+        causal = pos.unsqueeze(1) >= pos.unsqueeze(0)  # [L, L]: query i may pool key j <= i
+        eye = pos.unsqueeze(1) == pos.unsqueeze(0)  # [L, L]: a padded query pools itself, so no row is all -inf
+        allowed = causal.unsqueeze(0) & (mask.unsqueeze(1) | eye.unsqueeze(0))  # [B, L, L]
+        if last_only:
+            allowed = allowed[:, -1:]  # [B, 1, L]
+        att = logits.unsqueeze(2).masked_fill(~allowed.unsqueeze(1), float("-inf"))  # [B, M, Lq, L]
+        att = torch.softmax(att, dim=-1)  # [B, M, Lq, L]
+        return (att @ h.unsqueeze(1)).transpose(1, 2)  # [B, M, Lq, d] -> [B, Lq, M, d]
+
+
+def nearest_interest(interests: torch.Tensor, vecs: torch.Tensor) -> torch.Tensor:
+    """interests [B, M, d], vecs [B, d] -> [B, d]: each row's interest with the highest dot product
+    with its vector. The choice carries no gradient (an argmax); the chosen interest does, so a
+    target trains only the interest that already explains it best (ComiRec/MIND's label-aware rule)."""
+    which = (interests @ vecs.unsqueeze(2).to(interests.dtype)).squeeze(2).argmax(1)  # [B]
+    index = which.view(-1, 1, 1).expand(-1, 1, interests.shape[2])  # [B, 1, d]
+    return interests.gather(1, index).squeeze(1)  # [B, d]
+
+
+def best_of_interests(scores: torch.Tensor, interests: int) -> torch.Tensor:
+    """Scores [B*M, N] of every interest, rows session-major -> [B, N]: each item's best."""
+    return scores if interests == 1 else scores.view(-1, interests, scores.shape[1]).amax(1)
+
+
+def max_over_interests(sessions: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+    """sessions [B, d] (one vector) or [B, M, d] (interests), items [N, d] -> scores [B, N]; one
+    vector is the plain matmul, the same op as before interests existed."""
+    if sessions.dim() == 2:
+        return sessions @ items.T  # [B, N]
+    return best_of_interests(sessions.flatten(0, 1) @ items.T, sessions.shape[1])  # [B, N]
