@@ -106,14 +106,21 @@ def run_one(
         "cpu_s_per_epoch": round(cpu / len(m["epochs"]), 2),
         "full_softmax": trainer.full_softmax,
         "val": m["val"],
-        "test": {k: res["model"][k] for k in METRICS},
-        "test_hybrid": {k: res["hybrid"][k] for k in METRICS},
-        "lists": {name: {k: res[name][k] for k in LIST_METRICS if k in res[name]} for name in ("model", "hybrid")},
+        **_figures(res),
         **kept,
         "test_cold_start": {k: res["model"]["cold_start"][k] for k in METRICS},
         "baselines": {name: {k: b[k] for k in METRICS} for name, b in res["baselines"].items()},
         "protocol": res["protocol"],
         "loadavg": os.getloadavg(),
+    }
+
+
+def _figures(res: dict[str, Any]) -> dict[str, Any]:
+    """The test figures of the model and the hybrid an eval run kept: ranking, then the top-10 lists'."""
+    return {
+        "test": {k: res["model"][k] for k in METRICS},
+        "test_hybrid": {k: res["hybrid"][k] for k in METRICS},
+        "lists": {name: {k: res[name][k] for k in LIST_METRICS if k in res[name]} for name in ("model", "hybrid")},
     }
 
 

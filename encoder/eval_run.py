@@ -240,9 +240,8 @@ def evaluate_run(
     }
     results: dict[str, dict] = {}
     for name, (ranks, tops) in rank_many(methods, hist, targets, keep_seen, k=K).items():
-        res = summarize(ranks, tops, n, div, k=K, categories=cats)
-        res["cold_start"] = summarize(ranks[cold], tops[cold], n, div, k=K, categories=cats)
-        results[name] = res
+        results[name] = summarize(ranks, tops, n, div, k=K, categories=cats)
+        results[name]["cold_start"] = summarize(ranks[cold], tops[cold], n, div, k=K, categories=cats)
     results["hybrid"]["setting"], results["hybrid_validated"]["setting"] = setting, chosen
     served = {"model": methods["model"], "hybrid": methods["hybrid"]}  # what the worker's MMR re-ranks
     sweep_args = (matrix.cpu().numpy(), hist, targets, keep_seen, mmr_lambdas, pool, div)

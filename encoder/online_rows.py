@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from streamrec.contracts.session_rows import left_pad
+from streamrec.encoder.interests import max_over_interests
 from streamrec.encoder.metrics import hit_rate, ndcg, target_ranks
 
 
@@ -39,15 +40,16 @@ def row_tensors(rows: list[Row], device: torch.device) -> tuple[torch.Tensor, to
 
 @torch.no_grad()
 def evaluate_rows(model: torch.nn.Module, rows: list[Row], device: torch.device) -> dict[str, float]:
-    """HR@10 / NDCG@10 with full ranking over the catalogue, prefix items excluded."""
+    """HR@10 / NDCG@10 with full ranking over the catalogue, prefix items excluded (with interests,
+    each item scored by its best one, as served)."""
     model.eval()
-    items = model.items().cpu().numpy()  # [N, d]
+    items = model.items()  # [N, d]
     ranks = []
     for start in range(0, len(rows), 256):
         chunk = rows[start : start + 256]
         idx, types, mask = row_tensors(chunk, device)
-        sess = model.encode_sessions(idx, types, mask).cpu().numpy()  # [b, d]
-        scores = sess @ items.T  # [b, N]
+        sess = model.encode_sessions(idx, types, mask)  # [b, d] or [b, M, d]
+        scores = max_over_interests(sess, items).cpu().numpy()  # [b, N]
         for b, r in enumerate(chunk):
             scores[b, [p for p in r.prefix if p != r.target]] = -np.inf
         ranks.append(target_ranks(scores, np.array([r.target for r in chunk])))

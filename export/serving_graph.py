@@ -19,6 +19,12 @@ candidates, and re-scores those exactly in fp32: the scores it returns are the f
 its top K differs from fp32 only if an item of the true top K ranked below ``2 (K + L)`` by its
 int8 score. At 50k items x d=128 the matmul and TopK take 20 ms instead of 36 (batch 180, one
 core, measured here).
+
+A multi-interest tower (``ModelConfig.interests`` M > 1, :mod:`streamrec.encoder.interests`)
+returns [B, M, d]: each item scores by its best interest, in the graph, before the bias, the
+bonus, seen-masking and TopK (the int8 variant ranks and re-scores by the same maximum). The
+third output is then the interest that scored the top item, the one that explains the head of
+the feed. With M = 1 the graph is the single-vector chain, op for op.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import copy
 import torch
 from torch import nn
 
+from streamrec.encoder.interests import best_of_interests, max_over_interests, nearest_interest
 from streamrec.serving.signature import INPUT_NAMES, INT8_INPUTS, OUTPUT_NAMES
 
 __all__ = ["INPUT_NAMES", "INT8_INPUTS", "OUTPUT_NAMES", "ServingGraph"]
@@ -107,7 +114,8 @@ class ServingGraph(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         items = item_matrix.half() if self.half else item_matrix  # [N, d]
         item_vecs = items[session_items]  # [B, L, d]
-        session_vec = self.tower(item_vecs, session_types, session_mask)  # [B, d]
+        session_vec = self.tower(item_vecs, session_types, session_mask)  # [B, d], or interests [B, M, d]
+        m = session_vec.shape[1] if session_vec.dim() == 3 else 1  # a Python int: traced as a constant
         n_items = torch._shape_as_tensor(items)[0]
         seq = torch._shape_as_tensor(session_items)[1]
         # Seen items are masked among the best K + L candidates, not in the [B, N] matrix: at most
@@ -117,18 +125,24 @@ class ServingGraph(nn.Module):
         if self.int8:
             if item_codes is None or item_scales is None:
                 raise ValueError("the int8 serving graph needs item_codes and item_scales")
-            approx = Int8Scores.apply(session_vec, item_codes, item_scales, item_bias)  # [B, N]
+            flat = session_vec.flatten(0, 1) if m > 1 else session_vec  # [B*M, d]
+            approx = best_of_interests(Int8Scores.apply(flat, item_codes, item_scales, item_bias), m)  # [B, N]
             bonus = None
             if bonus_rows is not None and bonus_values is not None:
                 bonus = torch.zeros_like(approx).scatter_add(1, bonus_rows, bonus_values)  # [B, N]
                 approx = approx + bonus
             _, cand_rows = torch.topk(approx, torch.minimum(2 * (seq + self.k), n_items), dim=1)  # [B, C]
-            # exact fp32 scores of the candidates: [B, C, d] x [B, d, 1]
-            cand_scores = (items[cand_rows] @ session_vec.unsqueeze(2)).squeeze(2).float() + item_bias[cand_rows]
+            # exact fp32 scores of the candidates: [B, C, d] x [B, d, 1], or each one's best of M interests
+            cand = items[cand_rows]  # [B, C, d]
+            if m > 1:
+                exact = (cand @ session_vec.transpose(1, 2)).amax(2)  # [B, C, M] -> [B, C]
+            else:
+                exact = (cand @ session_vec.unsqueeze(2)).squeeze(2)  # [B, C]
+            cand_scores = exact.float() + item_bias[cand_rows]  # [B, C]
             if bonus is not None:
                 cand_scores = cand_scores + bonus.gather(1, cand_rows)
         else:
-            scores = (session_vec @ items.t()).float() + item_bias.unsqueeze(0)  # [B, N]
+            scores = max_over_interests(session_vec, items).float() + item_bias.unsqueeze(0)  # [B, N]
             if bonus_rows is not None and bonus_values is not None:
                 scores = scores.scatter_add(1, bonus_rows, bonus_values)  # [B, N]: -inf (unavailable) stays -inf
             cand_scores, cand_rows = torch.topk(scores, torch.minimum(seq + self.k, n_items), dim=1)  # [B, C]
@@ -137,4 +151,6 @@ class ServingGraph(nn.Module):
         cand_scores = cand_scores.masked_fill(hit.any(dim=2), float("-inf"))  # [B, C]
         top_scores, pos = torch.topk(cand_scores, self.k, dim=1)  # [B, K], [B, K]
         top_indices = cand_rows.gather(1, pos)  # [B, K]
+        if m > 1:
+            session_vec = nearest_interest(session_vec, items[top_indices[:, 0]])  # [B, d]: the top item's interest
         return top_scores, top_indices, session_vec.float()
