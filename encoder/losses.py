@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
+from streamrec.encoder.interests import max_over_interests
+
 # Largest [rows, candidates] logits block built at once (64 MiB of float32); larger losses are chunked.
 MAX_LOGITS = 1 << 24
 
@@ -28,7 +30,8 @@ def next_item_infonce(
     max_logits: int = MAX_LOGITS,
     hard: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> torch.Tensor:
-    """sessions [P, d] (normalised), target_rows [P] int (row of each positive in the candidates),
+    """sessions [P, d] (normalised; or interests [P, M, d]: every candidate, the target included,
+    scores by its nearest interest, as serving ranks), target_rows [P] int (row of each positive in the candidates),
     cand_vecs [C, d] (normalised, unique items), log_q [C] or None, exclude (rows [E], cols [E])
     int pairs or None (candidate ``cols[e]`` leaves the softmax of row ``rows[e]``; never a row's
     target; rows sorted), hard (vectors [P, H, d] normalised, log weights [P, H]) or None: each
@@ -40,7 +43,7 @@ def next_item_infonce(
     (recomputed in the backward pass), so the exact softmax over 50k+ items needs memory for one
     chunk, not for [P, C]."""
     n_rows = sessions.shape[0]
-    step = max(1, max_logits // max(cand_vecs.shape[0], 1))
+    step = max(1, max_logits // max(cand_vecs.shape[0] * (sessions.shape[1] if sessions.dim() == 3 else 1), 1))
     scaled = sessions * (1.0 / temperature)  # [P, d]: cheaper than dividing [P, C] logits
     if n_rows <= step:
         return _cross_entropy_sum(scaled, target_rows, cand_vecs, log_q, exclude, 0, hard) / max(n_rows, 1)
@@ -76,14 +79,17 @@ def _cross_entropy_sum(
 ) -> torch.Tensor:
     """Summed softmax cross-entropy of one row chunk; ``exclude`` rows count from ``row_offset``,
     ``hard`` is the chunk's own."""
-    logits = scaled @ cand_vecs.T.to(scaled.dtype)  # [p, C]
+    logits = max_over_interests(scaled, cand_vecs.to(scaled.dtype))  # [p, C]
     if log_q is not None:
         logits = logits - log_q.unsqueeze(0)  # [p, C]
     if exclude is not None:
         logits = logits.index_put((exclude[0] - row_offset, exclude[1]), logits.new_tensor(float("-inf")))  # [p, C]
     if hard is not None:
         vecs, log_w = hard
-        own = torch.einsum("pd,phd->ph", scaled, vecs.to(scaled.dtype)) + log_w.to(scaled.dtype)  # [p, H]
+        if scaled.dim() == 3:  # interests [p, M, d]: each hard negative's nearest one
+            own = torch.einsum("pmd,phd->pmh", scaled, vecs.to(scaled.dtype)).amax(1) + log_w.to(scaled.dtype)
+        else:
+            own = torch.einsum("pd,phd->ph", scaled, vecs.to(scaled.dtype)) + log_w.to(scaled.dtype)  # [p, H]
         logits = torch.cat([logits, own], dim=1)  # [p, C + H]: targets still index the first C
     return F.cross_entropy(logits.float(), target_rows, reduction="sum")
 

@@ -35,7 +35,6 @@ from streamrec.contracts.training_batch import Example
 from streamrec.encoder.artifact import TrainedModel
 from streamrec.encoder.gate import GateResult, promotes
 from streamrec.encoder.hard_negatives import ShownRows, padded
-from streamrec.encoder.interests import nearest_interest
 from streamrec.encoder.item_table import append_cold_rows, append_id_rows, carry_moments, set_text_rows
 from streamrec.encoder.losses import candidate_log_q, next_item_infonce
 from streamrec.encoder.online_rows import Row, evaluate_rows, row_tensors
@@ -226,8 +225,6 @@ class OnlineLearner:
             uniform = pool[uniform]  # [U], available rows only
         cands, target_rows = torch.unique(torch.cat([targets, uniform]), return_inverse=True)  # [C], [B+U]
         cand_vecs = self.model.items(cands)  # [C, d]
-        if sessions.dim() == 3:  # as offline: an example trains the interest nearest its target
-            sessions = nearest_interest(sessions, cand_vecs[target_rows[: len(rows)]])  # [B, d]
         log_q = None
         if self.encoder.logq:
             total = sum(self.pop.values())

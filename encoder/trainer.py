@@ -291,8 +291,6 @@ class Trainer:
         types_d = torch.from_numpy(tys).to(dev)
         gaps_d = torch.from_numpy(gaps).to(dev) if gaps is not None else None
         sess = self.model.session.forward_all(vecs[hist_rows], types_d, hmask_d, gaps_d)[hmask_d]  # [P, d] or [P, M, d]
-        if self.cfg.interests > 1:
-            sess = nearest_interest(sess, vecs[target_rows])  # [P, d]: each target's own interest
         exclude = None
         if s.mask_seen:
             # Serving never shows an item already in the session, so training does not spend the
@@ -302,7 +300,8 @@ class Trainer:
         if s.supcon_weight > 0:
             # Anchors: each window's newest position (the last row of each session in ``sess``).
             anchors = torch.from_numpy(np.cumsum(hmask.sum(axis=1)) - 1).to(dev)  # [B]
-            loss = loss + s.supcon_weight * same_target_contrastive(sess, target_rows, anchors, s.temperature)
+            own = sess if sess.dim() == 2 else nearest_interest(sess, vecs[target_rows])  # [P, d]: targets' interests
+            loss = loss + s.supcon_weight * same_target_contrastive(own, target_rows, anchors, s.temperature)
         if s.cl_weight > 0 and len(batch) > 1:
             loss = loss + s.cl_weight * self._augmented_views(vecs, hist_rows, hmask, types_d, gaps_d, rng)
         return loss

@@ -10,6 +10,7 @@ from support.tiny_model import N_ITEMS, chain_examples
 
 from streamrec.encoder.artifact import TrainedModel
 from streamrec.encoder.interests import max_over_interests, nearest_interest
+from streamrec.encoder.losses import next_item_infonce
 from streamrec.encoder.model import ModelConfig, Recommender
 from streamrec.encoder.online import OnlineLearner
 from streamrec.encoder.online_rows import evaluate_rows
@@ -88,6 +89,22 @@ def test_a_target_trains_only_its_nearest_interest() -> None:
     assert interests.grad is not None
     touched = interests.grad.abs().sum(-1) > 0  # [B, M]
     assert touched.tolist() == [[False, False, True], [True, False, False], [False, True, False], [False, False, True]]
+
+
+@pytest.mark.parametrize("max_logits", [10**9, 200])  # whole, then checkpointed row chunks
+def test_the_loss_scores_every_candidate_by_its_nearest_interest(max_logits: int) -> None:
+    torch.manual_seed(0)
+    interests = torch.nn.functional.normalize(torch.randn(9, 3, 8), dim=-1).requires_grad_()  # [P, M, d]
+    cands = torch.nn.functional.normalize(torch.randn(20, 8), dim=-1)  # [C, d]
+    targets, log_q = torch.randint(20, (9,)), torch.rand(20)
+    hard = torch.nn.functional.normalize(torch.randn(9, 2, 8), dim=-1), torch.zeros(9, 2)  # [P, H, d], [P, H]
+    loss = next_item_infonce(interests, targets, cands, log_q, 0.1, None, max_logits, hard)
+    best = torch.einsum("pmd,cd->pmc", interests, cands).amax(1) / 0.1 - log_q  # [P, C]: target's nearest too
+    own = torch.einsum("pmd,phd->pmh", interests, hard[0]).amax(1) / 0.1  # [P, H]
+    expect = torch.nn.functional.cross_entropy(torch.cat([best, own], dim=1), targets)
+    torch.testing.assert_close(loss, expect)
+    (grad,) = torch.autograd.grad(loss, interests)
+    assert (grad.abs().sum(-1) > 0).all()  # every interest meets negatives, not only the target's
 
 
 def test_an_item_scores_by_its_best_interest() -> None:
