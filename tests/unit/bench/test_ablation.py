@@ -35,3 +35,34 @@ def test_table_is_mean_and_std_over_seeds(tmp_path: Path) -> None:
     row = table([path]).splitlines()[2]
     assert "| toy | v | d_model=64 | 2 | 3 |" in row
     assert "0.2000 ± 0.1414" in row  # NDCG@10 mean and sample std
+
+
+def test_interest_page_compares_each_m_with_one_under_the_target(tmp_path: Path) -> None:
+    from streamrec.bench.interests_report import report
+
+    def run(m: int, ndcg: float, cats: float) -> dict:
+        metrics = {"hr@10": 2 * ndcg, "ndcg@10": ndcg}
+        lists = {"coverage": 0.1, "diversity": 0.5, "category_coverage": cats}
+        return {
+            "command": "python -m streamrec.bench.ablation ...",
+            "data": "toy",
+            "variant": f"m{m}",
+            "overrides": {"interests": m},
+            "settings": {"interests": m},
+            "seed": 0,
+            "epochs": 3,
+            "s_per_epoch": 2.0,
+            "test": metrics,
+            "test_hybrid": metrics,
+            "lists": {"model": lists, "hybrid": lists},
+            "baselines": {"cooccurrence": metrics},
+        }
+
+    path = tmp_path / "runs.jsonl"
+    runs = [run(1, 0.10, 0.30), run(2, 0.095, 0.34), run(4, 0.08, 0.40)]  # M=2 within 0.008 and +13%
+    path.write_text("\n".join(map(json.dumps, runs)) + "\n")
+    page = report([path])
+    assert "| model | 2 | -0.0050 | +13.3% | yes |" in page
+    assert "| model | 4 | -0.0200 | +33.3% | no |" in page
+    assert "meet the target at M = 2" in page
+    assert "| toy | m4 | 0.1000 | 0.5000 | 0.4000 |" in page  # the top-10 lists' table
