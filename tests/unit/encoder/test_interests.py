@@ -4,11 +4,13 @@ each item's best interest."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from support.tiny_model import N_ITEMS, chain_examples
 
-from streamrec.encoder.artifact import TrainedModel
+from streamrec.encoder.artifact import TrainedModel, load_model_dir, save_model_dir
 from streamrec.encoder.interests import max_over_interests, nearest_interest
 from streamrec.encoder.losses import next_item_infonce
 from streamrec.encoder.model import ModelConfig, Recommender
@@ -116,13 +118,18 @@ def test_an_item_scores_by_its_best_interest() -> None:
     assert torch.equal(max_over_interests(one, items), one @ items.T)
 
 
-def test_offline_training_learns_with_interests() -> None:
+def test_offline_training_learns_with_interests_and_the_model_directory_keeps_them(tmp_path: Path) -> None:
     _, log = generate_sample(0, n_users=60, n_items=40)
     settings = EncoderSettings(d_model=16, n_layers=1, epochs=3, interests=2, supcon_weight=0.1, cl_weight=0.1)
     trained = Trainer(log, None, settings, 10, torch.device("cpu"), progress=False).fit()
-    assert trained.model_config.interests == 2
     losses = [h["loss"] for h in trained.metrics["epochs"]]
     assert losses[-1] < losses[0]
+    loaded = load_model_dir(save_model_dir(tmp_path / "m", trained))
+    assert loaded.model_config.interests == 2
+    idx, types, mask = torch.tensor([[1, 2, 3]]), torch.ones(1, 3, dtype=torch.long), torch.ones(1, 3, dtype=torch.bool)
+    with torch.no_grad():
+        got = loaded.model.encode_sessions(idx, types, mask)  # [1, M, d]
+        assert got.shape == (1, 2, 16) and torch.equal(got, trained.model.eval().encode_sessions(idx, types, mask))
 
 
 def test_online_updates_learn_with_interests() -> None:
