@@ -1,6 +1,6 @@
 """Multi-interest sessions: one interest is the single-vector tower as it was, M interests are
-causal and padding-blind, training scores a target against its nearest interest, ranking takes
-each item's best interest."""
+causal and padding-blind, training and ranking score every item by its nearest interest, and the
+offline trainer, the model directory and the online learner all carry them."""
 
 from __future__ import annotations
 
@@ -83,7 +83,7 @@ def test_interests_are_causal_padding_blind_and_newest_matches_all(mix: float) -
         assert torch.isfinite(m.session.forward_all(garbage, types, padded_mask)).all()
 
 
-def test_a_target_trains_only_its_nearest_interest() -> None:
+def test_nearest_interest_is_the_argmax_and_only_it_gets_gradient() -> None:
     interests = torch.nn.functional.normalize(torch.randn(4, 3, 8), dim=-1).requires_grad_()  # [B, M, d]
     targets = interests.detach()[torch.arange(4), torch.tensor([2, 0, 1, 2])] + 0.01  # [B, d]
     picked = nearest_interest(interests, targets)  # [B, d]
