@@ -25,7 +25,6 @@ from streamrec.encoder.artifact import TrainedModel
 from streamrec.encoder.data import Sequences, build_sequences, catalogue_rows, gaps_of, held_out_items
 from streamrec.encoder.evaluate import model_score_fn, rank_all, summarize
 from streamrec.encoder.interests import nearest_interest
-from streamrec.encoder.long_run import expected_epochs, run_dropout, set_dropout
 from streamrec.encoder.losses import (
     candidate_log_q,
     next_item_infonce,
@@ -400,16 +399,6 @@ class Trainer:
             torch.use_deterministic_algorithms(was_deterministic)
             torch.utils.deterministic.fill_uninitialized_memory = was_filling
 
-    def _pick_dropout(self, first_epoch_s: float) -> dict[str, float]:
-        """Switch to ``long_dropout`` for the rest of the run when the budget fits a long one."""
-        s = self.s
-        epochs = expected_epochs(s.epochs, self.budget_minutes, first_epoch_s)
-        p = run_dropout(s.dropout, s.long_dropout, s.long_run_epochs, epochs)
-        if p != s.dropout:
-            set_dropout(self.model, p)
-            log.info("%d epochs fit the budget (epoch 1: %.0f s): dropout %.2f from epoch 2", epochs, first_epoch_s, p)
-        return {"epoch_1": s.dropout, "then": p, "expected_epochs": epochs}
-
     def _fit(self) -> TrainedModel:
         from tqdm import tqdm
 
@@ -424,7 +413,6 @@ class Trainer:
         best, best_state, best_epoch, bad, stale = -1.0, None, 0, 0, 0
         best_opt: dict | None = None
         history = []
-        dropout = {"epoch_1": s.dropout, "then": s.dropout}
         # Exponential moving average of the weights (Polyak averaging): validated and saved in
         # place of the raw weights, it smooths out the step-to-step noise of small-batch training.
         ema = EMA(self.net, s.ema_decay) if s.ema_decay > 0 else None
@@ -492,8 +480,6 @@ class Trainer:
                     group["lr"] = lr
                 stale = 0
                 log.info("validation plateau: back to epoch %d at lr %.2g", best_epoch, lrs[0])
-            if epoch == 1:
-                dropout = self._pick_dropout(time.monotonic() - t0)
             if self.budget_minutes is not None and time.monotonic() - t0 > 60 * self.budget_minutes:
                 log.warning(
                     "stopping after %d epochs: the %.1f-minute training budget is spent", epoch, self.budget_minutes
@@ -512,7 +498,6 @@ class Trainer:
             "items": self.cfg.n_items,
             "warm_items": int(self.model.items.warm.sum()),
             "windows": len(self.windows.items),
-            "dropout": dropout,
         }
         text_model = self.text_model.as_dict() if isinstance(self.text_model, TextModelRef) else self.text_model
         config = {"text_model": text_model, "train": s.model_dump(), "session_length": self.session_length}

