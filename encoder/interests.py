@@ -6,6 +6,13 @@ watches cartoons), so it ranks neither well. ComiRec-SA (Cen et al., KDD 2020; i
 their own, A = softmax over positions of W2 tanh(W1 H^T) [M, L], interests = A H [M, d]: each
 head learns which items it gathers.
 
+Here interest m = h_t + g_m (A H)_m: the newest position's output h_t (the single session
+vector, which attends from the newest item) plus a gated pooled offset, the gates g starting at
+0, so M interests start as M copies of the one vector and move apart only as far as the loss
+pays for. ComiRec's pooling alone has no query from the newest item: on ml-100k (M = 2, epoch 6
+of the 30-epoch bench) it trained to a higher loss than M = 1 (6.57 vs 6.09) and a lower
+validation NDCG@10 (0.053 vs 0.081; docs/results/ablation-ml100k-interests-stopped.json).
+
 Causal pooling: training predicts the next item at every position at once (the tower's
 ``forward_all``), so the interests after position t may pool positions <= t only. A head's
 logit depends on the key position alone, so this is the same masked softmax as the tower's
@@ -16,9 +23,9 @@ Serving gives each item its best interest's score (:func:`max_over_interests`), 
 uses the same scores: the target is scored against the interest nearest to it (the "argmax" rule
 of ComiRec and MIND) and so is every negative, in one softmax (``losses.next_item_infonce``).
 ComiRec contrasts only the target's interest with the negatives; its other interests then never
-meet a negative, and the max at serving lets them rank anything. Measured on ml-100k (M = 2, same
-seed, epoch 6 of the 30-epoch bench), that rule reached M = 1's training loss (6.09 vs 6.09) at
-half its validation NDCG@10 (0.043 vs 0.081; docs/results/ablation-ml100k-interests-target-only-stopped.json).
+meet a negative, and the max at serving lets them rank anything. On ml-100k (M = 2, pooling
+alone, epoch 6), that rule reached M = 1's training loss (6.09 vs 6.09) at about half its
+validation NDCG@10 (0.043 vs 0.081; the same file).
 :func:`nearest_interest` picks the target's interest where one vector per example is needed
 (the supervised contrastive term) and the interest that scored the served top item.
 """
@@ -37,10 +44,12 @@ class InterestPooling(nn.Module):
         super().__init__()
         self.w1 = nn.Linear(d, d)
         self.w2 = nn.Linear(d, interests, bias=False)
+        self.gate = nn.Parameter(torch.zeros(interests, 1))  # [M, 1]: how far each interest leaves h_t
 
     def forward(self, h: torch.Tensor, mask: torch.Tensor, last_only: bool = False) -> torch.Tensor:
-        """h [B, L, d], mask [B, L] bool -> interests [B, L, M, d] after every prefix (position t
-        pools positions <= t), or [B, 1, M, d] for the newest one with ``last_only``; not normalised."""
+        """h [B, L, d], mask [B, L] bool -> interests [B, L, M, d] after every prefix (position t:
+        h_t + its gated pooling of positions <= t), or [B, 1, M, d] for the newest one with
+        ``last_only``; not normalised."""
         L = h.shape[1]
         logits = self.w2(torch.tanh(self.w1(h))).transpose(1, 2)  # [B, M, L]: one logit per head and key
         pos = torch.arange(L, device=h.device)  # [L]
@@ -51,7 +60,9 @@ class InterestPooling(nn.Module):
             allowed = allowed[:, -1:]  # [B, 1, L]
         att = logits.unsqueeze(2).masked_fill(~allowed.unsqueeze(1), float("-inf"))  # [B, M, Lq, L]
         att = torch.softmax(att, dim=-1)  # [B, M, Lq, L]
-        return (att @ h.unsqueeze(1)).transpose(1, 2)  # [B, M, Lq, d] -> [B, Lq, M, d]
+        pooled = (att @ h.unsqueeze(1)).transpose(1, 2)  # [B, M, Lq, d] -> [B, Lq, M, d]
+        newest = h[:, -1:] if last_only else h  # [B, Lq, d]
+        return newest.unsqueeze(2) + self.gate * pooled  # [B, Lq, M, d]
 
 
 def nearest_interest(interests: torch.Tensor, vecs: torch.Tensor) -> torch.Tensor:

@@ -20,7 +20,7 @@ from streamrec.encoder.trainer import Trainer
 from streamrec.sample import generate_sample
 from streamrec.settings.encoder import EncoderSettings, TrainerSettings
 
-HEAD = {"session.interest.w1.weight", "session.interest.w1.bias", "session.interest.w2.weight"}
+HEAD = {"session.interest.w1.weight", "session.interest.w1.bias", "session.interest.w2.weight", "session.interest.gate"}
 # The first 4 components of the 3 session vectors of _inputs(), from the tower before interests
 # existed (commit d66246c, same seed and config): M = 1 must still compute them.
 BEFORE = [
@@ -33,7 +33,11 @@ BEFORE = [
 def _model(interests: int, filter_mix: float = 0.5) -> Recommender:
     torch.manual_seed(0)
     shape = {"d": 16, "n_layers": 2, "n_heads": 2, "session_length": 8, "n_items": 30, "text_dim": 6}
-    return Recommender(ModelConfig(**shape, filter_mix=filter_mix, interests=interests)).eval()
+    model = Recommender(ModelConfig(**shape, filter_mix=filter_mix, interests=interests)).eval()
+    if model.session.interest is not None:  # gates start at 0 (M copies of one vector): open them
+        with torch.no_grad():
+            model.session.interest.gate.copy_(torch.linspace(0.5, 1.5, interests).unsqueeze(1))
+    return model
 
 
 def _inputs() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -52,6 +56,9 @@ def test_one_interest_is_the_single_vector_tower_as_before() -> None:
     # The head is built last, so the same seed draws every other weight as before.
     assert all(torch.equal(v, two.state_dict()[k]) for k, v in one.state_dict().items())
     vecs, types, mask = _inputs()
+    with torch.no_grad():
+        two.session.interest.gate.zero_()  # closed gates: every interest is the single vector
+        torch.testing.assert_close(two.session(vecs, types, mask)[:, 1], one.session(vecs, types, mask))
     with torch.no_grad():
         out = one.session(vecs, types, mask)  # [B, d]
     assert out.shape == (3, 16)

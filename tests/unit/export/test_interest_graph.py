@@ -20,7 +20,11 @@ M = 3
 def _tower() -> SessionTower:
     torch.manual_seed(0)
     cfg = ModelConfig(d=D, n_heads=2, session_length=L, n_items=N_ITEMS, filter_mix=0.5, interests=M, dropout=0.0)
-    return Recommender(cfg).session.eval()
+    tower = Recommender(cfg).session.eval()
+    assert tower.interest is not None
+    with torch.no_grad():  # gates start at 0 (M copies of one vector): open them
+        tower.interest.gate.copy_(torch.linspace(0.5, 1.5, M).unsqueeze(1))
+    return tower
 
 
 def _reference(tower: SessionTower, feeds: dict[str, torch.Tensor], exclude_seen: bool) -> tuple[torch.Tensor, ...]:
