@@ -37,8 +37,9 @@ from torch import nn
 
 
 class InterestPooling(nn.Module):
-    """Causal multi-head attentive pooling of the tower's output states (ComiRec-SA's W1, W2; the
-    hidden width is d where ComiRec's is 4d, so the head costs about one more d x d layer)."""
+    """The newest output state plus a gated causal multi-head attentive pooling of all of them
+    (ComiRec-SA's W1, W2; the hidden width is d where ComiRec's is 4d, so the head costs about one
+    more d x d layer)."""
 
     def __init__(self, d: int, interests: int) -> None:
         super().__init__()
@@ -67,8 +68,8 @@ class InterestPooling(nn.Module):
 
 def nearest_interest(interests: torch.Tensor, vecs: torch.Tensor) -> torch.Tensor:
     """interests [B, M, d], vecs [B, d] -> [B, d]: each row's interest with the highest dot product
-    with its vector. The choice carries no gradient (an argmax); the chosen interest does, so a
-    target trains only the interest that already explains it best (ComiRec/MIND's label-aware rule)."""
+    with its vector (an argmax: the choice carries no gradient, the chosen interest does). The
+    target's interest where a loss needs one vector per example; the top item's in the graph."""
     which = (interests @ vecs.unsqueeze(2).to(interests.dtype)).squeeze(2).argmax(1)  # [B]
     index = which.view(-1, 1, 1).expand(-1, 1, interests.shape[2])  # [B, 1, d]
     return interests.gather(1, index).squeeze(1)  # [B, d]
