@@ -124,9 +124,10 @@ class EncoderSettings(Section):
         1,
         ge=1,
         le=16,
-        description="interest vectors per session (ComiRec-SA attentive pooling of the tower's states; an item "
-        "scores by its best interest, training by the interest nearest its target); 1 = one session vector, "
-        "docs/results/multi-interest.md",
+        description="interest vectors per session: the newest position's output plus a gated ComiRec-SA attentive "
+        "pooling of the tower's states each; every item, in training and serving, scores by its nearest interest. "
+        "1 = one session vector, the default: 2 and 4 kept ml-100k's NDCG@10 but not more genres in the top 10 "
+        "(docs/results/multi-interest.md)",
     )
 
 
