@@ -131,8 +131,13 @@ def cell(stat: dict[str, float] | None, n: int) -> str:
     return f"{stat['mean']:.4f} ± {stat['std']:.4f}" if n > 1 else f"{stat['mean']:.4f}"
 
 
+def read_runs(paths: list[Path]) -> list[dict[str, Any]]:
+    """Every run (JSON line) of the bench's output files, in file order."""
+    return [json.loads(line) for p in paths for line in p.read_text().splitlines() if line.strip()]
+
+
 def table(paths: list[Path]) -> str:
-    runs = [json.loads(line) for p in paths for line in p.read_text().splitlines() if line.strip()]
+    runs = read_runs(paths)
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in runs:
         groups.setdefault((r["data"], r["variant"]), []).append(r)

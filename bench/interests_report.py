@@ -9,11 +9,10 @@ of M = 1, and category coverage of the top 10 at least 10% higher), and the defa
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
-from streamrec.bench.ablation import table
+from streamrec.bench.ablation import read_runs, table
 
 NDCG_SLACK = 0.008  # the standard error of NDCG@10 on ml-100k's 943 test users (issue 23)
 COVERAGE_GAIN = 0.10  # category coverage of the top 10, relative to M = 1
@@ -70,7 +69,7 @@ def _verdicts(runs: list[dict[str, Any]]) -> tuple[list[str], int]:
 
 
 def report(paths: list[Path]) -> str:
-    runs = [json.loads(line) for p in paths for line in p.read_text().splitlines() if line.strip()]
+    runs = read_runs(paths)
     rows, default = _verdicts(runs)
     from streamrec.settings.encoder import EncoderSettings
 
