@@ -288,11 +288,7 @@ class Recommender(nn.Module):
         mask: torch.Tensor,
         item_matrix: torch.Tensor | None = None,
         gaps: torch.Tensor | None = None,
-        all_positions: bool = False,
     ) -> torch.Tensor:
-        """Catalogue rows [B, L] int64 -> session vectors [B, d] (or [B, L, d] for all prefixes;
-        with M > 1 interests, [B, M, d] or [B, L, M, d])."""
+        """Catalogue rows [B, L] int64 -> session vectors [B, d] ([B, M, d] with M > 1 interests)."""
         vecs = self.items(item_idx) if item_matrix is None else item_matrix[item_idx]  # [B, L, d]
-        if all_positions:
-            return self.session.forward_all(vecs, types, mask, gaps)  # [B, L, d]
         return self.session(vecs, types, mask, gaps)  # [B, d]
