@@ -32,7 +32,6 @@ from streamrec.encoder.losses import (
     seen_pairs,
     session_contrastive,
 )
-from streamrec.encoder.lr_schedule import StepRates
 from streamrec.encoder.model import ModelConfig, Recommender
 from streamrec.encoder.text import embed_texts
 from streamrec.encoder.text_finetune import TunedText, resolve
@@ -418,8 +417,6 @@ class Trainer:
         # place of the raw weights, it smooths out the step-to-step noise of small-batch training.
         ema = EMA(self.net, s.ema_decay) if s.ema_decay > 0 else None
         amp = self.amp_dtype is not None
-        budget_s = None if self.budget_minutes is None else 60 * self.budget_minutes
-        rates = StepRates(opt, s.lr_schedule, s.epochs, budget_s)
         t0 = time.monotonic()
         for epoch in range(1, s.epochs + 1):
             self.net.train()
@@ -429,8 +426,7 @@ class Trainer:
             batches = [order[i : i + s.batch_size].tolist() for i in range(0, len(order), s.batch_size)]
             total = 0.0
             bar = tqdm(batches, desc=f"epoch {epoch}/{s.epochs}", unit="batch", disable=not self.progress, leave=False)
-            for i, batch in enumerate(bar):
-                rates.apply(epoch, i, len(batches), time.monotonic() - t0)
+            for batch in bar:
                 with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.bfloat16, enabled=amp):
                     loss = self._step(batch, rng, gen)
                 opt.zero_grad(set_to_none=True)
@@ -478,11 +474,13 @@ class Trainer:
                 self.net.load_state_dict(best_state)
                 if ema is not None:
                     ema = EMA(self.net, s.ema_decay)
+                lrs = [g["lr"] * s.lr_decay for g in opt.param_groups]
                 opt.load_state_dict(best_opt)
-                rates.decay(s.lr_decay)
+                for group, lr in zip(opt.param_groups, lrs, strict=True):
+                    group["lr"] = lr
                 stale = 0
-                log.info("validation plateau: back to epoch %d at base lr %.2g", best_epoch, rates.base[0])
-            if budget_s is not None and time.monotonic() - t0 > budget_s:
+                log.info("validation plateau: back to epoch %d at lr %.2g", best_epoch, lrs[0])
+            if self.budget_minutes is not None and time.monotonic() - t0 > 60 * self.budget_minutes:
                 log.warning(
                     "stopping after %d epochs: the %.1f-minute training budget is spent", epoch, self.budget_minutes
                 )

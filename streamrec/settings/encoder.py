@@ -56,11 +56,6 @@ class EncoderSettings(Section):
     lr_decay: float = Field(
         1.0, gt=0.0, le=1.0, description="factor on the learning rate at each plateau (1 = off: constant learning rate)"
     )
-    lr_schedule: Literal["constant", "cosine"] = Field(
-        "constant",
-        description="learning rate over a run: 'constant', or 'cosine' = annealed to 0 by the end of the run "
-        "(the epoch cap or the wall-clock budget, whichever comes first)",
-    )
     batch_size: int = Field(128, ge=1, description="training batch size")
     lr: float = Field(3e-3, gt=0, description="learning rate")
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay")
