@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import torch
 from torch import nn
 
 from streamrec.cooccurrence import FILE_NAME as COOCCURRENCE_NPZ
@@ -23,7 +24,9 @@ from streamrec.cooccurrence import Cooccurrence
 from streamrec.export.onnx_export import export_serving_graph
 from streamrec.export.parity import GoldenCase, ParityError, ParityReport, check_parity, golden_cases
 from streamrec.export.text_export import TextSpec, export_text_tower, text_spec
+from streamrec.serving.ann import AnnIndex
 from streamrec.serving.artifact import (
+    ANN_INDEX,
     MODEL_DIR_TAR,
     SESSION_FP16_ONNX,
     SESSION_INT8_ONNX,
@@ -123,18 +126,18 @@ def export_model(
     trained_rows: np.ndarray | None = None,
     cooccurrence: Cooccurrence | None = None,
     model_dir: Path | None = None,
+    ann_min_items: int = 0,
     progress: Progress = lambda _msg: None,
 ) -> ExportResult:
     """Export, check and publish one version; raises :class:`ParityError` (nothing written) when
     onnxruntime does not reproduce eager torch. K: :func:`exported_k`. ``text``: the text tower (``text.onnx``);
     ``trained_rows``: bool [N], the rows with a trained id embedding; ``model_dir``: the model
     directory the version was exported from, shipped packed (``model_dir.tar``) for trainers to
-    continue from."""
+    continue from; ``ann_min_items``: from this many items (0 = never), the ANN index (``items.faiss``)."""
     t0 = time.perf_counter()
     item_matrix = np.ascontiguousarray(item_matrix, dtype=np.float32)
     n, d = item_matrix.shape
-    k = exported_k(k, pool, n)
-    tower = tower.eval()
+    k, tower = exported_k(k, pool, n), tower.eval()
     cases = golden_cases(n, session_length, real_golden(item_ids, item_matrix, real_sessions, session_length))
     with registry.staging() as staging:
         variants = [(SESSION_ONNX, "fp32")]
@@ -142,7 +145,7 @@ def export_model(
         variants += [(SESSION_INT8_ONNX, "int8")] if int8 else []
         reports = _export_checked(tower, staging, variants, item_matrix, k, session_length, cases, progress)
         parity = {r.variant: r.as_dict() for r in reports} | _save_item_side(staging, text, trained_rows, n, progress)
-        save_items(staging, list(item_ids), item_matrix)
+        _save_catalogue(staging, item_ids, item_matrix, tower if 0 < ann_min_items <= n else None, progress)
         _save_extras(staging, cooccurrence, model_dir)
         sizes = {p.name: p.stat().st_size for p in staging.iterdir()}
         meta = seal(
@@ -164,6 +167,22 @@ def export_model(
         progress(f"publishing {meta.version}")
         ref = registry.publish(staging)
     return ExportResult(ref, reports, sizes, time.perf_counter() - t0, {"version": meta.version})
+
+
+def _save_catalogue(
+    staging: Path, item_ids: Sequence[str], item_matrix: np.ndarray, ann_tower: nn.Module | None, progress: Progress
+) -> None:
+    """The item ids and matrix, and with ``ann_tower`` the ANN index of the matrix: only for a tower
+    of one vector per session (the index serves no multi-interest tower, M > 1)."""
+    save_items(staging, list(item_ids), item_matrix)
+    if ann_tower is None:
+        return
+    with torch.no_grad():
+        d = item_matrix.shape[1]
+        out = ann_tower(torch.zeros(1, 1, d), torch.ones(1, 1, dtype=torch.long), torch.ones(1, 1, dtype=torch.bool))
+    if out.dim() == 2:  # [B, d]; interests are [B, M, d]
+        progress(f"building the ANN index of {len(item_ids)} items")
+        AnnIndex.build(item_matrix).save(staging / ANN_INDEX)
 
 
 def _save_extras(staging: Path, cooccurrence: Cooccurrence | None, model_dir: Path | None) -> None:
@@ -204,6 +223,7 @@ def export_model_dir(
     text_dirs: Sequence[Path] = (),
     text_cache: Path | None = None,
     ship_model_dir: bool = False,
+    ann_min_items: int = 0,
     progress: Progress = lambda _msg: None,
 ) -> ExportResult:
     """:func:`export_model` for a directory written by ``streamrec train``; ``ship_model_dir``
@@ -225,6 +245,7 @@ def export_model_dir(
         text=text_spec(trained, text_dirs, text_cache),
         trained_rows=trained.trained_rows(),
         model_dir=model_dir if ship_model_dir else None,
+        ann_min_items=ann_min_items,
         progress=progress,
     )
 

@@ -25,6 +25,8 @@ SESSION_INT8_ONNX = "session_int8.onnx"
 ITEMS_NPY = "items.npy"
 ITEM_IDS_JSON = "item_ids.json"
 TEXT_ONNX = "text.onnx"  # text -> item vector (serving/text_tower.py); in artifacts of models with text
+# faiss IVF index over the item rows (serving/ann.py), in artifacts of serving.ann_min_items items or more
+ANN_INDEX = "items.faiss"
 TRAINED_ROWS_NPY = "trained_rows.npy"  # bool [N]: rows with a trained id embedding (never overwritten)
 # The model directory (weights, config) packed as one tar, in versions a trainer may continue from
 # (``streamrec retrain``'s); workers never read it.

@@ -24,7 +24,9 @@ import onnxruntime as ort
 
 from streamrec.cooccurrence import FILE_NAME as COOCCURRENCE_NPZ
 from streamrec.explain import because_rows
+from streamrec.serving.ann import AnnIndex, AnnScorer, SparseBonus
 from streamrec.serving.artifact import (
+    ANN_INDEX,
     SESSION_INT8_ONNX,
     SESSION_ONNX,
     TEXT_ONNX,
@@ -35,16 +37,16 @@ from streamrec.serving.artifact import (
     verify,
 )
 from streamrec.serving.item_index import Catalogue, EncodedBatch, ItemIndex, encode_sessions
-from streamrec.serving.providers import CUDA, Device, ProviderChoice, choose_providers, fallback
+from streamrec.serving.providers import Device, ProviderChoice, choose_providers
 from streamrec.serving.signature import check_signature, has_bonus, session_options
 from streamrec.serving.text_tower import TextTower
-from streamrec.serving.variants import open_session, serving_file
+from streamrec.serving.variants import open_serving
+from streamrec.settings.serving import ServingSettings
 
 log = logging.getLogger(__name__)
 
 Recommendation = tuple[list[str], list[float]]
 Explained = tuple[list[str], list[float], list[str]]  # + per item, the session item that explains it
-SparseBonus = tuple[np.ndarray, np.ndarray]  # catalogue rows int64 [B, C] (-1 = padding), values float32 [B, C]
 # 256 sessions x 50k items is a 51 MB score matrix inside the graph: larger batches stop
 # gaining throughput here and only add latency for the first session of the batch.
 DEFAULT_MAX_BATCH = 256
@@ -65,12 +67,13 @@ class Runner:
         file_name: str = SESSION_ONNX,
         text: TextTower | None = None,
         trained_rows: np.ndarray | None = None,
+        ann: AnnScorer | None = None,
     ) -> None:
         self.directory, self.meta, self.session, self.choice = directory, meta, session, choice
         self.text = text  # the artifact's text tower (cold start from text), None without text.onnx
         self._trained = trained_rows  # bool [n_items]; None (older artifacts): every row is trained
         self.file_name = file_name  # which serving variant runs (session.onnx, session_int8.onnx, ...)
-        self._index = index
+        self._index, self.ann = index, ann  # ann: the ANN index path (serving.ann), None = the graph alone
         self.max_batch = DEFAULT_MAX_BATCH
         self.takes_bonus = has_bonus(session)  # files exported before the hybrid serve the model alone
 
@@ -89,6 +92,7 @@ class Runner:
         spinning: bool = True,
         warmup: bool = True,
         text_model_dirs: Sequence[Path] = (),
+        ann: ServingSettings | None = None,
     ) -> Runner:
         """Verify checksums, open the session on ``device``, bind the catalogue, warm up.
         ``threads``: onnxruntime intra-op threads (0 = one per core); ``spinning``: let idle ones
@@ -97,35 +101,27 @@ class Runner:
         catalogues of ``int8_min_items`` or more: on smaller ones the exact re-score of its
         candidates costs more than the int8 matmul saves). Raises :class:`ArtifactError` for
         anything wrong with the artifact or its text model (in ``text_model_dirs`` or the wheel),
-        :class:`~streamrec.serving.providers.DeviceError` for ``device="cuda"`` where CUDA is unusable."""
+        :class:`~streamrec.serving.providers.DeviceError` for ``device="cuda"`` where CUDA is unusable.
+        ``ann``: serve through the artifact's ANN index from ``ann.ann_min_items`` items (never int8:
+        the candidates are re-scored exactly anyway)."""
         directory = Path(artifact_dir)
         meta = verify(directory, expected_sha256)
         choice = choose_providers(device, tensorrt=tensorrt)
-        variants = {"fp16": fp16, "int8": int8, "int8_min_items": int8_min_items}
-        name, why = serving_file(meta, choice.device, **variants)
-        if why:
-            log.info("%s: using %s", why, name)
-        opts = session_options(threads)
-        if not spinning:
-            # Idle intra-op threads sleep instead of spin-waiting: on 2 cores shared with the worker's
-            # event loop, the broker and Redis, spinning cost ~30% more CPU per batch for no speed-up.
-            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        session = open_session(directory, name, opts, choice)
-        if choice.device == "cuda" and CUDA not in session.get_providers():
-            # the provider library loaded but the session could not start on the GPU (its error is in
-            # onnxruntime's log): DeviceError for device=cuda, for auto the CPU variant on the CPU
-            choice = fallback(device, f"the CUDA provider failed to initialise for {name}", gpu_present=True)
-            if (cpu_name := serving_file(meta, "cpu", **variants)[0]) != name:
-                name, session = cpu_name, open_session(directory, cpu_name, opts, choice)
+        use_ann = ann is not None and 0 < ann.ann_min_items <= meta.n_items and ANN_INDEX in meta.files
+        variants = {"fp16": fp16, "int8": int8 and not use_ann, "int8_min_items": int8_min_items}
+        opts = session_options(threads, spinning)
+        name, session, choice = open_serving(directory, meta, device, choice, opts, variants)
         quantized = name == SESSION_INT8_ONNX
         if problem := check_signature(session, int8=quantized):
             raise ArtifactError(f"artifact {directory}: {name}: {problem}")
         index = ItemIndex(*load_items(directory, meta), choice.device, quantize=quantized)
         text = TextTower.of_artifact(directory, meta, text_model_dirs, choice.providers, threads)
-        runner = cls(directory, meta, session, index, choice, name, text, load_trained_rows(directory, meta))
+        scorer = AnnScorer(session, AnnIndex.load(directory / ANN_INDEX, meta), ann) if use_ann and ann else None
+        runner = cls(directory, meta, session, index, choice, name, text, load_trained_rows(directory, meta), scorer)
         if warmup:
             runner.warm_up()
-        log.info("loaded %s from %s on %s (%s)", meta.version, name, choice.device, choice.reason)
+        via = f"{name} + {ANN_INDEX} ({scorer.index.lists} lists)" if scorer else name
+        log.info("loaded %s from %s on %s (%s)", meta.version, via, choice.device, choice.reason)
         return runner
 
     @property
@@ -218,8 +214,11 @@ class Runner:
         return time.perf_counter() - t0
 
     def _run(
-        self, batch: EncodedBatch, cat: Catalogue, exclude_seen: bool, bonus: SparseBonus | None = None
+        self, batch: EncodedBatch, cat: Catalogue, exclude_seen: bool, bonus: SparseBonus | None = None, k: int = 0
     ) -> tuple[np.ndarray, np.ndarray]:
+        # through the ANN index: ``k`` results (default K), not the graph's K
+        if self.ann is not None:
+            return self.ann.run(batch, cat, exclude_seen, bonus if self.takes_bonus else None, k or self.meta.k)
         binding = self.session.io_binding()
         binding.bind_cpu_input("session_items", batch.items)
         binding.bind_cpu_input("session_types", batch.types)
@@ -273,7 +272,7 @@ class Runner:
             if bonus is not None:
                 keep = np.asarray(batch.keep) + start
                 part = (bonus[0][keep], bonus[1][keep])
-            scores, indices = self._run(batch, cat, exclude_seen, part)
+            scores, indices = self._run(batch, cat, exclude_seen, part, k)
             why = because_rows(cat.matrix, batch.items, batch.mask, indices[:, :k]) if explain else None
             for row, n in enumerate(batch.keep):
                 finite = np.isfinite(scores[row, :k])  # -inf = masked: fewer than k candidates left
@@ -288,8 +287,12 @@ class Runner:
         return cat.matrix[[cat.rows[i] for i in ids]].reshape(len(ids), cat.matrix.shape[1])
 
     def upsert_items(self, ids: Sequence[str], vectors: np.ndarray) -> int:
-        """Add cold-start items (or replace vectors) without re-export; returns how many were new."""
-        return self._index.upsert(ids, vectors)
+        """Add cold-start items (or replace vectors) without re-export; returns how many were new.
+        The ANN index takes them right after the catalogue (a batch in between misses them for once)."""
+        new = self._index.upsert(ids, vectors)
+        if self.ann is not None:
+            self.ann.index.add(self.rows_of(ids), vectors)
+        return new
 
     def set_available(self, ids: Sequence[str], flag: bool) -> None:
         self._index.set_available(ids, flag)

@@ -8,12 +8,15 @@ device, so one setting serves both kinds of node.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import onnxruntime as ort
 
 from streamrec.serving.artifact import SESSION_FP16_ONNX, SESSION_INT8_ONNX, SESSION_ONNX, ArtifactError, ArtifactMeta
-from streamrec.serving.providers import ProviderChoice
+from streamrec.serving.providers import CUDA, Device, ProviderChoice, fallback
+
+log = logging.getLogger(__name__)
 
 
 def serving_file(
@@ -33,6 +36,30 @@ def serving_file(
     if fp16:
         return SESSION_ONNX, "fp16 variant is for CUDA only"
     return SESSION_ONNX, "int8 variant is for the CPU only" if int8 else ""
+
+
+def open_serving(
+    directory: Path,
+    meta: ArtifactMeta,
+    device: Device,
+    choice: ProviderChoice,
+    opts: ort.SessionOptions,
+    variants: dict,
+) -> tuple[str, ort.InferenceSession, ProviderChoice]:
+    """The serving file :func:`serving_file` picks for ``variants`` (its keyword arguments), opened on
+    ``choice``; where CUDA was chosen but the session could not start on the GPU, the CPU variant on
+    the CPU (``auto``) or a DeviceError (``device="cuda"``). Returns (file name, session, choice)."""
+    name, why = serving_file(meta, choice.device, **variants)
+    if why:
+        log.info("%s: using %s", why, name)
+    session = open_session(directory, name, opts, choice)
+    if choice.device == "cuda" and CUDA not in session.get_providers():
+        # the provider library loaded but the session could not start on the GPU (its error is in
+        # onnxruntime's log): DeviceError for device=cuda, for auto the CPU variant on the CPU
+        choice = fallback(device, f"the CUDA provider failed to initialise for {name}", gpu_present=True)
+        if (cpu_name := serving_file(meta, "cpu", **variants)[0]) != name:
+            name, session = cpu_name, open_session(directory, cpu_name, opts, choice)
+    return name, session, choice
 
 
 def open_session(directory: Path, name: str, opts: ort.SessionOptions, choice: ProviderChoice) -> ort.InferenceSession:

@@ -21,6 +21,7 @@ from streamrec.settings.encoder import EncoderSettings, RetrainSettings, Trainer
 from streamrec.settings.experiment import ExperimentSettings
 from streamrec.settings.hybrid import HybridSettings
 from streamrec.settings.registry import RegistrySettings
+from streamrec.settings.serving import ServingSettings
 from streamrec.settings.worker import WorkerSettings
 
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
@@ -117,6 +118,7 @@ class Settings(BaseSettings):
     redis_tls: RedisTls = RedisTls()
     encoder: EncoderSettings = EncoderSettings()
     registry: RegistrySettings = RegistrySettings()
+    serving: ServingSettings = ServingSettings()
     worker: WorkerSettings = WorkerSettings()
     trainer: TrainerSettings = TrainerSettings()
     retrain: RetrainSettings = RetrainSettings()

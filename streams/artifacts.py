@@ -35,6 +35,7 @@ def make_loader(settings: Settings) -> Loader:
             threads=w.score_threads,
             spinning=w.score_spinning,
             text_model_dirs=search_dirs(settings.encoder.text_model_dir),
+            ann=settings.serving,
         )
 
     return load

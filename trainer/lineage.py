@@ -71,6 +71,7 @@ def export_candidate(
         # text.onnx is reused from the cache while the projection is unchanged
         text=text_spec(trained, search_dirs(s.encoder.text_model_dir), s.data_dir / "cache"),
         trained_rows=trained.trained_rows(),
+        ann_min_items=s.serving.ann_min_items,
     )
     version = result.ref.version
     tmp_dir.rename(lineage / version)

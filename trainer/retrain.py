@@ -202,6 +202,7 @@ def _export_candidate(settings: Settings, model_dir: Path, scratch: LocalRegistr
         text_dirs=search_dirs(settings.encoder.text_model_dir),
         text_cache=settings.data_dir / "cache",
         ship_model_dir=True,
+        ann_min_items=settings.serving.ann_min_items,
         progress=log.info,
     )
     return scratch.fetch(result.ref.version)

@@ -13,7 +13,19 @@ from streamrec.errors import UserError
 
 HELP = "evaluate a model and its co-occurrence hybrid against popularity and co-occurrence (leave-one-out)"
 # The settings it reads (its --help lists their flags; docs/configuration.md).
-SETTINGS = ("data_dir", "device", "session_length", "k", "pool", "encoder", "hybrid", "worker", "trainer", "registry")
+SETTINGS = (
+    "data_dir",
+    "device",
+    "session_length",
+    "k",
+    "pool",
+    "encoder",
+    "hybrid",
+    "worker",
+    "trainer",
+    "registry",
+    "serving",
+)
 COLUMNS = ("hr@10", "ndcg@10", "mrr", "coverage", "diversity")
 
 

@@ -10,7 +10,7 @@ from streamrec.errors import UserError
 
 HELP = "export a trained model to a verified ONNX artifact in the registry"
 # The settings it reads (its --help lists their flags; docs/configuration.md).
-SETTINGS = ("data_dir", "registry", "redis_tls", "k", "pool", "session_length", "device", "hybrid")
+SETTINGS = ("data_dir", "registry", "redis_tls", "k", "pool", "session_length", "device", "hybrid", "serving")
 # Real sessions for the parity check: enough to cover many lengths, few enough to stay ~1 s.
 REAL_SESSIONS = 64
 
@@ -73,6 +73,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             fp16=fp16,
             int8=settings.registry.int8,
             parent=args.parent,
+            ann_min_items=settings.serving.ann_min_items,
             real_sessions=_real_sessions(args.events, settings.session_length),
             text_dirs=search_dirs(settings.encoder.text_model_dir),
             text_cache=settings.data_dir / "cache",

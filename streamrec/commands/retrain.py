@@ -24,6 +24,7 @@ SETTINGS = (
     "topics",
     "kafka_security",
     "registry",
+    "serving",
     "redis_tls",
     "trainer",
     "encoder",

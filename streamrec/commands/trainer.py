@@ -22,6 +22,7 @@ SETTINGS = (
     "topics",
     "kafka_security",
     "registry",
+    "serving",
     "redis_tls",
     "trainer",
     "encoder",

@@ -25,6 +25,7 @@ SETTINGS = (
     "topics",
     "kafka_security",
     "registry",
+    "serving",
     "worker",
     "hybrid",
     "encoder",

@@ -181,6 +181,7 @@ def _served_runner(settings: Settings, trained: TrainedModel, root: Path) -> Run
         pool=settings.pool,
         int8=settings.registry.int8,
         fp16=settings.registry.fp16,
+        ann_min_items=settings.serving.ann_min_items,
     ).ref
     local = settings.model_copy(update={"registry": settings.registry.model_copy(update={"url": str(root)})})
     return make_loader(local)(ref.announcement())

@@ -125,7 +125,7 @@ FILES = {"session.onnx": "a", "session_fp16.onnx": "b", "session_int8.onnx": "c"
 )
 def test_serving_file_follows_the_device_and_the_precision_settings(device, fp16, int8, files, want) -> None:
     from streamrec.serving.artifact import ArtifactMeta
-    from streamrec.serving.runner import serving_file
+    from streamrec.serving.variants import serving_file
 
     meta = ArtifactMeta("v", None, 0.0, 5, 8, 16, 30_000, files)
     name, why = serving_file(meta, device, fp16=fp16, int8=int8, int8_min_items=20_000)
