@@ -134,7 +134,7 @@ class AnnIndex:
 
 def session_vectors(session: ort.InferenceSession, batch: EncodedBatch, matrix: np.ndarray, k: int) -> np.ndarray:
     """Session vectors [B, d] by the serving graph, bound to the batch's own items only (padded with
-    zero rows to the ``k`` items its top-K needs)."""
+    zero rows to the file's ``k``: its TopK needs that many)."""
     rows, local = np.unique(batch.items, return_inverse=True)
     sub = np.zeros((max(len(rows), k), matrix.shape[1]), np.float32)  # [n_sub, d]
     sub[: len(rows)] = matrix[rows]
@@ -197,15 +197,16 @@ class AnnScorer:
     """The serving graph's session vectors, the index's candidates and their exact re-score: the
     runner's scoring from ``serving.ann_min_items`` items."""
 
-    def __init__(self, session: ort.InferenceSession, index: AnnIndex, settings: ServingSettings) -> None:
+    def __init__(self, session: ort.InferenceSession, index: AnnIndex, settings: ServingSettings, graph_k: int) -> None:
         self.session, self.index, self.settings = session, index, settings
+        self.graph_k = graph_k  # the file's K: its TopK needs that many items bound
 
     def run(
         self, batch: EncodedBatch, cat: Catalogue, exclude_seen: bool, bonus: SparseBonus | None, k: int
     ) -> tuple[np.ndarray, np.ndarray]:
         """What the graph returns for ``batch`` (scores, rows [B, k]), through the index. A pool of
         ``k`` + the batch's session width can lose every seen item and still hold ``k``."""
-        vec = session_vectors(self.session, batch, cat.matrix, k)  # [B, d]
+        vec = session_vectors(self.session, batch, cat.matrix, self.graph_k)  # [B, d]
         pool = min(max(self.settings.ann_candidates, k + batch.items.shape[1]), len(cat.ids))
         candidates = self.index.search(vec, pool, self.settings.ann_nprobe)  # [B, pool]
         return rescore(vec, cat, candidates, batch, exclude_seen, bonus, k)

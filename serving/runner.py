@@ -116,7 +116,9 @@ class Runner:
             raise ArtifactError(f"artifact {directory}: {name}: {problem}")
         index = ItemIndex(*load_items(directory, meta), choice.device, quantize=quantized)
         text = TextTower.of_artifact(directory, meta, text_model_dirs, choice.providers, threads)
-        scorer = AnnScorer(session, AnnIndex.load(directory / ANN_INDEX, meta), ann) if use_ann and ann else None
+        scorer = (
+            AnnScorer(session, AnnIndex.load(directory / ANN_INDEX, meta), ann, meta.k) if use_ann and ann else None
+        )
         runner = cls(directory, meta, session, index, choice, name, text, load_trained_rows(directory, meta), scorer)
         if warmup:
             runner.warm_up()

@@ -24,14 +24,16 @@ HELP = (
 )
 # The settings it reads (its --help lists their flags; docs/configuration.md).
 SETTINGS = (ALL,)
-PARTS = ("e2e", "model", "scaling", "api")
+PARTS = ("e2e", "model", "scaling", "api", "ann")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="write every figure here")
     parser.add_argument("--quick", action="store_true", help="small grids and short windows (CI smoke, < 3 min)")
     parser.add_argument(
-        "--only", default=",".join(PARTS[:3]), help=f"comma-separated parts: {','.join(PARTS)} (default: all but api)"
+        "--only",
+        default=",".join(PARTS[:3]),
+        help=f"comma-separated parts: {','.join(PARTS)} (default: e2e,model,scaling)",
     )
     parser.add_argument(
         "--results", type=Path, default=None, metavar="DIR", help="write RESULTS.md and PNG plots into DIR"
@@ -120,6 +122,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         from streamrec.bench.api_bench import ApiBenchConfig, run_api_bench
 
         result["api"] = run_api_bench(settings, ApiBenchConfig.quick() if args.quick else ApiBenchConfig())
+    if "ann" in parts:
+        from streamrec.bench.ann_bench import run_ann_bench
+
+        result["ann"] = run_ann_bench(quick=args.quick)
     result["machine"]["loadavg_end"] = os.getloadavg()
     report.summarise(result)
     command = "streamrec bench " + shlex.join(sys.argv[2:]) if len(sys.argv) > 2 else "streamrec bench"
